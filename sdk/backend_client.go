@@ -1,0 +1,202 @@
+package sdk
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk/internal/pb"
+)
+
+// backendClient is the host's view of a backend plugin: a Backend whose
+// every call is one gRPC call to the plugin process.
+type backendClient struct {
+	pluginClient
+	c pb.BackendClient
+
+	mu      sync.Mutex
+	streams map[string]*keepAliveStream
+}
+
+// keepAliveStream is the open KeepAlive stream of one session. Renewals of
+// a session go over one stream, one at a time; its end revokes the session
+// in the plugin.
+type keepAliveStream struct {
+	mu     sync.Mutex
+	stream pb.Backend_KeepAliveClient
+	cancel context.CancelFunc
+}
+
+func (c *backendClient) OpenSession(ctx context.Context, ttl time.Duration, meta map[string]string) (Session, error) {
+	r, err := c.c.OpenSession(ctx, &pb.OpenSessionRequest{TtlMs: ms(ttl), Meta: meta})
+	if err != nil {
+		return Session{}, clientErr(ctx, err)
+	}
+	return Session{ID: r.Session, TTL: fromMS(r.TtlMs)}, nil
+}
+
+// KeepAlive renews the session over its keep-alive stream, opening the
+// stream on first use. A broken stream is not reopened: its break has
+// revoked the session, so every later call reports ErrSessionExpired.
+func (c *backendClient) KeepAlive(ctx context.Context, session string) (time.Duration, error) {
+	ks, err := c.stream(session)
+	if err != nil {
+		return 0, err
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if ks.stream == nil {
+		return 0, Errorf(CodeSessionExpired, "session %s: keep-alive stream ended", session)
+	}
+	type result struct {
+		ttl time.Duration
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		if err := ks.stream.Send(&pb.KeepAliveRequest{Session: session}); err != nil {
+			_, rerr := ks.stream.Recv()
+			done <- result{err: streamErr(session, rerr)}
+			return
+		}
+		r, err := ks.stream.Recv()
+		if err != nil {
+			done <- result{err: streamErr(session, err)}
+			return
+		}
+		done <- result{ttl: fromMS(r.TtlMs)}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			ks.cancel()
+			ks.stream = nil
+		}
+		return r.ttl, r.err
+	case <-ctx.Done():
+		// The renewal is abandoned, and so is the stream: a reply could
+		// still arrive and be taken for a later request's.
+		ks.cancel()
+		<-done
+		ks.stream = nil
+		return 0, ctx.Err()
+	}
+}
+
+func streamErr(session string, err error) error {
+	e := fromStatus(err)
+	if CodeOf(e) == CodeUnavailable || CodeOf(e) == CodeUnknown {
+		return Errorf(CodeSessionExpired, "session %s: keep-alive stream broke: %v", session, e)
+	}
+	return e
+}
+
+func (c *backendClient) stream(session string) (*keepAliveStream, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ks, ok := c.streams[session]; ok {
+		return ks, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := c.c.KeepAlive(ctx)
+	if err != nil {
+		cancel()
+		return nil, fromStatus(err)
+	}
+	if c.streams == nil {
+		c.streams = map[string]*keepAliveStream{}
+	}
+	ks := &keepAliveStream{stream: s, cancel: cancel}
+	c.streams[session] = ks
+	return ks, nil
+}
+
+func (c *backendClient) Revoke(ctx context.Context, session string) error {
+	_, err := c.c.Revoke(ctx, &pb.RevokeRequest{Session: session})
+	c.mu.Lock()
+	ks := c.streams[session]
+	delete(c.streams, session)
+	c.mu.Unlock()
+	if ks != nil {
+		ks.cancel()
+	}
+	return clientErr(ctx, err)
+}
+
+func (c *backendClient) Put(ctx context.Context, req PutRequest) (PutResult, error) {
+	r, err := c.c.Put(ctx, &pb.PutRequest{Resource: req.Resource, Key: req.Key, Value: req.Value,
+		Session: req.Session, IfAbsent: req.IfAbsent, WithRange: req.WithRange})
+	if err != nil {
+		return PutResult{}, clientErr(ctx, err)
+	}
+	return PutResult{CreateRev: r.CreateRev, ModRev: r.ModRev, Rev: r.Rev, Entries: entriesFromPB(r.Entries)}, nil
+}
+
+func (c *backendClient) Update(ctx context.Context, req UpdateRequest) (UpdateResult, error) {
+	r, err := c.c.Update(ctx, &pb.UpdateRequest{Resource: req.Resource, Key: req.Key, Value: req.Value, ExpectRev: req.ExpectRev})
+	if err != nil {
+		return UpdateResult{}, clientErr(ctx, err)
+	}
+	return UpdateResult{ModRev: r.ModRev, Rev: r.Rev}, nil
+}
+
+func (c *backendClient) Delete(ctx context.Context, req DeleteRequest) (DeleteResult, error) {
+	r, err := c.c.Delete(ctx, &pb.DeleteRequest{Resource: req.Resource, Key: req.Key, ExpectRev: req.ExpectRev})
+	if err != nil {
+		return DeleteResult{}, clientErr(ctx, err)
+	}
+	return DeleteResult{Rev: r.Rev}, nil
+}
+
+func (c *backendClient) Range(ctx context.Context, resource string) (RangeResult, error) {
+	r, err := c.c.Range(ctx, &pb.RangeRequest{Resource: resource})
+	if err != nil {
+		return RangeResult{}, clientErr(ctx, err)
+	}
+	return RangeResult{Rev: r.Rev, Entries: entriesFromPB(r.Entries)}, nil
+}
+
+func (c *backendClient) Watch(ctx context.Context, resource string, fromRev int64, send func(Event) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := c.c.Watch(ctx, &pb.WatchRequest{Resource: resource, FromRev: fromRev})
+	if err != nil {
+		return clientErr(ctx, err)
+	}
+	for {
+		r, err := s.Recv()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fromStatus(err)
+		}
+		if err := send(Event{Type: EventType(r.Type), Entry: entryFromPB(r.Entry), Rev: r.Rev}); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *backendClient) Resources(ctx context.Context, prefix string) ([]string, error) {
+	r, err := c.c.Resources(ctx, &pb.ResourcesRequest{Prefix: prefix})
+	if err != nil {
+		return nil, clientErr(ctx, err)
+	}
+	return r.Resources, nil
+}
+
+func (c *backendClient) Check(ctx context.Context, resource string) ([]Problem, error) {
+	r, err := c.c.Check(ctx, &pb.CheckRequest{Resource: resource})
+	if err != nil {
+		return nil, clientErr(ctx, err)
+	}
+	return problemsFromPB(r.Problems), nil
+}
+
+func (c *backendClient) Repair(ctx context.Context, resource string) ([]Problem, error) {
+	r, err := c.c.Repair(ctx, &pb.RepairRequest{Resource: resource})
+	if err != nil {
+		return nil, clientErr(ctx, err)
+	}
+	return problemsFromPB(r.Problems), nil
+}

@@ -1,0 +1,165 @@
+package sdk
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk/internal/pb"
+)
+
+// backendServer serves a Backend over gRPC in the plugin process. It
+// remembers the sessions it opened so that a broken keep-alive stream, or
+// the end of the plugin process, revokes them.
+type backendServer struct {
+	pb.UnimplementedBackendServer
+	impl Backend
+
+	mu       sync.Mutex
+	sessions map[string]struct{}
+}
+
+func newBackendServer(impl Backend) *backendServer {
+	return &backendServer{impl: impl, sessions: map[string]struct{}{}}
+}
+
+func (s *backendServer) OpenSession(ctx context.Context, req *pb.OpenSessionRequest) (*pb.OpenSessionResponse, error) {
+	sess, err := s.impl.OpenSession(ctx, fromMS(req.TtlMs), req.Meta)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.mu.Lock()
+	s.sessions[sess.ID] = struct{}{}
+	s.mu.Unlock()
+	return &pb.OpenSessionResponse{Session: sess.ID, TtlMs: ms(sess.TTL)}, nil
+}
+
+// KeepAlive renews the sessions named on the stream. However the stream
+// ends, every session it renewed is revoked: the host only ends the stream
+// when it is done with the session or gone.
+func (s *backendServer) KeepAlive(stream pb.Backend_KeepAliveServer) error {
+	renewed := map[string]struct{}{}
+	defer func() {
+		for id := range renewed {
+			s.revoke(id)
+		}
+	}()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		renewed[req.Session] = struct{}{}
+		ttl, err := s.impl.KeepAlive(stream.Context(), req.Session)
+		if err != nil {
+			return toStatus(err)
+		}
+		if err := stream.Send(&pb.KeepAliveResponse{Session: req.Session, TtlMs: ms(ttl)}); err != nil {
+			return nil
+		}
+	}
+}
+
+func (s *backendServer) Revoke(ctx context.Context, req *pb.RevokeRequest) (*pb.RevokeResponse, error) {
+	err := s.impl.Revoke(ctx, req.Session)
+	if err == nil {
+		s.forget(req.Session)
+	}
+	return &pb.RevokeResponse{}, toStatus(err)
+}
+
+func (s *backendServer) forget(id string) {
+	s.mu.Lock()
+	delete(s.sessions, id)
+	s.mu.Unlock()
+}
+
+// revoke ends a session on the server's own account, with a bounded wait.
+func (s *backendServer) revoke(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s.impl.Revoke(ctx, id) == nil {
+		s.forget(id)
+	}
+}
+
+// revokeAll revokes every session still open; it runs when the plugin
+// process stops.
+func (s *backendServer) revokeAll() {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.sessions))
+	for id := range s.sessions {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		s.revoke(id)
+	}
+}
+
+func (s *backendServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
+	r, err := s.impl.Put(ctx, PutRequest{Resource: req.Resource, Key: req.Key, Value: req.Value,
+		Session: req.Session, IfAbsent: req.IfAbsent, WithRange: req.WithRange})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.PutResponse{CreateRev: r.CreateRev, ModRev: r.ModRev, Rev: r.Rev, Entries: entriesToPB(r.Entries)}, nil
+}
+
+func (s *backendServer) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.UpdateResponse, error) {
+	r, err := s.impl.Update(ctx, UpdateRequest{Resource: req.Resource, Key: req.Key, Value: req.Value, ExpectRev: req.ExpectRev})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.UpdateResponse{ModRev: r.ModRev, Rev: r.Rev}, nil
+}
+
+func (s *backendServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
+	r, err := s.impl.Delete(ctx, DeleteRequest{Resource: req.Resource, Key: req.Key, ExpectRev: req.ExpectRev})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DeleteResponse{Rev: r.Rev}, nil
+}
+
+func (s *backendServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
+	r, err := s.impl.Range(ctx, req.Resource)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.RangeResponse{Rev: r.Rev, Entries: entriesToPB(r.Entries)}, nil
+}
+
+func (s *backendServer) Watch(req *pb.WatchRequest, stream pb.Backend_WatchServer) error {
+	err := s.impl.Watch(stream.Context(), req.Resource, req.FromRev, func(ev Event) error {
+		return stream.Send(&pb.WatchResponse{Type: pb.WatchResponse_Type(ev.Type), Entry: entryToPB(ev.Entry), Rev: ev.Rev})
+	})
+	if stream.Context().Err() != nil {
+		return nil
+	}
+	return toStatus(err)
+}
+
+func (s *backendServer) Resources(ctx context.Context, req *pb.ResourcesRequest) (*pb.ResourcesResponse, error) {
+	rs, err := s.impl.Resources(ctx, req.Prefix)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ResourcesResponse{Resources: rs}, nil
+}
+
+func (s *backendServer) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	ps, err := s.impl.Check(ctx, req.Resource)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.CheckResponse{Problems: problemsToPB(ps)}, nil
+}
+
+func (s *backendServer) Repair(ctx context.Context, req *pb.RepairRequest) (*pb.RepairResponse, error) {
+	ps, err := s.impl.Repair(ctx, req.Resource)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.RepairResponse{Problems: problemsToPB(ps)}, nil
+}

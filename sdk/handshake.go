@@ -1,0 +1,37 @@
+package sdk
+
+import (
+	"github.com/hashicorp/go-plugin"
+)
+
+// ProtocolVersion is the newest plugin protocol version this package speaks.
+// Hosts negotiate it through go-plugin's VersionedPlugins, so a later
+// version can be added beside version 1 without breaking existing plugins.
+const ProtocolVersion = 1
+
+// Plugin names used in a plugin set: a plugin process serves one of them.
+const (
+	PluginBackend    = "backend"
+	PluginMiddleware = "middleware"
+)
+
+// Handshake is the go-plugin handshake every Locksmith plugin and host share.
+// It is a UX feature, not a security one: it stops a plugin binary from
+// being run by hand by mistake.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "LOCKSMITH_PLUGIN",
+	MagicCookieValue: "8c1f5a3e2b7d4e96a0c9f4b1d2e3a7c5",
+}
+
+// VersionedPlugins returns the plugin sets a host passes to go-plugin's
+// ClientConfig.VersionedPlugins: every protocol version the host speaks,
+// each with the backend and middleware plugin kinds.
+func VersionedPlugins() map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		1: {
+			PluginBackend:    &backendPlugin{},
+			PluginMiddleware: &middlewarePlugin{},
+		},
+	}
+}

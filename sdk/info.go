@@ -1,0 +1,92 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Kind says which contract a plugin implements.
+type Kind string
+
+// The plugin kinds.
+const (
+	KindBackend    Kind = "backend"
+	KindMiddleware Kind = "middleware"
+)
+
+// Capabilities a backend may announce in [PluginInfo].
+const (
+	// CapWatch: Watch pushes changes; without it the host polls.
+	CapWatch = "watch"
+	// CapPersistent: revisions survive a restart of the store.
+	CapPersistent = "persistent"
+	// CapDistributed: the store is shared by several machines.
+	CapDistributed = "distributed"
+	// CapRepair: Check and Repair find and fix damaged state.
+	CapRepair = "repair"
+)
+
+// PluginInfo describes a plugin to its host.
+type PluginInfo struct {
+	Name         string
+	Version      string
+	Kind         Kind
+	Capabilities []string
+	// ConfigSchema is a JSON schema of the plugin's config section, or "".
+	ConfigSchema string
+	// Warnings are guarantees the plugin cannot keep in its current
+	// configuration (for example: revisions do not survive a restart). The
+	// host logs them at start-up and shows them in `locksmith plugins`.
+	Warnings []string
+}
+
+// Has reports whether the plugin announced capability c.
+func (i PluginInfo) Has(c string) bool {
+	for _, x := range i.Capabilities {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Config is a plugin's section of the host config, as decoded from YAML or
+// JSON: a map of strings to strings, numbers, booleans, lists and maps.
+type Config map[string]any
+
+// Decode decodes c into the struct pointed to by v with strict field
+// checking: an unknown key is an error naming the key, wrapped in
+// ErrInvalidConfig.
+func (c Config) Decode(v any) error {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return Errorf(CodeInvalidConfig, "encode config: %v", err)
+	}
+	dec := json.NewDecoder(bytesReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(CodeInvalidConfig, "%v", err)
+	}
+	return nil
+}
+
+// Plugin is what every plugin implements, backend or middleware.
+type Plugin interface {
+	// Info describes the plugin. It may be called before Configure.
+	Info(ctx context.Context) (PluginInfo, error)
+	// Configure hands the plugin its config section. It is called once,
+	// before any other call but Info; an invalid config returns an error
+	// with CodeInvalidConfig that names the offending key.
+	Configure(ctx context.Context, cfg Config) error
+	// Health reports whether the plugin can serve requests now.
+	Health(ctx context.Context) error
+}
+
+// Closer is implemented by plugins that hold resources to release when the
+// plugin process stops.
+type Closer interface {
+	Close() error
+}
+
+func describe(k Kind, name string) string { return fmt.Sprintf("%s plugin %q", k, name) }

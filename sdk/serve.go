@@ -1,0 +1,98 @@
+package sdk
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+)
+
+// ServeOpt is an optional setting of ServeBackend and ServeMiddleware.
+type ServeOpt func(*serveConfig)
+
+type serveConfig struct {
+	logger      hclog.Logger
+	parentCheck time.Duration
+}
+
+// WithLogger sets the plugin's logger. By default the plugin logs JSON to
+// stderr, which go-plugin forwards into the host's log under the plugin's
+// name.
+func WithLogger(l hclog.Logger) ServeOpt { return func(c *serveConfig) { c.logger = l } }
+
+// WithParentCheck sets how often the plugin checks that its host is still
+// alive (default 200ms). A plugin whose host is gone revokes its sessions
+// and exits.
+func WithParentCheck(d time.Duration) ServeOpt { return func(c *serveConfig) { c.parentCheck = d } }
+
+// ServeBackend serves impl as a backend plugin and does not return: it is
+// meant to be the whole of a plugin's main function. The process exits when
+// the host stops it, when the host dies, or on SIGTERM; in each case the
+// sessions it opened are revoked and impl is closed if it is a Closer.
+func ServeBackend(impl Backend, opts ...ServeOpt) {
+	srv := newBackendServer(impl)
+	p := &backendPlugin{impl: impl, server: srv}
+	serve(PluginBackend, p, impl, srv.revokeAll, opts)
+}
+
+// ServeMiddleware serves impl as a middleware plugin, like ServeBackend.
+func ServeMiddleware(impl Middleware, opts ...ServeOpt) {
+	serve(PluginMiddleware, &middlewarePlugin{impl: impl}, impl, func() {}, opts)
+}
+
+func serve(name string, p plugin.Plugin, impl any, drain func(), opts []ServeOpt) {
+	cfg := serveConfig{parentCheck: 200 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = hclog.New(&hclog.LoggerOptions{
+			Level: hclog.Trace, Output: os.Stderr, JSONFormat: true,
+		})
+	}
+	var once sync.Once
+	stop := func(code int) {
+		once.Do(func() {
+			drain()
+			if c, ok := impl.(Closer); ok {
+				_ = c.Close()
+			}
+			os.Exit(code)
+		})
+	}
+	go watchHost(cfg.parentCheck, stop)
+
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {name: p}},
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger:           cfg.logger,
+	})
+	stop(0)
+}
+
+// watchHost calls stop when the host process goes away (the plugin is
+// re-parented) or SIGTERM arrives.
+func watchHost(every time.Duration, stop func(int)) {
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	parent := os.Getppid()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-term:
+			stop(0)
+			return
+		case <-tick.C:
+			if os.Getppid() != parent {
+				stop(0)
+				return
+			}
+		}
+	}
+}
