@@ -65,5 +65,5 @@ func infoFromPB(i *pb.InfoResponse) PluginInfo {
 		Capabilities: i.Capabilities, ConfigSchema: i.ConfigSchema, Warnings: i.Warnings}
 }
 
-func ms(d time.Duration) int64       { return d.Milliseconds() }
+func ms(d time.Duration) int64     { return d.Milliseconds() }
 func fromMS(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
