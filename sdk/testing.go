@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-plugin"
@@ -11,13 +12,27 @@ import (
 // of it. The connection is closed when the test ends.
 func TestBackendConn(t testing.TB, impl Backend) Backend {
 	t.Helper()
+	b, _ := TestBackendConnClosable(t, impl)
+	return b
+}
+
+// TestBackendConnClosable is TestBackendConn that also returns a function
+// closing the connection at once, as if the host had gone away: the plugin
+// side sees every stream of the connection break, so the sessions kept
+// alive over it are revoked. Each call serves impl over a connection of its
+// own. The close function can safely be called more than once; the
+// connection is closed when the test ends in any case.
+func TestBackendConnClosable(t testing.TB, impl Backend) (Backend, func()) {
+	t.Helper()
 	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
 		PluginBackend: &backendPlugin{impl: impl},
 	})
-	t.Cleanup(func() { _ = client.Close() })
+	var once sync.Once
+	closeConn := func() { once.Do(func() { _ = client.Close() }) }
+	t.Cleanup(closeConn)
 	raw, err := client.Dispense(PluginBackend)
 	if err != nil {
 		t.Fatalf("dispense backend: %v", err)
 	}
-	return raw.(Backend)
+	return raw.(Backend), closeConn
 }
