@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/locksmithx/locksmith/host"
+)
+
+type execFlags struct {
+	mode         string
+	wait         time.Duration
+	noWait       bool
+	conflictExit int
+	ttl          time.Duration
+	meta         []string
+	named        bool
+}
+
+func execCommand(g *globals) *cobra.Command {
+	var f execFlags
+	c := &cobra.Command{
+		Use:   "exec [flags] RESOURCE -- CMD [ARGS...]",
+		Short: "Run a command while holding a lock",
+		Long: `Run CMD while holding a lock on RESOURCE (a file, which need not exist; its
+lock state lives beside it in RESOURCE.locksmith), in the spirit of flock(1).
+
+The exit status is CMD's; 75 when the lock was not obtained (or the
+--conflict-exit-code); 2 for usage or config errors. CMD gets
+LOCKSMITH_FENCING_TOKEN, LOCKSMITH_RESOURCE and LOCKSMITH_MODE. Signals are
+forwarded to CMD. If the lock is lost, CMD gets SIGTERM, then SIGKILL well
+inside the remaining lease; and CMD dies with locksmith.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExec(g, &f, cmd.ArgsLenAtDash(), args)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.mode, "mode", "exclusive", "lock mode: shared, exclusive, read, write, update")
+	fl.DurationVar(&f.wait, "wait", 0, "give up after waiting this long (default: wait until obtained)")
+	fl.BoolVar(&f.noWait, "no-wait", false, "fail at once if the lock is held")
+	fl.IntVar(&f.conflictExit, "conflict-exit-code", exitNotLocked, "exit code when the lock is not obtained")
+	fl.DurationVar(&f.ttl, "ttl", 0, "lease TTL (default: lease.ttl, 15s)")
+	fl.StringArrayVar(&f.meta, "meta", nil, "metadata k=v shown in status (repeatable)")
+	fl.BoolVar(&f.named, "named", false, "RESOURCE is a lock name, not a file")
+	return c
+}
+
+func runExec(g *globals, f *execFlags, dash int, args []string) error {
+	if dash < 0 {
+		if len(args) < 2 {
+			return usageErr("exec needs RESOURCE -- CMD [ARGS...]")
+		}
+		dash = 1
+	}
+	if dash != 1 {
+		return usageErr("exec takes one RESOURCE before --, got %d: %q", dash, args[:dash])
+	}
+	if len(args) < 2 {
+		return usageErr("exec needs a command after --")
+	}
+	resource, argv := args[0], args[1:]
+	mode, err := host.ParseMode(f.mode)
+	if err != nil {
+		return usageErr("--mode: %v", err)
+	}
+	if f.noWait && f.wait > 0 {
+		return usageErr("--wait and --no-wait exclude each other")
+	}
+	if f.wait < 0 {
+		return usageErr("--wait must not be negative")
+	}
+	if f.conflictExit < 0 || f.conflictExit > 255 {
+		return usageErr("--conflict-exit-code must be 0..255, got %d", f.conflictExit)
+	}
+	opts := []host.LockOption{host.WithMode(mode)}
+	for _, kv := range f.meta {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usageErr("--meta wants k=v, got %q", kv)
+		}
+		opts = append(opts, host.WithMeta(k, v))
+	}
+	if f.noWait {
+		opts = append(opts, host.NoWait())
+	}
+	if f.named {
+		if resource, err = host.NamedResource(resource); err != nil {
+			return usageErr("%v", err)
+		}
+	} else if resource, err = host.FileResource(resource); err != nil {
+		return usageErr("%v", err)
+	}
+	overrides := map[string]any{}
+	if f.ttl != 0 {
+		overrides["lease.ttl"] = f.ttl.String()
+	}
+	cfg, err := g.loadConfig(overrides)
+	if err != nil {
+		return err
+	}
+
+	// Signals that arrive while waiting give the wait up; once the
+	// command runs, they are forwarded to it.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := openHost(ctx, cfg, f.conflictExit)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+
+	wctx, wcancel := ctx, context.CancelFunc(func() {})
+	if f.wait > 0 {
+		wctx, wcancel = context.WithTimeout(ctx, f.wait)
+	}
+	defer wcancel()
+	type acquired struct {
+		lease *host.Lease
+		err   error
+	}
+	got := make(chan acquired, 1)
+	go func() {
+		l, err := h.Acquire(wctx, resource, opts...)
+		got <- acquired{l, err}
+	}()
+	var lease *host.Lease
+	select {
+	case a := <-got:
+		if a.err != nil {
+			return &exitError{code: f.conflictExit, err: fmt.Errorf("lock %s not obtained: %w", resource, a.err)}
+		}
+		lease = a.lease
+	case s := <-sigs:
+		wcancel()
+		if a := <-got; a.lease != nil {
+			_ = a.lease.Release(context.Background())
+		}
+		return &exitError{code: 128 + int(s.(syscall.Signal)), err: fmt.Errorf("interrupted by %v while waiting for %s", s, resource)}
+	}
+
+	code, err := runLocked(lease, cfg.Lease.TTL, mode, argv, sigs)
+	if rerr := lease.Release(context.Background()); rerr != nil && err == nil && !errors.Is(rerr, host.ErrNotHeld) {
+		fmt.Fprintf(os.Stderr, "locksmith: %v\n", rerr)
+	}
+	if err != nil {
+		return &exitError{code: code, err: err}
+	}
+	return &exitError{code: code}
+}
+
+// runLocked runs argv while lease is held and returns its exit code. The
+// child runs on a thread locked for its whole life, because Linux's
+// parent-death signal follows the thread that started the child.
+func runLocked(lease *host.Lease, ttl time.Duration, mode host.Mode, argv []string, sigs <-chan os.Signal) (int, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(),
+		"LOCKSMITH_FENCING_TOKEN="+strconv.FormatInt(lease.Token(), 10),
+		"LOCKSMITH_RESOURCE="+lease.Resource(),
+		"LOCKSMITH_MODE="+mode.String(),
+	)
+	setChildProcAttr(cmd)
+	if err := cmd.Start(); err != nil {
+		code := 127
+		if errors.Is(err, os.ErrPermission) {
+			code = 126
+		}
+		return code, fmt.Errorf("run %s: %w", argv[0], err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	// After a loss, the lease has about a third of its TTL left in the
+	// store: SIGTERM at once, SIGKILL half-way through what remains.
+	grace := max(ttl/6, 100*time.Millisecond)
+	var kill <-chan time.Time
+	lost := lease.Done()
+	for {
+		select {
+		case err := <-exited:
+			if lerr := lease.Lost(); lerr != nil {
+				return exitCode(cmd, err), fmt.Errorf("%v; the command was stopped", lerr)
+			}
+			return exitCode(cmd, err), nil
+		case s := <-sigs:
+			_ = cmd.Process.Signal(s)
+		case <-lost:
+			lost = nil
+			if lease.Lost() != nil {
+				fmt.Fprintf(os.Stderr, "locksmith: %v; sending SIGTERM to the command\n", lease.Lost())
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				kill = time.After(grace)
+			}
+		case <-kill:
+			_ = cmd.Process.Kill()
+		}
+	}
+}
+
+// exitCode is the shell's view of how the command ended.
+func exitCode(cmd *exec.Cmd, err error) int {
+	if err == nil {
+		return 0
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	if c := cmd.ProcessState.ExitCode(); c >= 0 {
+		return c
+	}
+	return exitFailure
+}

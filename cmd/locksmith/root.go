@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
+
+	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/host"
+)
+
+// Exit codes of the CLI. exec exits with its child's code otherwise.
+const (
+	exitOK        = 0
+	exitFailure   = 1
+	exitUsage     = 2  // usage or config errors
+	exitNotLocked = 75 // EX_TEMPFAIL: the lock was not obtained
+)
+
+// exitError carries an exit code up to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	configFile string
+	backend    string
+	logLevel   string
+	pluginDir  string
+}
+
+func run(args []string) int {
+	var g globals
+	root := &cobra.Command{
+		Use:           "locksmith",
+		Short:         "Locksmith: advisory locks for processes and machines",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML config file")
+	root.PersistentFlags().StringVar(&g.backend, "backend", "", "backend plugin (default file)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: trace, debug, info, warn, error, off")
+	root.PersistentFlags().StringVar(&g.pluginDir, "plugin-dir", "", "directory searched for locksmith-plugin-<name> binaries")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
+
+	root.AddCommand(execCommand(&g), statusCommand(&g), pluginsCommand(&g), versionCommand(),
+		pluginServeCommand(), demoCommand(&g))
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(os.Stderr, "locksmith: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(os.Stderr, "locksmith: %v\n", err)
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// loadConfig builds the config from --config, the environment and flags.
+func (g *globals) loadConfig(overrides map[string]any) (config.Config, error) {
+	o := map[string]any{}
+	for k, v := range overrides {
+		o[k] = v
+	}
+	if g.backend != "" {
+		o["backend"] = g.backend
+	}
+	if g.logLevel != "" {
+		o["log.level"] = g.logLevel
+	}
+	if g.pluginDir != "" {
+		o["plugin_dir"] = g.pluginDir
+	}
+	cfg, err := config.Load(config.Sources{File: g.configFile, Overrides: o})
+	if err != nil {
+		return cfg, &exitError{code: exitUsage, err: err}
+	}
+	return cfg, nil
+}
+
+// newLogger is the CLI's logger on stderr.
+func newLogger(level string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "locksmith", Level: hclog.LevelFromString(level), Output: os.Stderr})
+}
+
+// openHost starts a host for cfg. Config and checksum errors exit 2; a
+// backend that cannot start exits failCode.
+func openHost(ctx context.Context, cfg config.Config, failCode int) (*host.Host, error) {
+	h, err := host.New(ctx, cfg, host.WithLogger(newLogger(cfg.Log.Level)), host.WithBuiltins(builtinNames()...))
+	if err != nil {
+		if errors.Is(err, host.ErrInvalidConfig) || errors.Is(err, host.ErrPluginChecksum) {
+			return nil, &exitError{code: exitUsage, err: err}
+		}
+		return nil, &exitError{code: failCode, err: err}
+	}
+	return h, nil
+}

@@ -1,0 +1,54 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// Errors returned by the host. Compare with errors.Is; the returned errors
+// wrap these with context naming the resource and cause.
+var (
+	// ErrConflict: the lock is held incompatibly and the caller asked not
+	// to wait.
+	ErrConflict = errors.New("locksmith: lock is held")
+	// ErrTimeout: the wait for the lock ended at the caller's deadline.
+	ErrTimeout = errors.New("locksmith: timed out waiting for lock")
+	// ErrLost: a lease ended without being released: its session could not
+	// be renewed in time, or the backend or its plugin went away.
+	ErrLost = errors.New("locksmith: lock lost")
+	// ErrNotHeld: Release (or Convert) of a lease that is no longer held.
+	ErrNotHeld = errors.New("locksmith: lock not held")
+	// ErrDeadlock: the request could never be granted (a wait-for cycle).
+	ErrDeadlock = errors.New("locksmith: deadlock")
+	// ErrDenied: a middleware refused the operation.
+	ErrDenied = errors.New("locksmith: denied")
+	// ErrBackendUnavailable: the backend or its plugin cannot serve now.
+	ErrBackendUnavailable = errors.New("locksmith: backend unavailable")
+	// ErrInvalidConfig: the configuration or a request is unusable.
+	ErrInvalidConfig = errors.New("locksmith: invalid config")
+	// ErrPluginChecksum: a plugin binary does not match its configured
+	// sha256; it was not started.
+	ErrPluginChecksum = errors.New("locksmith: plugin checksum mismatch")
+	// ErrClosed: the host was closed.
+	ErrClosed = errors.New("locksmith: host closed")
+)
+
+// backendErr maps a backend error onto the host's errors: an unreachable
+// store becomes ErrBackendUnavailable; others keep their sdk code in the
+// chain.
+func backendErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch sdk.CodeOf(err) {
+	case sdk.CodeUnavailable:
+		return fmt.Errorf("%s: %w: %w", op, ErrBackendUnavailable, err)
+	case sdk.CodeInvalidConfig:
+		return fmt.Errorf("%s: %w: %w", op, ErrInvalidConfig, err)
+	case sdk.CodeDenied:
+		return fmt.Errorf("%s: %w: %w", op, ErrDenied, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,231 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// Host is a lock engine bound to one backend plugin. It is safe for
+// concurrent use; every method that talks to the backend takes a context.
+type Host struct {
+	cfg     config.Config
+	log     hclog.Logger
+	catalog *catalog
+	backend *supervisor
+	prefix  string // request ids start with it: unique per Host
+
+	mu     sync.Mutex
+	sess   *session
+	leases map[*Lease]struct{}
+	closed bool
+
+	reqSeq atomic.Uint64
+}
+
+// New validates cfg, finds the backend plugin, starts it and configures it.
+// The plugin process runs until Close. A plugin binary that does not match
+// its configured sha256 is refused before it runs (ErrPluginChecksum).
+func New(ctx context.Context, cfg config.Config, opts ...Option) (*Host, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = hclog.NewNullLogger()
+	}
+	if o.self == "" {
+		if exe, err := os.Executable(); err == nil {
+			o.self = exe
+		}
+	}
+	cat := &catalog{cfg: cfg, self: o.self, builtins: map[string]bool{}}
+	for _, n := range o.builtins {
+		cat.builtins[n] = true
+	}
+	spec, err := cat.resolve(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	h := &Host{
+		cfg:     cfg,
+		log:     o.logger,
+		catalog: cat,
+		backend: newSupervisor(spec, sdk.Config(cfg.Plugin(cfg.Backend).Config), o.logger.Named("plugin."+cfg.Backend)),
+		prefix:  randomID(),
+		leases:  map[*Lease]struct{}{},
+	}
+	if _, err := h.backend.get(ctx); err != nil {
+		h.backend.close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// Close releases every lease still held, revokes the session and stops the
+// backend plugin. It can safely be called more than once.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	leases := make([]*Lease, 0, len(h.leases))
+	for l := range h.leases {
+		leases = append(leases, l)
+	}
+	sess := h.sess
+	h.sess = nil
+	h.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	for _, l := range leases {
+		if err := l.Release(ctx); err != nil && !errors.Is(err, ErrNotHeld) {
+			errs = append(errs, err)
+		}
+	}
+	if sess != nil && sess.alive() {
+		if err := sess.close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	h.backend.close()
+	return errors.Join(errs...)
+}
+
+// Lock locks the file at path (which need not exist). Its state lives
+// beside the file, never inside it. See Acquire for waiting and errors.
+func (h *Host) Lock(ctx context.Context, path string, opts ...LockOption) (*Lease, error) {
+	r, err := FileResource(path)
+	if err != nil {
+		return nil, err
+	}
+	return h.Acquire(ctx, r, opts...)
+}
+
+// Named locks a name rather than a file. See Acquire.
+func (h *Host) Named(ctx context.Context, name string, opts ...LockOption) (*Lease, error) {
+	r, err := NamedResource(name)
+	if err != nil {
+		return nil, err
+	}
+	return h.Acquire(ctx, r, opts...)
+}
+
+// TryLock is Lock with NoWait: it never waits, and fails with ErrConflict
+// when the file is locked incompatibly.
+func (h *Host) TryLock(ctx context.Context, path string, opts ...LockOption) (*Lease, error) {
+	return h.Lock(ctx, path, append(opts, NoWait())...)
+}
+
+// Acquire takes a lock on resource, an already normalised key (see
+// FileResource and NamedResource), waiting in FIFO order until it is
+// granted. It returns ErrConflict at once with NoWait; ErrTimeout when
+// ctx's deadline passes first (ctx's error if ctx is cancelled);
+// ErrBackendUnavailable when the backend cannot be reached. On every error
+// the request leaves the queue: nothing is left held.
+func (h *Host) Acquire(ctx context.Context, resource string, opts ...LockOption) (*Lease, error) {
+	o := lockOptions{mode: Exclusive}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !o.mode.valid() {
+		return nil, fmt.Errorf("%w: lock mode %d", ErrInvalidConfig, o.mode)
+	}
+	s, err := h.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := s.id + "/" + h.prefix + "-" + strconv.FormatUint(h.reqSeq.Add(1), 10)
+	hostname, _ := os.Hostname()
+	info := requestInfo{Mode: o.mode.String(), PID: os.Getpid(), Host: hostname, Created: time.Now().UnixNano(), Meta: o.meta}
+	g, err := h.acquire(ctx, s, resource, key, info, o)
+	if err != nil {
+		return nil, err
+	}
+	l := newLease(h, s, resource, key, o.mode, g.createRev, g.modRev, o.onLost)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		_ = l.Release(context.Background())
+		return nil, ErrClosed
+	}
+	h.leases[l] = struct{}{}
+	h.mu.Unlock()
+	return l, nil
+}
+
+// session returns the live session, opening one if there is none.
+func (h *Host) session(ctx context.Context) (*session, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if h.sess != nil && h.sess.alive() {
+		return h.sess, nil
+	}
+	g, err := h.backend.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hostname, _ := os.Hostname()
+	s, err := openSession(ctx, g, h.cfg.Lease.TTL, map[string]string{"pid": strconv.Itoa(os.Getpid()), "host": hostname}, h.log.Named("session"))
+	if err != nil {
+		return nil, err
+	}
+	h.sess = s
+	return s, nil
+}
+
+// forget stops tracking a lease that ended.
+func (h *Host) forget(l *Lease) {
+	h.mu.Lock()
+	delete(h.leases, l)
+	h.mu.Unlock()
+}
+
+// Held returns the leases this host holds now.
+func (h *Host) Held() []*Lease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*Lease, 0, len(h.leases))
+	for l := range h.leases {
+		out = append(out, l)
+	}
+	return out
+}
+
+// Backend returns the running backend and its info, starting the plugin
+// if it is not running.
+func (h *Host) Backend(ctx context.Context) (sdk.Backend, sdk.PluginInfo, error) {
+	g, err := h.backend.get(ctx)
+	if err != nil {
+		return nil, sdk.PluginInfo{}, err
+	}
+	return g.backend, g.info, nil
+}
+
+func randomID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

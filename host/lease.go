@@ -1,0 +1,125 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// errReleased is the cause of a lease's context after Release.
+var errReleased = errors.New("lease released")
+
+// Lease is a granted lock. It stays held until Release, or until it is
+// lost: its session could not be renewed in time, or the backend or its
+// plugin went away. Loss cancels Context and Lost says why. A Lease is safe
+// for concurrent use.
+type Lease struct {
+	h        *Host
+	sess     *session
+	resource string
+	key      string
+	mode     Mode
+	token    int64
+	acquired time.Time
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu     sync.Mutex
+	modRev int64
+	ended  bool
+}
+
+func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRev int64, onLost func(error)) *Lease {
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	l := &Lease{h: h, sess: s, resource: resource, key: key, mode: mode, token: token,
+		acquired: time.Now(), ctx: ctx, cancel: cancel, modRev: modRev}
+	if onLost != nil {
+		go func() {
+			<-ctx.Done()
+			if err := l.Lost(); err != nil {
+				onLost(err)
+			}
+		}()
+	}
+	return l
+}
+
+// Resource is the locked resource's key.
+func (l *Lease) Resource() string { return l.resource }
+
+// Mode is the mode the lease holds.
+func (l *Lease) Mode() Mode { return l.mode }
+
+// Token is the lease's fencing token: it strictly increases across the
+// grants of one resource, so a protected resource can refuse writes that
+// carry a token lower than one it has seen.
+func (l *Lease) Token() int64 { return l.token }
+
+// Session is the id of the backend session the lease belongs to.
+func (l *Lease) Session() string { return l.sess.id }
+
+// Acquired is when the lease was granted.
+func (l *Lease) Acquired() time.Time { return l.acquired }
+
+// Context is cancelled when the lease ends, by Release or by loss. Work
+// done under the lock should use it.
+func (l *Lease) Context() context.Context { return l.ctx }
+
+// Done is closed when the lease ends.
+func (l *Lease) Done() <-chan struct{} { return l.ctx.Done() }
+
+// Lost returns nil while the lease is held or after Release, and otherwise
+// why it was lost: an error wrapping ErrLost and the cause (for example
+// ErrBackendUnavailable).
+func (l *Lease) Lost() error {
+	if l.ctx.Err() == nil {
+		return nil
+	}
+	cause := context.Cause(l.ctx)
+	if errors.Is(cause, errReleased) || errors.Is(cause, errSessionClosed) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %w", ErrLost, l.resource, cause)
+}
+
+// Release gives the lock up. It deletes exactly this grant (naming its
+// revision, so a retried release can never delete a newer holder). Release
+// of a lost or already released lease returns an error wrapping ErrNotHeld
+// (and, for a lost one, the cause of the loss).
+func (l *Lease) Release(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return fmt.Errorf("release %s: %w", l.resource, ErrNotHeld)
+	}
+	if err := l.Lost(); err != nil {
+		l.ended = true
+		l.h.forget(l)
+		return fmt.Errorf("release %s: %w: %w", l.resource, ErrNotHeld, err)
+	}
+	_, err := l.sess.gen.backend.Delete(ctx, sdk.DeleteRequest{Resource: l.resource, Key: l.key, ExpectRev: l.modRev})
+	if err != nil && !errors.Is(err, sdk.ErrNotFound) {
+		if errors.Is(err, sdk.ErrRevMismatch) {
+			l.end(errReleased)
+			return fmt.Errorf("release %s: %w: entry changed under the lease: %w", l.resource, ErrNotHeld, err)
+		}
+		return backendErr("release "+l.resource, err)
+	}
+	l.end(errReleased)
+	if errors.Is(err, sdk.ErrNotFound) {
+		return fmt.Errorf("release %s: %w: its entry was already gone", l.resource, ErrNotHeld)
+	}
+	return nil
+}
+
+// end marks the lease over; l.mu is held.
+func (l *Lease) end(cause error) {
+	l.ended = true
+	l.cancel(cause)
+	l.h.forget(l)
+}

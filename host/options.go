@@ -1,0 +1,59 @@
+package host
+
+import (
+	"github.com/hashicorp/go-hclog"
+)
+
+// Option is an optional setting of New.
+type Option func(*options)
+
+type options struct {
+	logger   hclog.Logger
+	self     string
+	builtins []string
+}
+
+// WithLogger sets the host's logger; plugins log to named sub-loggers of it.
+func WithLogger(l hclog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithBuiltins names the plugins the host executable serves itself, behind
+// `<executable> plugin serve <name>`. They are the last place a plugin is
+// looked for.
+func WithBuiltins(names ...string) Option {
+	return func(o *options) { o.builtins = append(o.builtins, names...) }
+}
+
+// WithExecutable sets the host executable (default os.Executable): plugins
+// are looked for beside it, and built-ins are served by it.
+func WithExecutable(path string) Option { return func(o *options) { o.self = path } }
+
+// LockOption is an optional setting of one lock request.
+type LockOption func(*lockOptions)
+
+type lockOptions struct {
+	mode   Mode
+	noWait bool
+	meta   map[string]string
+	onLost func(error)
+}
+
+// WithMode sets the mode (default Exclusive).
+func WithMode(m Mode) LockOption { return func(o *lockOptions) { o.mode = m } }
+
+// NoWait makes the request fail at once with ErrConflict instead of
+// waiting when the lock is held.
+func NoWait() LockOption { return func(o *lockOptions) { o.noWait = true } }
+
+// WithMeta attaches metadata to the request, visible in Status.
+func WithMeta(k, v string) LockOption {
+	return func(o *lockOptions) {
+		if o.meta == nil {
+			o.meta = map[string]string{}
+		}
+		o.meta[k] = v
+	}
+}
+
+// OnLost registers fn to be called, once, with the cause if the lease is
+// lost (not when it is released).
+func OnLost(fn func(error)) LockOption { return func(o *lockOptions) { o.onLost = fn } }
