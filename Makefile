@@ -1,0 +1,45 @@
+# Locksmith build. `make demo` runs the main job on the embedded default
+# (the file backend); `make test` runs every test with the race detector.
+GO       ?= go
+BIN      := bin
+PLUGINS  := file
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+TOOLS    := $(CURDIR)/.cache/bin
+
+.PHONY: all build test vet demo proto bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/locksmith ./cmd/locksmith
+	@for p in $(PLUGINS); do \
+		echo "$(GO) build -o $(BIN)/locksmith-plugin-$$p ./plugins/$$p/cmd/locksmith-plugin-$$p"; \
+		$(GO) build -o $(BIN)/locksmith-plugin-$$p ./plugins/$$p/cmd/locksmith-plugin-$$p || exit 1; \
+	done
+
+vet:
+	@test -z "$$(gofmt -l . | grep -v '^.cache/')" || { echo "gofmt needed:"; gofmt -l . | grep -v '^.cache/'; exit 1; }
+	$(GO) vet ./...
+
+test: build vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+demo: build
+	$(BIN)/locksmith demo
+
+# Benchmarks print each measurement beside its raw baseline from the same run.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./host/ ./plugins/file/
+
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	PATH=$(TOOLS):$$PATH protoc -I sdk/internal/pb \
+		--go_out=paths=source_relative:sdk/internal/pb \
+		--go-grpc_out=paths=source_relative:sdk/internal/pb \
+		sdk/internal/pb/locksmith.proto
+
+clean:
+	rm -rf $(BIN)
