@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestExecNoLostUpdateAcrossProcesses(t *testing.T) {
+	e := newEnv(t)
+	counter := filepath.Join(e.dir, "counter")
+	tokens := filepath.Join(e.dir, "tokens")
+	if err := os.WriteFile(counter, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inc := e.script("increment", `n=$(cat "$1"); echo $((n+1)) > "$1"; echo "$LOCKSMITH_FENCING_TOKEN" >> "$2"`+"\n")
+	const procs, runs = 8, 25
+	var wg sync.WaitGroup
+	fails := make(chan string, procs*runs)
+	for p := 0; p < procs; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < runs; i++ {
+				if code, out := e.run("exec", counter, "--", inc, counter, tokens); code != 0 {
+					fails <- fmt.Sprintf("exit %d: %s", code, out)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(fails)
+	for f := range fails {
+		t.Fatal(f)
+	}
+	raw, _ := os.ReadFile(counter)
+	if got := strings.TrimSpace(string(raw)); got != strconv.Itoa(procs*runs) {
+		t.Fatalf("counter %s, want %d: updates were lost", got, procs*runs)
+	}
+	f, err := os.Open(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var prev int64
+	n := 0
+	for sc := bufio.NewScanner(f); sc.Scan(); n++ {
+		tok, err := strconv.ParseInt(sc.Text(), 10, 64)
+		if err != nil {
+			t.Fatalf("line %d: %q is not a token", n+1, sc.Text())
+		}
+		if tok <= prev {
+			t.Fatalf("line %d: token %d after %d: not strictly increasing in run order", n+1, tok, prev)
+		}
+		prev = tok
+	}
+	if n != procs*runs {
+		t.Fatalf("%d tokens recorded, want %d", n, procs*runs)
+	}
+}
+
+// timeParallel starts n `exec` runs at once and returns how long they took
+// together.
+func timeParallel(t *testing.T, e *env, n int, args ...string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code, out := e.run(args...); code != 0 {
+				t.Errorf("exit %d: %s", code, out)
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+func TestExecSharedOverlapsExclusiveSerializes(t *testing.T) {
+	e := newEnv(t)
+	r := filepath.Join(e.dir, "R")
+	if d := timeParallel(t, e, 4, "exec", "--mode", "shared", r, "--", "sleep", "1"); d >= 2500*time.Millisecond {
+		t.Errorf("4 shared holders took %s, want < 2.5s", d)
+	}
+	if d := timeParallel(t, e, 4, "exec", r, "--", "sleep", "1"); d < 4*time.Second {
+		t.Errorf("4 exclusive holders took %s, want >= 4s", d)
+	}
+}
+
+func TestExecNoWaitOnHeldResource(t *testing.T) {
+	e := newEnv(t)
+	r := filepath.Join(e.dir, "R")
+	ready := filepath.Join(e.dir, "ready")
+	holder := e.command("exec", r, "--", "sh", "-c", "touch "+ready+"; sleep 30")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	waitExists(t, ready, 10*time.Second)
+	ran := filepath.Join(e.dir, "ran")
+	start := time.Now()
+	code, out := e.run("exec", "--no-wait", r, "--", "touch", ran)
+	took := time.Since(start)
+	if code != 75 {
+		t.Fatalf("exit %d, want 75: %s", code, out)
+	}
+	if took >= 500*time.Millisecond {
+		t.Errorf("--no-wait took %s, want well under 0.5s", took)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Fatal("the command ran without the lock")
+	}
+	if code, _ := e.run("exec", "--no-wait", "--conflict-exit-code", "9", r, "--", "touch", ran); code != 9 {
+		t.Fatalf("--conflict-exit-code 9: exit %d", code)
+	}
+	if code, out := e.run("exec", "--wait", "200ms", r, "--", "touch", ran); code != 75 || !strings.Contains(out, "timed out") {
+		t.Fatalf("--wait 200ms: exit %d, %q", code, out)
+	}
+}
+
+func TestExecKilledHolderFreesLockAndItsProcesses(t *testing.T) {
+	e := newEnv(t)
+	r := filepath.Join(e.dir, "R")
+	childPID := filepath.Join(e.dir, "child.pid")
+	holder := e.command("exec", r, "--", "sh", "-c", "echo $$ > "+childPID+"; exec sleep 30")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	pid, _ := strconv.Atoi(strings.TrimSpace(waitFile(t, childPID, 10*time.Second)))
+	kids := children(holder.Process.Pid)
+	if len(kids) < 2 {
+		t.Fatalf("holder has children %v; want its command and its plugin", kids)
+	}
+
+	got := filepath.Join(e.dir, "got")
+	waiter := e.command("exec", "--wait", "20s", r, "--", "sh", "-c", "date +%s%N > "+got)
+	if err := waiter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = waiter.Process.Kill(); _ = waiter.Wait() }()
+	time.Sleep(300 * time.Millisecond) // let the waiter queue up
+	if _, err := os.Stat(got); err == nil {
+		t.Fatal("waiter ran while the lock was held")
+	}
+	killed := time.Now()
+	if err := holder.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = holder.Wait()
+	ns, _ := strconv.ParseInt(strings.TrimSpace(waitFile(t, got, 5*time.Second)), 10, 64)
+	if took := time.Unix(0, ns).Sub(killed); took > 1500*time.Millisecond {
+		t.Errorf("waiter got the lock %s after the holder was killed, want within 1.5s", took)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for _, k := range append(kids, pid) {
+		for alive(k) {
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d of the killed exec survived it", k)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func TestExecLostLockStopsCommand(t *testing.T) {
+	e := newEnv(t)
+	r := filepath.Join(e.dir, "R")
+	ready, term := filepath.Join(e.dir, "ready"), filepath.Join(e.dir, "term")
+	holder := e.command("exec", "--ttl", "3s", r, "--", "sh", "-c",
+		"trap 'echo term > "+term+"; exit 143' TERM; touch "+ready+"; while :; do sleep 0.05; done")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	waitExists(t, ready, 10*time.Second)
+	var plugin int
+	for _, k := range children(holder.Process.Pid) {
+		if raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); strings.Contains(string(raw), "locksmith-plugin-file") {
+			plugin = k
+		}
+	}
+	if plugin == 0 {
+		t.Fatal("no plugin process found")
+	}
+	if err := syscall.Kill(plugin, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, term, 3*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- holder.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("exec did not end after its lock was lost")
+	}
+	if code := holder.ProcessState.ExitCode(); code != 143 {
+		t.Errorf("exit %d, want the command's 143", code)
+	}
+}
+
+func TestExecEnvironmentAndExitCodes(t *testing.T) {
+	e := newEnv(t)
+	r := filepath.Join(e.dir, "R")
+	code, out := e.run("exec", "--mode", "read", r, "--", "sh", "-c", `echo "$LOCKSMITH_RESOURCE|$LOCKSMITH_MODE|$LOCKSMITH_FENCING_TOKEN"; exit 7`)
+	if code != 7 {
+		t.Fatalf("exit %d, want the command's 7: %s", code, out)
+	}
+	parts := strings.Split(strings.TrimSpace(out), "|")
+	if len(parts) != 3 || parts[0] != r || parts[1] != "shared" {
+		t.Fatalf("child environment: %q", out)
+	}
+	if tok, err := strconv.Atoi(parts[2]); err != nil || tok <= 0 {
+		t.Fatalf("fencing token %q", parts[2])
+	}
+	for _, args := range [][]string{
+		{"exec", r},
+		{"exec", r, "--"},
+		{"exec", "--mode", "sharde", r, "--", "true"},
+		{"exec", "--no-wait", "--wait", "1s", r, "--", "true"},
+		{"exec", "--meta", "novalue", r, "--", "true"},
+		{"exec", "--bogus", r, "--", "true"},
+		{"frobnicate"},
+	} {
+		if code, out := e.run(args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, out)
+		}
+	}
+	if code, _ := e.run("exec", r, "--", "/nonexistent/cmd"); code != 127 {
+		t.Errorf("missing command: exit %d, want 127", code)
+	}
+}
+
+func TestChecksumMismatchRefusesPlugin(t *testing.T) {
+	e := newEnv(t)
+	cfg := filepath.Join(e.dir, "bad.yaml")
+	plugin := filepath.Join(binDir, "locksmith-plugin-file")
+	want := strings.Repeat("0f", 32)
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("plugins:\n  file:\n    path: %s\n    sha256: %s\n", plugin, want)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ran := filepath.Join(e.dir, "ran")
+	c := e.command("exec", filepath.Join(e.dir, "R"), "--", "touch", ran)
+	c.Args[2] = cfg
+	out, _ := c.CombinedOutput()
+	if code := c.ProcessState.ExitCode(); code != 2 {
+		t.Fatalf("exit %d, want 2: %s", code, out)
+	}
+	for _, s := range []string{`"file"`, want, "actual"} {
+		if !strings.Contains(string(out), s) {
+			t.Errorf("message %q does not name %s", out, s)
+		}
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Fatal("command ran")
+	}
+}
+
+func TestStatusAndPlugins(t *testing.T) {
+	e := newEnv(t)
+	r := filepath.Join(e.dir, "R")
+	ready := filepath.Join(e.dir, "ready")
+	holder := e.command("exec", "--meta", "job=nightly", r, "--", "sh", "-c", "touch "+ready+"; sleep 30")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	waitExists(t, ready, 10*time.Second)
+	code, out := e.run("status", r, "--json")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf(`"pid": %d`, holder.Process.Pid)) || !strings.Contains(out, `"job": "nightly"`) {
+		t.Fatalf("status --json: exit %d\n%s", code, out)
+	}
+	code, out = e.run("status", r)
+	if code != 0 || !strings.Contains(out, "1 holder(s), 0 waiter(s)") || !strings.Contains(out, "exclusive") {
+		t.Fatalf("status: exit %d\n%s", code, out)
+	}
+	code, out = e.run("plugins")
+	if code != 0 || !strings.Contains(out, "file *") || !strings.Contains(out, "ok") || !strings.Contains(out, filepath.Join(binDir, "locksmith-plugin-file")) {
+		t.Fatalf("plugins: exit %d\n%s", code, out)
+	}
+	code, out = e.run("version")
+	if code != 0 || !strings.HasPrefix(out, "locksmith ") {
+		t.Fatalf("version: exit %d %q", code, out)
+	}
+}
