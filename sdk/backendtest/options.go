@@ -1,0 +1,53 @@
+package backendtest
+
+import "time"
+
+// Option tunes Run.
+type Option func(*config)
+
+type config struct {
+	ttl       time.Duration
+	slack     time.Duration
+	timeout   time.Duration
+	clients   int
+	inProcess bool
+	grpc      bool
+}
+
+func defaultConfig() config {
+	return config{
+		ttl:       2 * time.Second,
+		slack:     2 * time.Second,
+		timeout:   10 * time.Second,
+		clients:   16,
+		inProcess: true,
+		grpc:      true,
+	}
+}
+
+// WithSessionTTL sets the TTL of the sessions the expiry checks open
+// (default 2s). A store that rounds TTLs up needs a larger value, or the
+// checks take as long as the rounded TTL.
+func WithSessionTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
+
+// WithSlack sets how long after its TTL an expired session's entries may
+// still be visible (default 2s). A store that removes expired entries by a
+// periodic sweep needs at least its sweep interval.
+func WithSlack(d time.Duration) Option { return func(c *config) { c.slack = d } }
+
+// WithTimeout bounds every single wait of a check: a call, an expected
+// watch event (default 10s). A backend that hangs fails the check after it.
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithClients sets how many concurrent clients the concurrency checks run
+// (default 16).
+func WithClients(n int) Option { return func(c *config) { c.clients = n } }
+
+// WithoutGRPC runs the suite only against the backend as the factory
+// returns it. Use it when that is already a gRPC client of a plugin process
+// (one started with sdk.Launch); the checks that need a second connection
+// to the same backend are then skipped.
+func WithoutGRPC() Option { return func(c *config) { c.grpc = false } }
+
+// WithOnlyGRPC runs the suite only through the gRPC connection.
+func WithOnlyGRPC() Option { return func(c *config) { c.inProcess = false } }
