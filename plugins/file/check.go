@@ -1,0 +1,291 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// Resources lists the named locks in the named directory and the file
+// resources this process has opened, whose names start with prefix.
+func (s *Store) Resources(ctx context.Context, prefix string) ([]string, error) {
+	targets, err := s.targets(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range targets {
+		name := t.resource
+		if name == "" {
+			name = s.resourceOf(ctx, t.path)
+		}
+		if name != "" && strings.HasPrefix(name, prefix) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// target is a state file to list, check or repair; resource is "" when
+// only the file itself can tell (a hashed name).
+type target struct {
+	path     string
+	resource string
+}
+
+// targets returns the state file of resource, or with "" every state file
+// the store can find: those in the named directory and those this process
+// has open.
+func (s *Store) targets(ctx context.Context, resource string) ([]target, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	if resource != "" {
+		path, err := s.cfg.statePath(resource)
+		if err != nil {
+			return nil, err
+		}
+		return []target{{path: path, resource: resource}}, nil
+	}
+	ents, err := os.ReadDir(s.cfg.namedDir)
+	if err != nil {
+		return nil, sdk.Errorf(sdk.CodeUnavailable, "list %s: %v", s.cfg.namedDir, err)
+	}
+	var out []target
+	for _, e := range ents {
+		base, ok := strings.CutSuffix(e.Name(), s.cfg.suffix)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		name, _ := unescapeName(base)
+		out = append(out, target{path: filepath.Join(s.cfg.namedDir, e.Name()), resource: name})
+	}
+	s.mu.Lock()
+	for path, sf := range s.files {
+		if !slices.ContainsFunc(out, func(t target) bool { return t.path == path }) {
+			out = append(out, target{path: path, resource: sf.resource})
+		}
+	}
+	s.mu.Unlock()
+	return out, ctx.Err()
+}
+
+// resourceOf reads the resource name recorded in a state file.
+func (s *Store) resourceOf(ctx context.Context, path string) string {
+	sf, err := s.openPath(path, "", false)
+	if err != nil || sf == nil {
+		return ""
+	}
+	var name string
+	if s.view(ctx, sf, func(st *state) { name = st.resource }) != nil {
+		return ""
+	}
+	return name
+}
+
+// Check inspects the state file of resource ("" for every one the store
+// can find) without changing it and reports what is wrong: a superblock or
+// state slots that fail their checksums, entries of dead sessions.
+func (s *Store) Check(ctx context.Context, resource string) ([]sdk.Problem, error) {
+	return s.inspectAll(ctx, resource, false)
+}
+
+// Repair fixes what Check reports. A state file with no valid state is
+// reinitialised empty at its high-water mark, a revision beyond every one
+// ever handed out; its entries are lost, and watches from older revisions
+// get sdk.ErrCompacted. A file that also lost its superblock restarts its
+// revisions above both its last valid state and the wall clock in
+// microseconds, which no counter incremented once per change can have
+// reached. Entries of dead sessions are removed as delete events.
+func (s *Store) Repair(ctx context.Context, resource string) ([]sdk.Problem, error) {
+	return s.inspectAll(ctx, resource, true)
+}
+
+func (s *Store) inspectAll(ctx context.Context, resource string, repair bool) ([]sdk.Problem, error) {
+	targets, err := s.targets(ctx, resource)
+	if err != nil {
+		return nil, err
+	}
+	var out []sdk.Problem
+	for _, t := range targets {
+		sf, err := s.openPath(t.path, t.resource, false)
+		if err != nil {
+			return out, err
+		}
+		if sf == nil {
+			continue
+		}
+		ps, err := s.inspect(ctx, sf, repair)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
+}
+
+// inspect checks one state file, bypassing every cache, and repairs it when
+// asked to.
+func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.Problem, error) {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	how := syscall.LOCK_SH
+	if repair {
+		how = syscall.LOCK_EX
+	}
+	if err := lockFile(ctx, sf.f, how); err != nil {
+		return nil, s.lockErr(err)
+	}
+	defer unlockFile(sf.f)
+
+	problem := func(msg string) sdk.Problem {
+		return sdk.Problem{Resource: sf.resource, Path: sf.path, Message: msg, Repaired: repair}
+	}
+	var ps []sdk.Problem
+	sb, sbIdx, empty, sbErr := sf.readSuperblock()
+	if empty {
+		return nil, nil
+	}
+	if sbErr != nil && sdk.CodeOf(sbErr) != sdk.CodeCorrupt {
+		return nil, sbErr
+	}
+	if sbErr != nil {
+		ps = append(ps, problem("no valid superblock record (bad magic or checksum); the high-water mark of revisions is lost"))
+		sb = superblock{slotCap: defaultSlotCap}
+	}
+	sf.sb, sf.sbSlot = sb, sbIdx
+	st, stSlot, seq, anyWritten, err := sf.readValidState()
+	if err != nil {
+		return nil, err
+	}
+	if st == nil && anyWritten {
+		ps = append(ps, problem("no valid state slot (bad magic or checksum in both); its entries are lost"))
+	}
+	if st != nil {
+		for _, e := range st.entries {
+			if !s.alive(e.Session) {
+				ps = append(ps, problem(fmt.Sprintf("entry %s belongs to session %s, which is dead", e.Key, e.Session)))
+			}
+		}
+	}
+	if !repair || len(ps) == 0 {
+		return ps, nil
+	}
+	sf.cur = nil
+	if sbErr != nil {
+		floor := time.Now().UnixMicro()
+		if st != nil {
+			floor = max(floor, st.rev)
+		}
+		sb = superblock{seq: 1, hwm: floor, boot: s.boot, slotCap: defaultSlotCap}
+		sf.sbSlot = 1
+		if err := sf.writeSuperblock(sb); err != nil {
+			return nil, err
+		}
+		if st != nil {
+			st.rev, st.history, st.histBytes, st.compact = floor, nil, 0, floor+1
+		}
+	}
+	if st == nil {
+		st = newState(sf.resource, s.cfg.sessionDir, sf.sb.hwm)
+	}
+	if st.resource == "" {
+		st.resource = sf.resource
+	}
+	s.purge(st)
+	// Write into the slot not holding the valid state, if there is one.
+	sf.curSlot, sf.curHdr = 1, slotHeader{seq: seq}
+	if stSlot >= 0 {
+		sf.curSlot = stSlot
+	}
+	if err := sf.commit(st); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+// readValidState reads both slots in full, trusting no cache. It returns
+// the valid state with the highest sequence number and its slot (nil and -1
+// if none), the highest sequence number seen in any slot header, and
+// whether any slot was ever written.
+func (sf *stateFile) readValidState() (st *state, slot int, maxSeq uint64, anyWritten bool, err error) {
+	var best uint64
+	slot = -1
+	for i := range 2 {
+		var hb [slotHeaderSize]byte
+		if err := sf.readAt(hb[:], sf.slotOff(i)); err != nil {
+			return nil, -1, 0, false, err
+		}
+		if isZero(hb[:]) {
+			continue
+		}
+		anyWritten = true
+		h, ok := parseSlotHeader(hb[:])
+		if !ok {
+			continue
+		}
+		maxSeq = max(maxSeq, h.seq)
+		if h.length > sf.sb.slotCap-slotHeaderSize {
+			continue
+		}
+		b := make([]byte, slotHeaderSize+int(h.length))
+		if err := sf.readAt(b, sf.slotOff(i)); err != nil {
+			return nil, -1, 0, false, err
+		}
+		if _, ok := verifySlot(b); !ok {
+			continue
+		}
+		cand, derr := decodePayload(b[slotHeaderSize:])
+		if derr != nil || (st != nil && h.seq < best) {
+			continue
+		}
+		st, best, slot = cand, h.seq, i
+	}
+	return st, slot, maxSeq, anyWritten, nil
+}
+
+// openPath is open for a known state file path.
+func (s *Store) openPath(path, resource string, create bool) (*stateFile, error) {
+	s.mu.Lock()
+	sf := s.files[path]
+	s.mu.Unlock()
+	if sf != nil {
+		return sf, nil
+	}
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o666)
+	if err != nil {
+		if !create && errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, sdk.Errorf(sdk.CodeUnavailable, "resource %s: open state file: %v", resource, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = f.Close()
+		return nil, errClosed
+	}
+	if other := s.files[path]; other != nil {
+		_ = f.Close()
+		return other, nil
+	}
+	if resource == "" {
+		resource = path
+	}
+	sf = &stateFile{path: path, resource: resource, f: f, curSlot: -1}
+	s.files[path] = sf
+	return sf, nil
+}

@@ -1,0 +1,248 @@
+package file
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// modify runs fn on resource's current state under the state file's
+// exclusive flock and commits the result. Before fn, it removes the entries
+// of dead sessions (each a delete event). fn reports whether it changed the
+// state; it must not change anything when it returns an error. A nil fn
+// only purges.
+func (s *Store) modify(ctx context.Context, sf *stateFile, fn func(st *state) (bool, error)) error {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	if err := lockFile(ctx, sf.f, syscall.LOCK_EX); err != nil {
+		return s.lockErr(err)
+	}
+	defer unlockFile(sf.f)
+	l, err := sf.load(s.boot, true, s.cfg.sessionDir)
+	if err != nil {
+		return err
+	}
+	st := l.st
+	if err := s.checkSessionDir(sf, st); err != nil {
+		return err
+	}
+	dirty := l.dirty
+	if len(st.entries) == 0 && (st.sessionDir != s.cfg.sessionDir || st.resource == "") {
+		st.sessionDir, st.resource = s.cfg.sessionDir, sf.resource
+		dirty = true
+	}
+	if s.purge(st) {
+		dirty = true
+	}
+	var fnErr error
+	if fn != nil {
+		changed, err := fn(st)
+		fnErr = err
+		dirty = dirty || changed
+	}
+	if dirty {
+		if err := sf.commit(st); err != nil {
+			return err
+		}
+	}
+	return fnErr
+}
+
+// view runs fn on resource's current state under a shared flock. When the
+// state holds entries of dead sessions, or needs initialising, it purges
+// them under the exclusive lock first, so fn never sees a dead entry. fn
+// must not keep or change st.
+func (s *Store) view(ctx context.Context, sf *stateFile, fn func(st *state)) error {
+	done, err := s.tryView(ctx, sf, fn)
+	if done || err != nil {
+		return err
+	}
+	return s.modify(ctx, sf, func(st *state) (bool, error) { fn(st); return false, nil })
+}
+
+// tryView is view under the shared lock; done is false when the state needs
+// the exclusive lock first.
+func (s *Store) tryView(ctx context.Context, sf *stateFile, fn func(st *state)) (done bool, err error) {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	if err := lockFile(ctx, sf.f, syscall.LOCK_SH); err != nil {
+		return false, s.lockErr(err)
+	}
+	defer unlockFile(sf.f)
+	l, err := sf.load(s.boot, false, s.cfg.sessionDir)
+	if err != nil || l.needExclusive {
+		return false, err
+	}
+	if err := s.checkSessionDir(sf, l.st); err != nil {
+		return false, err
+	}
+	if s.anyDead(l.st) {
+		return false, nil
+	}
+	fn(l.st)
+	return true, nil
+}
+
+// lockErr reports a failed flock, as errClosed once the store is closed.
+func (s *Store) lockErr(err error) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	return err
+}
+
+// checkSessionDir refuses a state whose entries belong to sessions in
+// another session directory: this process could not see them alive and
+// would purge live entries.
+func (s *Store) checkSessionDir(sf *stateFile, st *state) error {
+	if len(st.entries) > 0 && st.sessionDir != s.cfg.sessionDir {
+		return sdk.Errorf(sdk.CodeInvalidConfig, "state file %s holds entries of sessions in %s, but this store's session_dir is %s: every process sharing a resource must use the same session_dir",
+			sf.path, st.sessionDir, s.cfg.sessionDir)
+	}
+	return nil
+}
+
+// anyDead reports whether some entry's session is dead.
+func (s *Store) anyDead(st *state) bool {
+	for _, id := range st.sessions() {
+		if !s.alive(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// purge removes the entries of dead sessions and reports whether it removed
+// any.
+func (s *Store) purge(st *state) bool {
+	var dead map[string]bool
+	for _, id := range st.sessions() {
+		if !s.alive(id) {
+			if dead == nil {
+				dead = map[string]bool{}
+			}
+			dead[id] = true
+		}
+	}
+	if dead == nil {
+		return false
+	}
+	st.removeIf(func(id string) bool { return dead[id] })
+	return true
+}
+
+// Put creates or replaces an entry owned by one of this process's sessions.
+func (s *Store) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
+	if req.Key == "" {
+		return sdk.PutResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "put: key is empty")
+	}
+	sf, err := s.open(req.Resource, true)
+	if err != nil {
+		return sdk.PutResult{}, err
+	}
+	var res sdk.PutResult
+	err = s.modify(ctx, sf, func(st *state) (bool, error) {
+		if i := st.find(req.Key); i >= 0 && req.IfAbsent {
+			return false, sdk.Errorf(sdk.CodeExists, "put %s in %s: entry exists", req.Key, req.Resource)
+		}
+		if !s.enlist(req.Session, sf) {
+			return false, sdk.Errorf(sdk.CodeSessionExpired, "put %s in %s: session %s is not open", req.Key, req.Resource, req.Session)
+		}
+		e := st.put(req.Key, req.Session, clone(req.Value))
+		res = sdk.PutResult{CreateRev: e.CreateRev, ModRev: e.ModRev, Rev: st.rev}
+		if req.WithRange {
+			res.Entries = st.cloneEntries()
+		}
+		return true, nil
+	})
+	return res, err
+}
+
+// enlist records that session id has entries in sf, so that revoking it
+// visits sf; it reports false when id is not a live session of this
+// process.
+func (s *Store) enlist(id string, sf *stateFile) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[id]
+	if sess == nil || sess.ended {
+		return false
+	}
+	sess.resources[sf] = struct{}{}
+	return true
+}
+
+// Update replaces an entry's value if its ModRev is req.ExpectRev.
+func (s *Store) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
+	sf, err := s.open(req.Resource, false)
+	if err != nil {
+		return sdk.UpdateResult{}, err
+	}
+	if sf == nil {
+		return sdk.UpdateResult{}, sdk.Errorf(sdk.CodeNotFound, "update %s in %s: no such entry", req.Key, req.Resource)
+	}
+	var res sdk.UpdateResult
+	err = s.modify(ctx, sf, func(st *state) (bool, error) {
+		i := st.find(req.Key)
+		if i < 0 {
+			return false, sdk.Errorf(sdk.CodeNotFound, "update %s in %s: no such entry", req.Key, req.Resource)
+		}
+		if st.entries[i].ModRev != req.ExpectRev {
+			return false, sdk.Errorf(sdk.CodeRevMismatch, "update %s in %s: entry is at revision %d, not %d", req.Key, req.Resource, st.entries[i].ModRev, req.ExpectRev)
+		}
+		e := st.update(i, clone(req.Value))
+		res = sdk.UpdateResult{ModRev: e.ModRev, Rev: st.rev}
+		return true, nil
+	})
+	return res, err
+}
+
+// Delete removes an entry if its ModRev is req.ExpectRev (0: any).
+func (s *Store) Delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteResult, error) {
+	sf, err := s.open(req.Resource, false)
+	if err != nil {
+		return sdk.DeleteResult{}, err
+	}
+	if sf == nil {
+		return sdk.DeleteResult{}, sdk.Errorf(sdk.CodeNotFound, "delete %s in %s: no such entry", req.Key, req.Resource)
+	}
+	var res sdk.DeleteResult
+	err = s.modify(ctx, sf, func(st *state) (bool, error) {
+		i := st.find(req.Key)
+		if i < 0 {
+			return false, sdk.Errorf(sdk.CodeNotFound, "delete %s in %s: no such entry", req.Key, req.Resource)
+		}
+		if req.ExpectRev != 0 && st.entries[i].ModRev != req.ExpectRev {
+			return false, sdk.Errorf(sdk.CodeRevMismatch, "delete %s in %s: entry is at revision %d, not %d", req.Key, req.Resource, st.entries[i].ModRev, req.ExpectRev)
+		}
+		st.remove(i)
+		res = sdk.DeleteResult{Rev: st.rev}
+		return true, nil
+	})
+	return res, err
+}
+
+// Range returns the resource's live entries. A resource without a state
+// file has no entries and revision 0; Range does not create one.
+func (s *Store) Range(ctx context.Context, resource string) (sdk.RangeResult, error) {
+	sf, err := s.open(resource, false)
+	if err != nil || sf == nil {
+		return sdk.RangeResult{}, err
+	}
+	var res sdk.RangeResult
+	err = s.view(ctx, sf, func(st *state) {
+		res = sdk.RangeResult{Rev: st.rev, Entries: st.cloneEntries()}
+	})
+	return res, err
+}
+
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}

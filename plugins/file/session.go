@@ -1,0 +1,188 @@
+package file
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// revokeTimeout bounds the revocation of an expired session.
+const revokeTimeout = 10 * time.Second
+
+// session is a session owned by this process. Its file in the session
+// directory stays flock(LOCK_EX)-ed for as long as the session lives, which
+// is how every other process tells it is alive.
+type session struct {
+	id   string
+	ttl  time.Duration
+	path string
+	f    *os.File
+	// timer revokes the session when it is not kept alive within its TTL.
+	timer *time.Timer
+	// resources are the state files it has put entries in; Revoke visits
+	// them.
+	resources map[*stateFile]struct{}
+	ended     bool
+}
+
+// sessionInfo is written into a session file for operators.
+type sessionInfo struct {
+	PID     int               `json:"pid"`
+	Created time.Time         `json:"created"`
+	TTL     string            `json:"ttl"`
+	Meta    map[string]string `json:"meta,omitempty"`
+}
+
+// OpenSession creates a session file, locks it, and starts the session's
+// TTL timer. The lock lives as long as the session, or this process.
+func (s *Store) OpenSession(ctx context.Context, ttl time.Duration, meta map[string]string) (sdk.Session, error) {
+	if err := s.ready(); err != nil {
+		return sdk.Session{}, err
+	}
+	if ttl <= 0 {
+		return sdk.Session{}, sdk.Errorf(sdk.CodeInvalidArgument, "open session: ttl %s is not positive", ttl)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return sdk.Session{}, fmt.Errorf("open session: %w", err)
+	}
+	id := hex.EncodeToString(raw[:])
+	path := filepath.Join(s.cfg.sessionDir, id)
+	f, err := createSessionFile(path, sessionInfo{PID: os.Getpid(), Created: time.Now().UTC(), TTL: ttl.String(), Meta: meta})
+	if err != nil {
+		return sdk.Session{}, sdk.Errorf(sdk.CodeUnavailable, "open session: %v", err)
+	}
+	sess := &session{id: id, ttl: ttl, path: path, f: f, resources: map[*stateFile]struct{}{}}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = os.Remove(path)
+		_ = f.Close()
+		return sdk.Session{}, errClosed
+	}
+	s.sessions[id] = sess
+	sess.timer = time.AfterFunc(ttl, func() { s.expire(id) })
+	s.mu.Unlock()
+	return sdk.Session{ID: id, TTL: ttl}, nil
+}
+
+// createSessionFile creates the file under a temporary name, locks it, and
+// only then gives it its final name, so that a session file found under its
+// final name unlocked is dead for good.
+func createSessionFile(path string, info sessionInfo) (*os.File, error) {
+	tmp := path + ".new"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*os.File, error) {
+		_ = os.Remove(tmp)
+		_ = f.Close()
+		return nil, err
+	}
+	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fail(fmt.Errorf("lock %s: %w", tmp, err))
+	}
+	raw, err := json.Marshal(info)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(append(raw, '\n')); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	return f, nil
+}
+
+// KeepAlive restarts the session's TTL timer.
+func (s *Store) KeepAlive(ctx context.Context, id string) (time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[id]
+	if sess == nil || sess.ended || !sess.timer.Stop() {
+		return 0, sdk.Errorf(sdk.CodeSessionExpired, "keep alive: session %s is not open", id)
+	}
+	sess.timer.Reset(sess.ttl)
+	return sess.ttl, nil
+}
+
+// Revoke ends a session: it removes the session's entries from every
+// resource it put entries in (each removal a revision and a delete event),
+// then removes the session file and releases its lock. Revoking an unknown
+// or ended session does nothing.
+func (s *Store) Revoke(ctx context.Context, id string) error {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	if sess == nil || sess.ended {
+		s.mu.Unlock()
+		return nil
+	}
+	sess.ended = true
+	sess.timer.Stop()
+	files := make([]*stateFile, 0, len(sess.resources))
+	for sf := range sess.resources {
+		files = append(files, sf)
+	}
+	s.mu.Unlock()
+
+	// The session counts as dead from here on, so the purge that opens every
+	// exclusive access removes its entries.
+	var errs []error
+	for _, sf := range files {
+		if err := s.modify(ctx, sf, nil); err != nil {
+			errs = append(errs, fmt.Errorf("revoke session %s: %w", id, err))
+		}
+	}
+	s.release(sess)
+	return errors.Join(errs...)
+}
+
+// release removes the session's file and drops its lock. The file goes
+// first: a probe then finds either no file or no lock, both meaning dead.
+func (s *Store) release(sess *session) {
+	_ = os.Remove(sess.path)
+	_ = sess.f.Close()
+	s.mu.Lock()
+	delete(s.sessions, sess.id)
+	s.mu.Unlock()
+}
+
+// expire revokes a session whose TTL ran out.
+func (s *Store) expire(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), revokeTimeout)
+	defer cancel()
+	if err := s.Revoke(ctx, id); err != nil {
+		s.log.Warn("revoke expired session", "session", id, "error", err)
+	}
+}
+
+// ownAlive reports whether id is a session of this process, and if so
+// whether it is still alive.
+func (s *Store) ownAlive(id string) (own, alive bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[id]
+	if sess == nil {
+		return false, false
+	}
+	return true, !sess.ended
+}
+
+// alive reports whether the session id is alive, wherever it lives.
+func (s *Store) alive(id string) bool {
+	if own, alive := s.ownAlive(id); own {
+		return alive
+	}
+	return s.probes.alive(id)
+}

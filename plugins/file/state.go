@@ -1,0 +1,307 @@
+package file
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// History bounds: a state keeps at most historyEvents events and at most
+// historyBytes of encoded events, whichever is reached first. Watch from a
+// revision older than the history gives sdk.ErrCompacted.
+const (
+	historyEvents = 512
+	historyBytes  = 64 << 10
+)
+
+// state is the whole stored state of one resource: what a state slot holds.
+type state struct {
+	// rev is the resource's current revision: the last one handed out.
+	rev int64
+	// compact is the oldest revision Watch can deliver: history holds every
+	// event with a revision in [compact, rev].
+	compact int64
+	// resource is the resource's name, kept so a state file names itself.
+	resource string
+	// sessionDir is the session directory the owners of entries live in;
+	// every process sharing the resource must use the same one.
+	sessionDir string
+	// entries are the live entries in creation order.
+	entries []sdk.Entry
+	// history is the ring of the latest events, oldest first.
+	history   []sdk.Event
+	histBytes int
+}
+
+func newState(resource, sessionDir string, rev int64) *state {
+	return &state{rev: rev, compact: rev + 1, resource: resource, sessionDir: sessionDir}
+}
+
+func (st *state) find(key string) int {
+	for i := range st.entries {
+		if st.entries[i].Key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// record appends ev to the history, dropping the oldest events past the
+// bounds.
+func (st *state) record(ev sdk.Event) {
+	st.history = append(st.history, ev)
+	st.histBytes += eventSize(ev)
+	drop := 0
+	for len(st.history)-drop > historyEvents || (st.histBytes > historyBytes && len(st.history)-drop > 1) {
+		st.histBytes -= eventSize(st.history[drop])
+		drop++
+	}
+	if drop > 0 {
+		st.history = slices.Delete(st.history, 0, drop)
+	}
+	if len(st.history) > 0 {
+		st.compact = st.history[0].Rev
+	} else {
+		st.compact = st.rev + 1
+	}
+}
+
+// put creates or replaces an entry at a new revision.
+func (st *state) put(key, session string, value []byte) sdk.Entry {
+	st.rev++
+	i := st.find(key)
+	var e sdk.Entry
+	if i < 0 {
+		e = sdk.Entry{Key: key, Value: value, Session: session, CreateRev: st.rev, ModRev: st.rev}
+		st.entries = append(st.entries, e)
+	} else {
+		e = st.entries[i]
+		e.Value, e.Session, e.ModRev = value, session, st.rev
+		st.entries[i] = e
+	}
+	st.record(sdk.Event{Type: sdk.EventPut, Entry: e, Rev: st.rev})
+	return e
+}
+
+// update replaces the value of entry i at a new revision.
+func (st *state) update(i int, value []byte) sdk.Entry {
+	st.rev++
+	e := st.entries[i]
+	e.Value, e.ModRev = value, st.rev
+	st.entries[i] = e
+	st.record(sdk.Event{Type: sdk.EventPut, Entry: e, Rev: st.rev})
+	return e
+}
+
+// remove deletes entry i at a new revision.
+func (st *state) remove(i int) {
+	st.rev++
+	e := st.entries[i]
+	st.entries = slices.Delete(st.entries, i, i+1)
+	e.Value = nil
+	st.record(sdk.Event{Type: sdk.EventDelete, Entry: e, Rev: st.rev})
+}
+
+// removeIf deletes every entry whose session matches, each at its own
+// revision, and reports how many it removed.
+func (st *state) removeIf(match func(session string) bool) int {
+	n := 0
+	for i := 0; i < len(st.entries); {
+		if match(st.entries[i].Session) {
+			st.remove(i)
+			n++
+			continue
+		}
+		i++
+	}
+	return n
+}
+
+// sessions returns the distinct sessions of the entries.
+func (st *state) sessions() []string {
+	var out []string
+	for _, e := range st.entries {
+		if !slices.Contains(out, e.Session) {
+			out = append(out, e.Session)
+		}
+	}
+	return out
+}
+
+// cloneEntries returns a copy of the entries safe to hand to a caller.
+func (st *state) cloneEntries() []sdk.Entry {
+	out := make([]sdk.Entry, len(st.entries))
+	for i, e := range st.entries {
+		e.Value = slices.Clone(e.Value)
+		out[i] = e
+	}
+	return out
+}
+
+// eventsFrom returns copies of the history events with Rev >= from.
+func (st *state) eventsFrom(from int64) []sdk.Event {
+	i, _ := slices.BinarySearchFunc(st.history, from, func(ev sdk.Event, r int64) int {
+		switch {
+		case ev.Rev < r:
+			return -1
+		case ev.Rev > r:
+			return 1
+		}
+		return 0
+	})
+	out := make([]sdk.Event, len(st.history)-i)
+	for j, ev := range st.history[i:] {
+		ev.Entry.Value = slices.Clone(ev.Entry.Value)
+		out[j] = ev
+	}
+	return out
+}
+
+func eventSize(ev sdk.Event) int {
+	return 32 + len(ev.Entry.Key) + len(ev.Entry.Session) + len(ev.Entry.Value)
+}
+
+// The payload of a state slot:
+//
+//	version u8, rev uvarint, compact uvarint, resource str, sessionDir str,
+//	entry count uvarint, entries, event count uvarint, events
+//
+// where an entry is key str, session str, value str, createRev uvarint,
+// modRev uvarint; an event is type u8, rev uvarint and an entry; and str is
+// a uvarint length followed by the bytes.
+
+// appendPayload appends the encoding of st to b.
+func (st *state) appendPayload(b []byte) []byte {
+	b = append(b, payloadVersion)
+	b = binary.AppendUvarint(b, uint64(st.rev))
+	b = binary.AppendUvarint(b, uint64(st.compact))
+	b = appendString(b, st.resource)
+	b = appendString(b, st.sessionDir)
+	b = binary.AppendUvarint(b, uint64(len(st.entries)))
+	for _, e := range st.entries {
+		b = appendEntry(b, e)
+	}
+	b = binary.AppendUvarint(b, uint64(len(st.history)))
+	for _, ev := range st.history {
+		b = append(b, byte(ev.Type))
+		b = binary.AppendUvarint(b, uint64(ev.Rev))
+		b = appendEntry(b, ev.Entry)
+	}
+	return b
+}
+
+func appendEntry(b []byte, e sdk.Entry) []byte {
+	b = appendString(b, e.Key)
+	b = appendString(b, e.Session)
+	b = binary.AppendUvarint(b, uint64(len(e.Value)))
+	b = append(b, e.Value...)
+	b = binary.AppendUvarint(b, uint64(e.CreateRev))
+	return binary.AppendUvarint(b, uint64(e.ModRev))
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+var errPayload = errors.New("malformed state payload")
+
+// decoder reads a payload; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errPayload
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int() int64 {
+	v := d.uvarint()
+	if v > 1<<62 {
+		d.err = errPayload
+	}
+	return int64(v)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errPayload
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = errPayload
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) entry() sdk.Entry {
+	e := sdk.Entry{Key: string(d.bytes()), Session: string(d.bytes())}
+	if v := d.bytes(); len(v) > 0 {
+		e.Value = slices.Clone(v)
+	}
+	e.CreateRev, e.ModRev = d.int(), d.int()
+	return e
+}
+
+// count reads an element count, bounded by what the rest could hold.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err = errPayload
+		return 0
+	}
+	return int(n)
+}
+
+// decodePayload decodes a state slot's payload.
+func decodePayload(p []byte) (*state, error) {
+	d := &decoder{b: p}
+	if d.byte() != payloadVersion {
+		return nil, errPayload
+	}
+	st := &state{rev: d.int(), compact: d.int(), resource: string(d.bytes()), sessionDir: string(d.bytes())}
+	if n := d.count(); n > 0 {
+		st.entries = make([]sdk.Entry, 0, n)
+		for range n {
+			st.entries = append(st.entries, d.entry())
+		}
+	}
+	if n := d.count(); n > 0 {
+		st.history = make([]sdk.Event, 0, n)
+		for range n {
+			ev := sdk.Event{Type: sdk.EventType(d.byte()), Rev: d.int()}
+			ev.Entry = d.entry()
+			st.history = append(st.history, ev)
+			st.histBytes += eventSize(ev)
+		}
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, errPayload
+	}
+	return st, nil
+}
