@@ -1,0 +1,228 @@
+package redis
+
+import (
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The resource scripts share a preamble. Their keys are KEYS[1..4] = rev,
+// meta, val, log of one resource; on a single node or Sentinel Put also
+// passes KEYS[5..6] = the session key and the session's resource set.
+// ARGV[1] = channel, ARGV[2] = history length, ARGV[3] = session key
+// prefix ("" in Cluster: no session checks inside the script), ARGV[4] =
+// comma-separated ids of sessions known dead, ARGV[5] = resource name; the
+// operation's own arguments follow from ARGV[6].
+//
+// Every reply is {status, rev, createRev, modRev, entries}, entries a flat
+// list of (key, value, session, createRev, modRev) in creation order.
+//
+// An event, in the log and on the channel, is
+// "<p|d> <rev> <createRev> <modRev> <len(key)> <len(session)>\n" followed
+// by key, session and value.
+const preamble = `
+local revKey, metaKey, valKey, logKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local chan, hist, sessPrefix, resource = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
+local dead, alive = {}, {}
+for id in string.gmatch(ARGV[4], '[^,]+') do dead[id] = true end
+
+local E = {}
+do
+  local all = redis.call('HGETALL', metaKey)
+  for i = 1, #all, 2 do
+    local c, m, s = string.match(all[i+1], '^(%d+) (%d+) (.*)$')
+    if c then E[all[i]] = {tonumber(c), tonumber(m), s} end
+  end
+end
+
+local function curRev()
+  return tonumber(redis.call('GET', revKey) or '0')
+end
+
+-- nextRev increments the counter. A counter that starts again at 1 while
+-- the log or entries hold later revisions was lost: it resumes above them.
+local function nextRev()
+  local r = redis.call('INCR', revKey)
+  if r == 1 then
+    local top = 0
+    local last = redis.call('LINDEX', logKey, -1)
+    if last then top = tonumber(string.match(last, '^%a (%d+)')) or 0 end
+    for _, e in pairs(E) do
+      if e[1] > top then top = e[1] end
+      if e[2] > top then top = e[2] end
+    end
+    if top >= r then
+      r = top + 1
+      redis.call('SET', revKey, r)
+    end
+  end
+  return r
+end
+
+local function emit(t, rev, key, e, value)
+  local ev = t .. ' ' .. rev .. ' ' .. e[1] .. ' ' .. e[2] .. ' ' .. #key .. ' ' .. #e[3] .. '\n' .. key .. e[3] .. value
+  redis.call('RPUSH', logKey, ev)
+  redis.call('LTRIM', logKey, -hist, -1)
+  redis.call('PUBLISH', chan, ev)
+end
+
+local function isDead(s)
+  if dead[s] then return true end
+  if alive[s] or sessPrefix == '' then return false end
+  if redis.call('EXISTS', sessPrefix .. '{' .. s .. '}') == 0 then
+    dead[s] = true
+    return true
+  end
+  alive[s] = true
+  return false
+end
+
+local function remove(key)
+  local e = E[key]
+  E[key] = nil
+  redis.call('HDEL', metaKey, key)
+  redis.call('HDEL', valKey, key)
+  local rev = nextRev()
+  emit('d', rev, key, e, '')
+  if sessPrefix ~= '' then
+    for _, o in pairs(E) do
+      if o[3] == e[3] then return rev end
+    end
+    redis.call('SREM', sessPrefix .. '{' .. e[3] .. '}:r', resource)
+  end
+  return rev
+end
+
+local function purge()
+  local gone = {}
+  for k, e in pairs(E) do
+    if isDead(e[3]) then gone[#gone+1] = {k, e[1]} end
+  end
+  table.sort(gone, function(a, b) return a[2] < b[2] end)
+  for _, g in ipairs(gone) do remove(g[1]) end
+end
+
+local function flat()
+  local keys = {}
+  for k in pairs(E) do keys[#keys+1] = k end
+  table.sort(keys, function(a, b) return E[a][1] < E[b][1] end)
+  local out = {}
+  for _, k in ipairs(keys) do
+    local e = E[k]
+    out[#out+1] = k
+    out[#out+1] = redis.call('HGET', valKey, k) or ''
+    out[#out+1] = e[3]
+    out[#out+1] = e[1]
+    out[#out+1] = e[2]
+  end
+  return out
+end
+
+purge()
+`
+
+// putScript: ARGV[6] key, [7] value, [8] session, [9] ifAbsent, [10] withRange.
+var putScript = goredis.NewScript(preamble + `
+local key, value, sess = ARGV[6], ARGV[7], ARGV[8]
+local withRange = ARGV[10] == '1'
+if dead[sess] then return {'expired', curRev(), 0, 0, {}} end
+if KEYS[5] then
+  if redis.call('EXISTS', KEYS[5]) == 0 then return {'expired', curRev(), 0, 0, {}} end
+  redis.call('SADD', KEYS[6], resource)
+end
+local old = E[key]
+if old and ARGV[9] == '1' then
+  local out = {}
+  if withRange then out = flat() end
+  return {'exists', curRev(), old[1], old[2], out}
+end
+local rev = nextRev()
+local c = rev
+if old then c = old[1] end
+E[key] = {c, rev, sess}
+redis.call('HSET', metaKey, key, c .. ' ' .. rev .. ' ' .. sess)
+redis.call('HSET', valKey, key, value)
+emit('p', rev, key, E[key], value)
+local out = {}
+if withRange then out = flat() end
+return {'ok', rev, c, rev, out}
+`)
+
+// updateScript: ARGV[6] key, [7] value, [8] expected modRev.
+var updateScript = goredis.NewScript(preamble + `
+local key, value = ARGV[6], ARGV[7]
+local e = E[key]
+if not e then return {'notfound', curRev(), 0, 0, {}} end
+if e[2] ~= tonumber(ARGV[8]) then return {'mismatch', curRev(), e[1], e[2], {}} end
+local rev = nextRev()
+e[2] = rev
+redis.call('HSET', metaKey, key, e[1] .. ' ' .. rev .. ' ' .. e[3])
+redis.call('HSET', valKey, key, value)
+emit('p', rev, key, e, value)
+return {'ok', rev, e[1], rev, {}}
+`)
+
+// deleteScript: ARGV[6] key, [7] expected modRev (0: any).
+var deleteScript = goredis.NewScript(preamble + `
+local key = ARGV[6]
+local e = E[key]
+if not e then return {'notfound', curRev(), 0, 0, {}} end
+local want = tonumber(ARGV[7])
+if want ~= 0 and e[2] ~= want then return {'mismatch', curRev(), e[1], e[2], {}} end
+local c, m = e[1], e[2]
+local rev = remove(key)
+return {'ok', rev, c, m, {}}
+`)
+
+// rangeScript removes the entries of dead sessions and returns the rest.
+var rangeScript = goredis.NewScript(preamble + `
+return {'ok', curRev(), 0, 0, flat()}
+`)
+
+// historyScript: KEYS[1] rev, KEYS[2] log; ARGV[1] fromRev. It returns
+// {current revision, 1 if the log reaches back to fromRev else 0, events
+// with a revision >= fromRev...}.
+var historyScript = goredis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local from = tonumber(ARGV[1])
+if from > cur then return {cur, 1} end
+local evs = redis.call('LRANGE', KEYS[2], 0, -1)
+local out = {cur, 0}
+for i, ev in ipairs(evs) do
+  local r = tonumber(string.match(ev, '^%a (%d+)'))
+  if i == 1 and r and r <= from then out[2] = 1 end
+  if r and r >= from then out[#out+1] = ev end
+end
+return out
+`)
+
+// openSource: KEYS[1] session; ARGV[1] ttl in ms, then field/value pairs
+// of the session's metadata, each field prefixed "m:".
+// It is sent with EVAL inside a pipeline.
+const openSource = `
+redis.call('HSET', KEYS[1], 'ttl', ARGV[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`
+
+// keepAliveScript: KEYS[1] session. It returns the TTL in ms, or -1 when
+// the session is gone.
+var keepAliveScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl'))
+redis.call('PEXPIRE', KEYS[1], ttl)
+return ttl
+`)
+
+// attachScript (Cluster): KEYS[1] session, KEYS[2] its resource set;
+// ARGV[1] resource. It records the resource unless the session is gone.
+var attachScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+`)
+
+// endScript: KEYS[1] session, KEYS[2] its resource set. It ends the session
+// and returns the resources it touched.
+var endScript = goredis.NewScript(`
+redis.call('DEL', KEYS[1])
+return redis.call('SMEMBERS', KEYS[2])
+`)
