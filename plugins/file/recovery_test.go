@@ -1,0 +1,255 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// readSB returns the current superblock of a state file.
+func readSB(t *testing.T, path string) superblock {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sf := &stateFile{path: path, f: f}
+	sb, _, _, err := sf.readSuperblock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
+// garble overwrites n bytes at off in path.
+func garble(t *testing.T, path string, off int64, n int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	junk := []byte(strings.Repeat("\xa5garbage", n/8+1))[:n]
+	if _, err := f.WriteAt(junk, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func slotOffset(i int) int64 { return slotBase + int64(i)*defaultSlotCap }
+
+// TestTornSlotFallsBack: a slot torn by a process killed mid-write (here,
+// truncated or garbled) fails its checksum, and readers use the other slot,
+// which holds the state before the torn write.
+func TestTornSlotFallsBack(t *testing.T) {
+	for _, damage := range []string{"truncate", "garble"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			s := newStore(t, dir)
+			sess := openSession(t, s, time.Minute)
+			mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "a", Session: sess}) // rev 1, slot A
+			mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "b", Session: sess}) // rev 2, slot B
+			path, _ := s.cfg.statePath("r")
+			switch damage {
+			case "truncate":
+				if err := os.Truncate(path, slotOffset(1)+slotHeaderSize+3); err != nil {
+					t.Fatal(err)
+				}
+			case "garble":
+				garble(t, path, slotOffset(1)+slotHeaderSize+2, 8)
+			}
+			other := newStore(t, dir)
+			rg, err := other.Range(testCtx(t), "r")
+			if err != nil || rg.Rev != 1 || len(rg.Entries) != 1 || rg.Entries[0].Key != "a" {
+				t.Fatalf("Range after a torn write = %+v, %v; want the state at revision 1", rg, err)
+			}
+			if ps, err := other.Check(testCtx(t), "r"); err != nil || len(ps) != 0 {
+				t.Errorf("Check after a torn write = %v, %v; a torn older slot is normal", ps, err)
+			}
+			p := mustPut(t, other, sdk.PutRequest{Resource: "r", Key: "c", Session: openSession(t, other, time.Minute)})
+			if p.CreateRev != 2 {
+				t.Errorf("next put got revision %d; want 2 (revision 2 was never seen by anyone but the dead writer)", p.CreateRev)
+			}
+		})
+	}
+}
+
+// TestCorruptStateIsReportedAndRepaired: with both slots bad, operations
+// fail with ErrCorrupt naming the file, Check reports it, and Repair
+// reinitialises it at a revision beyond every one handed out.
+func TestCorruptStateIsReportedAndRepaired(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	ctx := testCtx(t)
+	sess := openSession(t, s, time.Minute)
+	var last sdk.PutResult
+	for i := range 5 {
+		last = mustPut(t, s, sdk.PutRequest{Resource: "r", Key: string(rune('a' + i)), Session: sess})
+	}
+	path, _ := s.cfg.statePath("r")
+	garble(t, path, slotOffset(0), 64)
+	garble(t, path, slotOffset(1)+slotHeaderSize, 16)
+
+	for _, b := range []*Store{s, newStore(t, dir)} {
+		if _, err := b.Range(ctx, "r"); !errors.Is(err, sdk.ErrCorrupt) || !strings.Contains(err.Error(), path) {
+			t.Errorf("Range of a corrupt file = %v; want ErrCorrupt naming %s", err, path)
+		}
+		if _, err := b.Put(ctx, sdk.PutRequest{Resource: "r", Key: "x", Session: sess}); !errors.Is(err, sdk.ErrCorrupt) {
+			t.Errorf("Put into a corrupt file = %v; want ErrCorrupt", err)
+		}
+		err := b.Watch(ctx, "r", 1, func(sdk.Event) error { return nil })
+		if !errors.Is(err, sdk.ErrCorrupt) {
+			t.Errorf("Watch of a corrupt file = %v; want ErrCorrupt", err)
+		}
+	}
+	ps, err := s.Check(ctx, "")
+	if err != nil || len(ps) != 1 || ps[0].Path != path || ps[0].Resource != "r" || ps[0].Repaired {
+		t.Fatalf("Check = %+v, %v; want one problem at %s", ps, err, path)
+	}
+	ps, err = s.Repair(ctx, "r")
+	if err != nil || len(ps) != 1 || !ps[0].Repaired || ps[0].Path != path {
+		t.Fatalf("Repair = %+v, %v", ps, err)
+	}
+	if ps, err := s.Check(ctx, ""); err != nil || len(ps) != 0 {
+		t.Errorf("Check after Repair = %+v, %v", ps, err)
+	}
+	rg, err := s.Range(ctx, "r")
+	if err != nil || len(rg.Entries) != 0 || rg.Rev < hwmBlock {
+		t.Errorf("Range after Repair = %+v, %v; want no entries at a revision >= %d", rg, err, hwmBlock)
+	}
+	p := mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "a", Session: sess})
+	if p.CreateRev <= last.Rev || p.CreateRev <= hwmBlock {
+		t.Errorf("first revision after Repair = %d; want above %d and the HWM %d", p.CreateRev, last.Rev, hwmBlock)
+	}
+	err = s.Watch(ctx, "r", last.Rev, func(sdk.Event) error { return nil })
+	if !errors.Is(err, sdk.ErrCompacted) {
+		t.Errorf("Watch from before the repair = %v; want ErrCompacted", err)
+	}
+}
+
+// TestRepairLostSuperblock: with the superblock gone too, Repair restarts
+// revisions above the wall clock in microseconds.
+func TestRepairLostSuperblock(t *testing.T) {
+	s := newStore(t, t.TempDir())
+	ctx := testCtx(t)
+	sess := openSession(t, s, time.Minute)
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "a", Session: sess})
+	path, _ := s.cfg.statePath("r")
+	garble(t, path, 0, 2*superblockSize)
+	if _, err := s.Range(ctx, "r"); !errors.Is(err, sdk.ErrCorrupt) {
+		t.Fatalf("Range = %v; want ErrCorrupt", err)
+	}
+	before := time.Now().UnixMicro()
+	ps, err := s.Repair(ctx, "")
+	if err != nil || len(ps) != 1 || !ps[0].Repaired {
+		t.Fatalf("Repair = %+v, %v", ps, err)
+	}
+	rg, err := s.Range(ctx, "r")
+	if err != nil || rg.Rev < before || len(rg.Entries) != 1 {
+		t.Errorf("Range after Repair = %+v, %v; want the live entry kept at a revision >= %d", rg, err, before)
+	}
+}
+
+// TestHighWaterMark: the durable HWM always stays at or above the revision.
+func TestHighWaterMark(t *testing.T) {
+	s := newStore(t, t.TempDir())
+	sess := openSession(t, s, time.Minute)
+	path, _ := s.cfg.statePath("r")
+	var p sdk.PutResult
+	for range hwmBlock + 10 {
+		p = mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "k", Session: sess})
+	}
+	if sb := readSB(t, path); sb.hwm < p.Rev || sb.hwm > p.Rev+hwmBlock || sb.boot != s.boot {
+		t.Errorf("superblock %+v at revision %d", sb, p.Rev)
+	}
+}
+
+// TestRebootJumpsToHWM simulates a power loss: the state slots lose their
+// latest writes (restored from an older copy), the boot id changes. The
+// revision must continue above every revision handed out before, and every
+// entry is dropped as a delete.
+func TestRebootJumpsToHWM(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	ctx := testCtx(t)
+	sess := openSession(t, s, time.Minute)
+	path, _ := s.cfg.statePath("r")
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "old", Session: sess})
+	snapshot, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last sdk.PutResult
+	for range hwmBlock + 100 {
+		last = mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "k", Session: sess})
+	}
+	// The power loss: slot writes since the snapshot are lost, the durable
+	// superblock is not.
+	cur, _ := os.ReadFile(path)
+	lost := append(append([]byte{}, cur[:slotBase]...), snapshot[slotBase:]...)
+	if err := os.WriteFile(path, lost, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	rebooted := New()
+	rebooted.readBoot = func() (bootID, error) { return parseBootID("00000000-0000-4000-8000-000000000001") }
+	if err := rebooted.Configure(ctx, sdk.Config{"named_dir": filepath.Join(dir, "named"), "session_dir": filepath.Join(dir, "sessions")}); err != nil {
+		t.Fatal(err)
+	}
+	defer rebooted.Close()
+	rg, err := rebooted.Range(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rg.Rev <= last.Rev || len(rg.Entries) != 0 {
+		t.Fatalf("after the reboot: revision %d with %d entries; want above %d with none", rg.Rev, len(rg.Entries), last.Rev)
+	}
+	sb := readSB(t, path)
+	if sb.boot == s.boot || sb.hwm < rg.Rev {
+		t.Errorf("superblock after the reboot: %+v", sb)
+	}
+	// The dropped entry is a delete event after the jump; older history is
+	// gone.
+	var evs []sdk.Event
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err = rebooted.Watch(wctx, "r", rg.Rev, func(ev sdk.Event) error { evs = append(evs, ev); return nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Watch from the revision after the reboot = %v", err)
+	}
+	if len(evs) != 1 || evs[0].Type != sdk.EventDelete || evs[0].Entry.Key != "old" || evs[0].Rev != rg.Rev {
+		t.Errorf("events after the reboot: %+v", evs)
+	}
+	if err := rebooted.Watch(ctx, "r", last.Rev, func(sdk.Event) error { return nil }); !errors.Is(err, sdk.ErrCompacted) {
+		t.Errorf("Watch from before the reboot = %v; want ErrCompacted", err)
+	}
+}
+
+// TestRebootWithTornSlots: slots torn by the power loss are not corruption
+// to repair by hand: the new boot restarts the state at the HWM.
+func TestRebootWithTornSlots(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	sess := openSession(t, s, time.Minute)
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "a", Session: sess})
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "b", Session: sess})
+	path, _ := s.cfg.statePath("r")
+	garble(t, path, slotOffset(0), 40)
+	garble(t, path, slotOffset(1), 40)
+	rebooted := New()
+	rebooted.readBoot = func() (bootID, error) { return bootID{9}, nil }
+	if err := rebooted.Configure(testCtx(t), sdk.Config{"named_dir": filepath.Join(dir, "named"), "session_dir": filepath.Join(dir, "sessions")}); err != nil {
+		t.Fatal(err)
+	}
+	defer rebooted.Close()
+	rg, err := rebooted.Range(testCtx(t), "r")
+	if err != nil || rg.Rev < hwmBlock || len(rg.Entries) != 0 {
+		t.Errorf("Range after a reboot with torn slots = %+v, %v", rg, err)
+	}
+}
