@@ -1,0 +1,195 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// watchEvents runs Watch in the background and returns its events and its
+// end.
+func watchEvents(t *testing.T, s *Store, resource string, from int64) (<-chan sdk.Event, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan sdk.Event, 1024)
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(ctx, resource, from, func(ev sdk.Event) error { events <- ev; return nil }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("Watch did not end with its context")
+		}
+	})
+	return events, done
+}
+
+func nextEvent(t *testing.T, events <-chan sdk.Event, within time.Duration) sdk.Event {
+	t.Helper()
+	select {
+	case ev := <-events:
+		return ev
+	case <-time.After(within):
+		t.Fatalf("no event within %v", within)
+		return sdk.Event{}
+	}
+}
+
+// TestWatchAcrossProcessesUsesNotifications: with polling effectively off
+// (one minute), a change by another store reaches a watch at once through
+// inotify.
+func TestWatchAcrossProcessesUsesNotifications(t *testing.T) {
+	dir := t.TempDir()
+	watcher := newStore(t, dir, func(c sdk.Config) { c["poll_interval"] = "1m"; c["probe_interval"] = "10s" })
+	writer := newStore(t, dir)
+	sess := openSession(t, writer, time.Minute)
+	events, _ := watchEvents(t, watcher, "r", 1)
+	time.Sleep(50 * time.Millisecond)
+	for i := range 3 {
+		start := time.Now()
+		p := mustPut(t, writer, sdk.PutRequest{Resource: "r", Key: "k", Value: []byte{byte(i)}, Session: sess})
+		ev := nextEvent(t, events, 2*time.Second)
+		if ev.Rev != p.ModRev || ev.Type != sdk.EventPut || ev.Entry.Value[0] != byte(i) {
+			t.Fatalf("event %+v; want the put at %d", ev, p.ModRev)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("event took %v", d)
+		}
+	}
+}
+
+// TestWatchSeesDeadSessionQuickly: when the process owning an entry dies
+// (here: its session file's lock is dropped without any cleanup, as the
+// kernel does for a killed process), a watch in another process delivers
+// the entry's deletion within well under a second.
+func TestWatchSeesDeadSessionQuickly(t *testing.T) {
+	dir := t.TempDir()
+	watcher := newStore(t, dir, func(c sdk.Config) { c["poll_interval"] = "1m"; c["probe_interval"] = "50ms" })
+	holder := newStore(t, dir)
+	sess := openSession(t, holder, time.Minute)
+	p := mustPut(t, holder, sdk.PutRequest{Resource: "r", Key: "held", Session: sess})
+	events, _ := watchEvents(t, watcher, "r", p.Rev+1)
+	time.Sleep(100 * time.Millisecond)
+
+	holder.mu.Lock()
+	f := holder.sessions[sess].f
+	holder.mu.Unlock()
+	start := time.Now()
+	_ = f.Close() // the lock goes, the file stays: a crash
+	ev := nextEvent(t, events, 2*time.Second)
+	if ev.Type != sdk.EventDelete || ev.Entry.Key != "held" || ev.Entry.Session != sess || ev.Rev != p.Rev+1 {
+		t.Fatalf("event %+v; want the deletion of the dead entry", ev)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("dead session noticed after %v", d)
+	}
+	if rg, _ := watcher.Range(testCtx(t), "r"); len(rg.Entries) != 0 {
+		t.Errorf("Range after the death: %+v", rg)
+	}
+}
+
+// TestRangeNeverReportsDeadEntries: Range purges entries of dead sessions
+// before answering, as deletes with revisions.
+func TestRangeNeverReportsDeadEntries(t *testing.T) {
+	dir := t.TempDir()
+	reader := newStore(t, dir)
+	holder := newStore(t, dir)
+	sess := openSession(t, holder, time.Minute)
+	p := mustPut(t, holder, sdk.PutRequest{Resource: "r", Key: "k", Session: sess})
+	holder.mu.Lock()
+	_ = holder.sessions[sess].f.Close()
+	holder.mu.Unlock()
+	rg, err := reader.Range(testCtx(t), "r")
+	if err != nil || len(rg.Entries) != 0 || rg.Rev != p.Rev+1 {
+		t.Errorf("Range = %+v, %v; want the dead entry purged at revision %d", rg, err, p.Rev+1)
+	}
+}
+
+func TestSessionExpiryRemovesEntries(t *testing.T) {
+	s := newStore(t, t.TempDir())
+	ctx := testCtx(t)
+	sess, err := s.OpenSession(ctx, 300*time.Millisecond, map[string]string{"who": "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustPut(t, s, sdk.PutRequest{Resource: "a", Key: "k", Session: sess.ID})
+	mustPut(t, s, sdk.PutRequest{Resource: "b", Key: "k", Session: sess.ID})
+	events, _ := watchEvents(t, s, "a", p.Rev+1)
+	for range 3 {
+		time.Sleep(150 * time.Millisecond)
+		if ttl, err := s.KeepAlive(ctx, sess.ID); err != nil || ttl != 300*time.Millisecond {
+			t.Fatalf("KeepAlive = %v, %v", ttl, err)
+		}
+	}
+	if rg, _ := s.Range(ctx, "a"); len(rg.Entries) != 1 {
+		t.Fatalf("entry gone while kept alive: %+v", rg)
+	}
+	ev := nextEvent(t, events, 2*time.Second)
+	if ev.Type != sdk.EventDelete || ev.Entry.Key != "k" {
+		t.Errorf("event %+v; want the expiry's delete", ev)
+	}
+	if _, err := s.KeepAlive(ctx, sess.ID); !errors.Is(err, sdk.ErrSessionExpired) {
+		t.Errorf("KeepAlive after expiry = %v", err)
+	}
+	for _, r := range []string{"a", "b"} {
+		if rg, _ := s.Range(ctx, r); len(rg.Entries) != 0 {
+			t.Errorf("%s after expiry: %+v", r, rg)
+		}
+	}
+	if _, err := s.Put(ctx, sdk.PutRequest{Resource: "a", Key: "k", Session: sess.ID}); !errors.Is(err, sdk.ErrSessionExpired) {
+		t.Errorf("Put with an expired session = %v", err)
+	}
+}
+
+// TestCloseReleasesEverything: Close revokes sessions (their entries go, as
+// deletes), ends watches, and a later call reports the store closed.
+func TestCloseReleasesEverything(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	other := newStore(t, dir)
+	sess := openSession(t, s, time.Minute)
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "k", Session: sess})
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(context.Background(), "r", 1, func(sdk.Event) error { return nil }) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Watch ended without an error at Close")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Watch still running after Close")
+	}
+	if rg, _ := other.Range(testCtx(t), "r"); len(rg.Entries) != 0 {
+		t.Errorf("entries after Close: %+v", rg)
+	}
+	if _, err := s.Range(testCtx(t), "r"); !errors.Is(err, sdk.ErrUnavailable) {
+		t.Errorf("Range after Close = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
+
+// TestSessionDirMismatchRefused: a store with another session_dir must not
+// judge (and purge) entries whose sessions live elsewhere.
+func TestSessionDirMismatchRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	sess := openSession(t, s, time.Minute)
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "k", Session: sess})
+	other := newStore(t, dir, func(c sdk.Config) { c["session_dir"] = t.TempDir() })
+	if _, err := other.Range(testCtx(t), "r"); !errors.Is(err, sdk.ErrInvalidConfig) {
+		t.Errorf("Range with another session_dir = %v", err)
+	}
+	if rg, _ := s.Range(testCtx(t), "r"); len(rg.Entries) != 1 {
+		t.Errorf("entry lost: %+v", rg)
+	}
+}
