@@ -1,23 +1,3 @@
-// Package backendtest is the conformance suite of the backend contract:
-// every Locksmith backend, built-in or third-party, runs it from its tests
-// to show it keeps the guarantees the host builds its lock recipes on.
-//
-//	func TestConformance(t *testing.T) {
-//		backendtest.Run(t, func(t *testing.T) sdk.Backend {
-//			s := mystore.New()
-//			t.Cleanup(func() { s.Close() })
-//			return s
-//		})
-//	}
-//
-// Run runs each check as a subtest, first against the backend as the
-// factory returns it, then through a real go-plugin gRPC connection
-// (sdk.TestBackendConn), so that a backend is checked exactly as the host
-// will see it. Every wait is bounded (see WithTimeout): a broken backend
-// fails the suite, it does not hang it.
-//
-// The checks name their resources "backendtest/<test name>-<random>/<name>",
-// so backends returned by successive factory calls may share one store.
 package backendtest
 
 import (
@@ -71,9 +51,10 @@ var checks = []check{
 	{name: "BrokenKeepAliveStreamRevokes", run: checkBrokenKeepAliveStream, timed: true, remote: true},
 }
 
-// Run runs the suite against the backends f returns: under "inprocess" as
+// Run runs the suite against the backends f returns: under "direct" as
 // returned, under "grpc" through a gRPC connection, each check in a subtest
-// of its own. Options tune the timing and the modes.
+// of its own. Options tune the timing and the modes. Run returns when every
+// check has finished.
 func Run(t *testing.T, f Factory, opts ...Option) {
 	t.Helper()
 	cfg := defaultConfig()
@@ -81,7 +62,7 @@ func Run(t *testing.T, f Factory, opts ...Option) {
 		o(&cfg)
 	}
 	if cfg.inProcess {
-		t.Run("inprocess", func(t *testing.T) { runMode(t, f, cfg, false) })
+		t.Run("direct", func(t *testing.T) { runMode(t, f, cfg, false) })
 	}
 	if cfg.grpc {
 		t.Run("grpc", func(t *testing.T) { runMode(t, f, cfg, true) })

@@ -78,7 +78,10 @@ func (e *env) rangeOf(t tb, ctx context.Context, b sdk.Backend, resource string)
 // wantErr fails the check unless err matches target.
 func wantErr(t tb, what string, err, target error) {
 	t.Helper()
-	if !errors.Is(err, target) {
+	switch {
+	case err == nil:
+		t.Errorf("%s: got no error, want %s", what, sdk.CodeOf(target))
+	case !errors.Is(err, target):
 		t.Errorf("%s: got error %v (code %s), want %s", what, err, sdk.CodeOf(err), sdk.CodeOf(target))
 	}
 }

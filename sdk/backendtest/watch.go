@@ -190,7 +190,7 @@ const compactionWrites = 150
 // from after a fresh Range still works. A store that kept the whole history
 // must deliver all of it instead.
 func checkWatchCompacted(t tb, e *env) {
-	ctx := e.ctx(t, 0)
+	ctx := e.ctx(t, e.cfg.timeout)
 	s := e.open(t, ctx, e.b, longTTL)
 	r := e.resource("r")
 	var cs []change

@@ -1,0 +1,361 @@
+package backendtest
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/locksmithx/locksmith/examples/custom-backend/memstore"
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// broken is a backend that breaks one guarantee of the contract: each
+// non-nil field replaces one method of the working store it wraps.
+type broken struct {
+	sdk.Backend
+	info        func(context.Context) (sdk.PluginInfo, error)
+	openSession func(context.Context, time.Duration, map[string]string) (sdk.Session, error)
+	revoke      func(context.Context, string) error
+	put         func(context.Context, sdk.PutRequest) (sdk.PutResult, error)
+	update      func(context.Context, sdk.UpdateRequest) (sdk.UpdateResult, error)
+	del         func(context.Context, sdk.DeleteRequest) (sdk.DeleteResult, error)
+	rangeOf     func(context.Context, string) (sdk.RangeResult, error)
+	watch       func(context.Context, string, int64, func(sdk.Event) error) error
+	resources   func(context.Context, string) ([]string, error)
+}
+
+func (b *broken) Info(ctx context.Context) (sdk.PluginInfo, error) {
+	if b.info != nil {
+		return b.info(ctx)
+	}
+	return b.Backend.Info(ctx)
+}
+
+func (b *broken) OpenSession(ctx context.Context, ttl time.Duration, meta map[string]string) (sdk.Session, error) {
+	if b.openSession != nil {
+		return b.openSession(ctx, ttl, meta)
+	}
+	return b.Backend.OpenSession(ctx, ttl, meta)
+}
+
+func (b *broken) Revoke(ctx context.Context, id string) error {
+	if b.revoke != nil {
+		return b.revoke(ctx, id)
+	}
+	return b.Backend.Revoke(ctx, id)
+}
+
+func (b *broken) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
+	if b.put != nil {
+		return b.put(ctx, req)
+	}
+	return b.Backend.Put(ctx, req)
+}
+
+func (b *broken) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
+	if b.update != nil {
+		return b.update(ctx, req)
+	}
+	return b.Backend.Update(ctx, req)
+}
+
+func (b *broken) Delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteResult, error) {
+	if b.del != nil {
+		return b.del(ctx, req)
+	}
+	return b.Backend.Delete(ctx, req)
+}
+
+func (b *broken) Range(ctx context.Context, resource string) (sdk.RangeResult, error) {
+	if b.rangeOf != nil {
+		return b.rangeOf(ctx, resource)
+	}
+	return b.Backend.Range(ctx, resource)
+}
+
+func (b *broken) Watch(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+	if b.watch != nil {
+		return b.watch(ctx, resource, fromRev, send)
+	}
+	return b.Backend.Watch(ctx, resource, fromRev, send)
+}
+
+func (b *broken) Resources(ctx context.Context, prefix string) ([]string, error) {
+	if b.resources != nil {
+		return b.resources(ctx, prefix)
+	}
+	return b.Backend.Resources(ctx, prefix)
+}
+
+// breakage is one broken guarantee and the check that must catch it.
+type breakage struct {
+	name  string
+	check string
+	// remote runs the check through the suite's gRPC connections.
+	remote bool
+	// breakStore wraps a working store s into b, which breaks a guarantee.
+	breakStore func(s sdk.Backend, b *broken)
+}
+
+var breakages = []breakage{
+	{name: "InfoKindMiddleware", check: "InfoAndHealth", breakStore: func(s sdk.Backend, b *broken) {
+		b.info = func(ctx context.Context) (sdk.PluginInfo, error) {
+			i, err := s.Info(ctx)
+			i.Kind = sdk.KindMiddleware
+			return i, err
+		}
+	}},
+	{name: "DeleteReportsOldRevision", check: "RevisionsIncrease", breakStore: func(s sdk.Backend, b *broken) {
+		b.del = func(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteResult, error) {
+			r, err := s.Delete(ctx, req)
+			r.Rev--
+			return r, err
+		}
+	}},
+	{name: "ReplaceRecreates", check: "PutCreatesAndReplaces", breakStore: func(s sdk.Backend, b *broken) {
+		b.put = func(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
+			_, _ = s.Delete(ctx, sdk.DeleteRequest{Resource: req.Resource, Key: req.Key})
+			return s.Put(ctx, req)
+		}
+	}},
+	{name: "IfAbsentIgnored", check: "PutIfAbsent", breakStore: func(s sdk.Backend, b *broken) {
+		b.put = func(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
+			req.IfAbsent = false
+			return s.Put(ctx, req)
+		}
+	}},
+	{name: "UpdateIgnoresRevision", check: "UpdateCompareAndSwap", breakStore: func(s sdk.Backend, b *broken) {
+		b.update = func(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
+			if rg, err := s.Range(ctx, req.Resource); err == nil {
+				if en, ok := find(rg.Entries, req.Key); ok {
+					req.ExpectRev = en.ModRev
+				}
+			}
+			return s.Update(ctx, req)
+		}
+	}},
+	{name: "DeleteIgnoresRevision", check: "DeleteCompareAndSwap", breakStore: func(s sdk.Backend, b *broken) {
+		b.del = func(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteResult, error) {
+			req.ExpectRev = 0
+			return s.Delete(ctx, req)
+		}
+	}},
+	{name: "RangeByKey", check: "RangeCreationOrder", breakStore: func(s sdk.Backend, b *broken) {
+		b.rangeOf = func(ctx context.Context, resource string) (sdk.RangeResult, error) {
+			r, err := s.Range(ctx, resource)
+			sort.Slice(r.Entries, func(i, j int) bool { return r.Entries[i].Key < r.Entries[j].Key })
+			return r, err
+		}
+	}},
+	{name: "RangeTakenAfterPut", check: "PutWithRangeConcurrentSnapshots", breakStore: func(s sdk.Backend, b *broken) {
+		b.put = func(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
+			withRange := req.WithRange
+			req.WithRange = false
+			r, err := s.Put(ctx, req)
+			if err != nil || !withRange {
+				return r, err
+			}
+			time.Sleep(2 * time.Millisecond)
+			rg, err := s.Range(ctx, req.Resource)
+			r.Entries, r.Rev = rg.Entries, rg.Rev
+			return r, err
+		}
+	}},
+	{name: "PutWithRangeTakenBeforePut", check: "PutWithRange", breakStore: func(s sdk.Backend, b *broken) {
+		b.put = func(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
+			rg, err := s.Range(ctx, req.Resource)
+			if err != nil {
+				return sdk.PutResult{}, err
+			}
+			r, err := s.Put(ctx, req)
+			if req.WithRange {
+				r.Entries = rg.Entries
+			}
+			return r, err
+		}
+	}},
+	{name: "PutWithRangeShowsOnlyOwnEntry", check: "ConcurrentMutualExclusion", breakStore: func(s sdk.Backend, b *broken) {
+		b.put = func(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
+			r, err := s.Put(ctx, req)
+			if own, ok := find(r.Entries, req.Key); ok {
+				r.Entries = []sdk.Entry{own}
+			}
+			return r, err
+		}
+	}},
+	{name: "WatchDropsDeletes", check: "WatchReplaysHistory", breakStore: func(s sdk.Backend, b *broken) {
+		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+			return s.Watch(ctx, resource, fromRev, func(ev sdk.Event) error {
+				if ev.Type == sdk.EventDelete {
+					return nil
+				}
+				return send(ev)
+			})
+		}
+	}},
+	{name: "WatchFromRevisionExclusive", check: "WatchFromMidHistory", breakStore: func(s sdk.Backend, b *broken) {
+		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+			return s.Watch(ctx, resource, fromRev+1, send)
+		}
+	}},
+	{name: "WatchReplaysOneTooMany", check: "WatchFromCurrentRevision", breakStore: func(s sdk.Backend, b *broken) {
+		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+			return s.Watch(ctx, resource, fromRev-1, send)
+		}
+	}},
+	{name: "WatchIgnoresCancel", check: "WatchEndsWithContext", breakStore: func(s sdk.Backend, b *broken) {
+		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+			late, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+			defer cancel()
+			err := s.Watch(late, resource, fromRev, send)
+			if errors.Is(err, context.DeadlineExceeded) {
+				return nil
+			}
+			return err
+		}
+	}},
+	{name: "WatchIgnoresSendError", check: "WatchReturnsSendError", breakStore: func(s sdk.Backend, b *broken) {
+		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+			return s.Watch(ctx, resource, fromRev, func(ev sdk.Event) error { _ = send(ev); return nil })
+		}
+	}},
+	{name: "WatchSkipsCompactedHistory", check: "WatchCompacted", breakStore: func(s sdk.Backend, b *broken) {
+		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+			err := s.Watch(ctx, resource, fromRev, send)
+			if errors.Is(err, sdk.ErrCompacted) {
+				rg, rerr := s.Range(ctx, resource)
+				if rerr != nil {
+					return rerr
+				}
+				return s.Watch(ctx, resource, rg.Rev-5, send)
+			}
+			return err
+		}
+	}},
+	{name: "UnknownSessionAccepted", check: "UnknownSession", breakStore: func(s sdk.Backend, b *broken) {
+		b.put = func(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
+			r, err := s.Put(ctx, req)
+			if errors.Is(err, sdk.ErrSessionExpired) {
+				return sdk.PutResult{}, nil
+			}
+			return r, err
+		}
+	}},
+	{name: "RevokeKeepsEntries", check: "RevokeRemovesEntries", breakStore: func(s sdk.Backend, b *broken) {
+		b.revoke = func(context.Context, string) error { return nil }
+	}},
+	{name: "ResourcesIgnoresPrefix", check: "ResourcesAndCheck", breakStore: func(s sdk.Backend, b *broken) {
+		b.resources = func(ctx context.Context, _ string) ([]string, error) {
+			return []string{"elsewhere/a", "elsewhere/b"}, nil
+		}
+	}},
+	{name: "SessionNeverExpires", check: "SessionExpires", breakStore: func(s sdk.Backend, b *broken) {
+		b.openSession = func(ctx context.Context, ttl time.Duration, meta map[string]string) (sdk.Session, error) {
+			sess, err := s.OpenSession(ctx, time.Hour, meta)
+			sess.TTL = ttl
+			return sess, err
+		}
+	}},
+	{name: "SessionExpiresEarly", check: "SessionKeptAlive", breakStore: func(s sdk.Backend, b *broken) {
+		b.openSession = func(ctx context.Context, ttl time.Duration, meta map[string]string) (sdk.Session, error) {
+			sess, err := s.OpenSession(ctx, ttl/4, meta)
+			sess.TTL = ttl
+			return sess, err
+		}
+	}},
+	{name: "BrokenStreamKeepsSession", check: "BrokenKeepAliveStreamRevokes", remote: true, breakStore: func(s sdk.Backend, b *broken) {
+		b.revoke = func(context.Context, string) error { return nil }
+	}},
+}
+
+// selfTestConfig makes the checks quick enough to run each one twice.
+func selfTestConfig() config {
+	c := defaultConfig()
+	c.ttl = 300 * time.Millisecond
+	c.slack = 300 * time.Millisecond
+	c.timeout = 1500 * time.Millisecond
+	c.clients = 8
+	return c
+}
+
+// TestChecksCatchBrokenStores runs each check against a working store,
+// where it must pass, and against a store that breaks the guarantee the
+// check is about, where it must fail.
+func TestChecksCatchBrokenStores(t *testing.T) {
+	covered := map[string]bool{}
+	for _, bk := range breakages {
+		covered[bk.check] = true
+		t.Run(bk.name, func(t *testing.T) {
+			t.Parallel()
+			c, ok := checkNamed(bk.check)
+			if !ok {
+				t.Fatalf("no check named %s", bk.check)
+			}
+			if ok := runRecorded(t, c, bk.remote, func(s sdk.Backend) sdk.Backend { return s }); !ok {
+				return
+			}
+			runRecordedBroken(t, c, bk)
+		})
+	}
+	for _, c := range checks {
+		if !covered[c.name] {
+			t.Errorf("check %s has no breakage proving it can fail", c.name)
+		}
+	}
+}
+
+// runRecorded runs c against a working store and reports whether it
+// passed.
+func runRecorded(t *testing.T, c check, remote bool, wrap func(sdk.Backend) sdk.Backend) bool {
+	t.Helper()
+	rec := recordCheck(t, c, remote, wrap)
+	if rec.failed || rec.skipped {
+		t.Errorf("check %s on a working store: failed %v, skipped %v; want a pass:\n%s", c.name, rec.failed, rec.skipped, rec)
+		return false
+	}
+	return true
+}
+
+func runRecordedBroken(t *testing.T, c check, bk breakage) {
+	t.Helper()
+	rec := recordCheck(t, c, bk.remote, func(s sdk.Backend) sdk.Backend {
+		b := &broken{Backend: s}
+		bk.breakStore(s, b)
+		return b
+	})
+	if !rec.failed {
+		t.Errorf("check %s passed on a store with %s; want a failure:\n%s", c.name, bk.name, rec)
+		return
+	}
+	t.Logf("check %s caught %s:\n%s", c.name, bk.name, rec)
+}
+
+// recordCheck runs c, on a fresh store wrapped by wrap, against a recorder.
+func recordCheck(t *testing.T, c check, remote bool, wrap func(sdk.Backend) sdk.Backend) *recorder {
+	t.Helper()
+	s := memstore.New()
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Configure(context.Background(), sdk.Config{"history": 64}); err != nil {
+		t.Fatalf("configure: %v", err)
+	}
+	impl := wrap(s)
+	rec := &recorder{name: t.Name()}
+	e := newEnv(rec, impl, selfTestConfig())
+	if remote {
+		e.b = sdk.TestBackendConn(t, impl)
+		e.dial = func() (sdk.Backend, func()) { return sdk.TestBackendConnClosable(t, impl) }
+	}
+	rec.run(c.run, e)
+	return rec
+}
+
+func checkNamed(name string) (check, bool) {
+	for _, c := range checks {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return check{}, false
+}
