@@ -1,0 +1,279 @@
+package file
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// Child processes of the multi-process tests are this test binary, run
+// again with roleEnv naming what to do.
+const (
+	roleEnv     = "LOCKSMITH_FILE_TEST_ROLE"
+	dirEnv      = "LOCKSMITH_FILE_TEST_DIR"
+	resourceEnv = "LOCKSMITH_FILE_TEST_RESOURCE"
+	counterEnv  = "LOCKSMITH_FILE_TEST_COUNTER"
+	roundsEnv   = "LOCKSMITH_FILE_TEST_ROUNDS"
+)
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		if err := runRole(role); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runRole is the body of a child process.
+func runRole(role string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := os.Getenv(dirEnv)
+	s := New()
+	if err := s.Configure(ctx, sdk.Config{
+		"named_dir":      filepath.Join(dir, "named"),
+		"session_dir":    filepath.Join(dir, "sessions"),
+		"probe_interval": "20ms",
+	}); err != nil {
+		return err
+	}
+	defer s.Close()
+	sess, err := s.OpenSession(ctx, 30*time.Second, map[string]string{"role": role})
+	if err != nil {
+		return err
+	}
+	resource := os.Getenv(resourceEnv)
+	switch role {
+	case "counter":
+		rounds, _ := strconv.Atoi(os.Getenv(roundsEnv))
+		for i := range rounds {
+			key := fmt.Sprintf("%s/%d", sess.ID, i)
+			p, err := acquire(ctx, s, resource, sess.ID, key)
+			if err != nil {
+				return fmt.Errorf("acquire round %d: %w", i, err)
+			}
+			if err := incrementSlowly(os.Getenv(counterEnv)); err != nil {
+				return err
+			}
+			if _, err := s.Delete(ctx, sdk.DeleteRequest{Resource: resource, Key: key, ExpectRev: p.ModRev}); err != nil {
+				return fmt.Errorf("release round %d: %w", i, err)
+			}
+		}
+		return nil
+	case "holder":
+		if _, err := acquire(ctx, s, resource, sess.ID, "holder"); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		<-ctx.Done() // until killed; bounded by ctx
+		return nil
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// incrementSlowly adds one to the number in path, leaving a window between
+// read and write in which an overlapping holder would lose an update.
+func incrementSlowly(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	time.Sleep(200 * time.Microsecond)
+	return os.WriteFile(path, []byte(strconv.Itoa(n+1)), 0o644)
+}
+
+// acquire is the host's exclusive-lock recipe on the bare store: put an
+// entry (with the range, in one call) and wait until every entry created
+// before it is gone.
+func acquire(ctx context.Context, b sdk.Backend, resource, session, key string) (sdk.PutResult, error) {
+	p, err := b.Put(ctx, sdk.PutRequest{Resource: resource, Key: key, Session: session, WithRange: true})
+	if err != nil {
+		return p, err
+	}
+	entries, from := p.Entries, p.Rev+1
+	granted := errors.New("granted")
+	for {
+		ahead := map[string]bool{}
+		for _, e := range entries {
+			if e.CreateRev < p.CreateRev {
+				ahead[e.Key] = true
+			}
+		}
+		if len(ahead) == 0 {
+			return p, nil
+		}
+		err := b.Watch(ctx, resource, from, func(ev sdk.Event) error {
+			if ev.Type == sdk.EventDelete {
+				delete(ahead, ev.Entry.Key)
+			}
+			if len(ahead) == 0 {
+				return granted
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, granted):
+			return p, nil
+		case errors.Is(err, sdk.ErrCompacted):
+			rg, err := b.Range(ctx, resource)
+			if err != nil {
+				return p, err
+			}
+			entries, from = rg.Entries, rg.Rev+1
+		default:
+			return p, err
+		}
+	}
+}
+
+// child starts this test binary in role; the test kills it by pid when it
+// ends, if it is still running.
+func child(t *testing.T, role string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), roleEnv+"="+role), env...)
+	cmd.Stderr = &strings.Builder{}
+	return cmd
+}
+
+func stopChild(t *testing.T, cmd *exec.Cmd) {
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil && cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+}
+
+// TestMultiProcessMutualExclusion: several processes, each with its own
+// store on the same directory, take turns incrementing a counter file with
+// the lock recipe. A lost update means two held the lock at once.
+func TestMultiProcessMutualExclusion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process")
+	}
+	dir := t.TempDir()
+	counter := filepath.Join(dir, "counter")
+	const procs, rounds = 4, 40
+	for name, resource := range map[string]string{"named": "shared-counter", "file": counter} {
+		t.Run(name, func(t *testing.T) {
+			_ = os.Remove(counter)
+			var cmds []*exec.Cmd
+			for range procs {
+				cmd := child(t, "counter", dirEnv+"="+dir, resourceEnv+"="+resource, counterEnv+"="+counter, roundsEnv+"="+strconv.Itoa(rounds))
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				stopChild(t, cmd)
+				cmds = append(cmds, cmd)
+			}
+			for _, cmd := range cmds {
+				if err := waitBounded(cmd, time.Minute); err != nil {
+					t.Fatalf("child %d: %v\n%s", cmd.Process.Pid, err, cmd.Stderr)
+				}
+			}
+			raw, _ := os.ReadFile(counter)
+			if got := strings.TrimSpace(string(raw)); got != strconv.Itoa(procs*rounds) {
+				t.Errorf("counter = %s; want %d: updates were lost", got, procs*rounds)
+			}
+		})
+	}
+}
+
+// waitBounded waits for cmd, killing it after d.
+func waitBounded(cmd *exec.Cmd, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("still running after %v; killed", d)
+	}
+}
+
+// TestKilledHolderReleasesWaiter: a process holding a lock is killed with
+// SIGKILL; a waiter in another process gets the lock within 1.5s, with no
+// TTL wait (the holder's session has a 30s TTL).
+func TestKilledHolderReleasesWaiter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process")
+	}
+	dir := t.TempDir()
+	for name, resource := range map[string]string{"named": "killed-holder", "file": filepath.Join(dir, "data")} {
+		t.Run(name, func(t *testing.T) {
+			cmd := child(t, "holder", dirEnv+"="+dir, resourceEnv+"="+resource)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			stopChild(t, cmd)
+			ready := make(chan bool, 1)
+			go func() { line, _ := bufio.NewReader(out).ReadString('\n'); ready <- line == "ready\n" }()
+			select {
+			case ok := <-ready:
+				if !ok {
+					t.Fatalf("holder failed: %s", cmd.Stderr)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("holder not ready")
+			}
+
+			s := newStore(t, dir, func(c sdk.Config) { c["probe_interval"] = "50ms" })
+			sess := openSession(t, s, time.Minute)
+			granted := make(chan time.Time, 1)
+			errc := make(chan error, 1)
+			go func() {
+				if _, err := acquire(testCtx(t), s, resource, sess, "waiter"); err != nil {
+					errc <- err
+					return
+				}
+				granted <- time.Now()
+			}()
+			select {
+			case <-granted:
+				t.Fatal("waiter got the lock while the holder lives")
+			case err := <-errc:
+				t.Fatal(err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			killed := time.Now()
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case at := <-granted:
+				d := at.Sub(killed)
+				t.Logf("waiter got the lock %v after kill -9 of the holder", d)
+				if d > 1500*time.Millisecond {
+					t.Errorf("waiter took %v; want within 1.5s", d)
+				}
+			case err := <-errc:
+				t.Fatal(err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("waiter still waiting 5s after the holder was killed")
+			}
+			_ = cmd.Wait()
+		})
+	}
+}
