@@ -4,6 +4,24 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
+// sessionLive reports whether a session key exists and its deadline (in
+// the server's clock, set by every renewal) has not passed. The deadline
+// matters where Redis has not expired the key yet although its time is
+// up: commands held by CLIENT PAUSE run after the pause with key expiry
+// still suspended, and would otherwise renew or use a session whose TTL
+// ran out during the pause.
+const sessionLive = `
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function sessionLive(key)
+  local dl = redis.call('HGET', key, 'deadline')
+  return dl ~= false and dl ~= nil and now() <= tonumber(dl)
+end
+`
+
 // The resource scripts share a preamble. Their keys are KEYS[1..4] = rev,
 // meta, val, log of one resource; on a single node or Sentinel Put also
 // passes KEYS[5..6] = the session key and the session's resource set.
@@ -18,7 +36,7 @@ import (
 // An event, in the log and on the channel, is
 // "<p|d> <rev> <createRev> <modRev> <len(key)> <len(session)>\n" followed
 // by key, session and value.
-const preamble = `
+const preamble = sessionLive + `
 local revKey, metaKey, valKey, logKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local chan, hist, sessPrefix, resource = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
 local dead, alive = {}, {}
@@ -67,7 +85,7 @@ end
 local function isDead(s)
   if dead[s] then return true end
   if alive[s] or sessPrefix == '' then return false end
-  if redis.call('EXISTS', sessPrefix .. '{' .. s .. '}') == 0 then
+  if not sessionLive(sessPrefix .. '{' .. s .. '}') then
     dead[s] = true
     return true
   end
@@ -125,7 +143,7 @@ local key, value, sess = ARGV[6], ARGV[7], ARGV[8]
 local withRange = ARGV[10] == '1'
 if dead[sess] then return {'expired', curRev(), 0, 0, {}} end
 if KEYS[5] then
-  if redis.call('EXISTS', KEYS[5]) == 0 then return {'expired', curRev(), 0, 0, {}} end
+  if not sessionLive(KEYS[5]) then return {'expired', curRev(), 0, 0, {}} end
   redis.call('SADD', KEYS[6], resource)
 end
 local old = E[key]
@@ -197,25 +215,29 @@ return out
 // openSource: KEYS[1] session; ARGV[1] ttl in ms, then field/value pairs
 // of the session's metadata, each field prefixed "m:".
 // It is sent with EVAL inside a pipeline.
-const openSource = `
-redis.call('HSET', KEYS[1], 'ttl', ARGV[1], unpack(ARGV, 2))
+const openSource = sessionLive + `
+redis.call('HSET', KEYS[1], 'ttl', ARGV[1], 'deadline', now() + tonumber(ARGV[1]), unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `
 
 // keepAliveScript: KEYS[1] session. It returns the TTL in ms, or -1 when
 // the session is gone.
-var keepAliveScript = goredis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+var keepAliveScript = goredis.NewScript(sessionLive + `
+if not sessionLive(KEYS[1]) then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
 local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl'))
+redis.call('HSET', KEYS[1], 'deadline', now() + ttl)
 redis.call('PEXPIRE', KEYS[1], ttl)
 return ttl
 `)
 
 // attachScript (Cluster): KEYS[1] session, KEYS[2] its resource set;
 // ARGV[1] resource. It records the resource unless the session is gone.
-var attachScript = goredis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+var attachScript = goredis.NewScript(sessionLive + `
+if not sessionLive(KEYS[1]) then return 0 end
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 `)

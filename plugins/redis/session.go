@@ -68,8 +68,9 @@ func (s *Store) KeepAlive(ctx context.Context, session string) (time.Duration, e
 		return 0, c.fail("keep alive session "+session, err)
 	}
 	if ms < 0 {
-		if c.live != nil {
-			c.live.forget(session)
+		// Clear its entries now rather than at the next sweep.
+		if err := c.end(ctx, session); err != nil {
+			c.log.Debug("clearing an expired session failed; the sweep retries", "session", session, "error", err)
 		}
 		return 0, sdk.Errorf(sdk.CodeSessionExpired, "redis: keep alive: session %s has expired or was revoked", session)
 	}
@@ -92,6 +93,11 @@ func (s *Store) Revoke(ctx context.Context, session string) error {
 	if !validSessionID(session) {
 		return nil
 	}
+	return c.end(ctx, session)
+}
+
+// end deletes the session key and removes the session's entries.
+func (c *conn) end(ctx context.Context, session string) error {
 	if c.live != nil {
 		c.live.forget(session)
 	}

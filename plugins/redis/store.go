@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -198,7 +199,8 @@ func (c *conn) fail(op string, err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	var ne net.Error
+	if !errors.As(err, &ne) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return fmt.Errorf("redis: %s: %w", op, err)
 	}
 	var re goredis.Error
@@ -219,6 +221,17 @@ func (c *conn) fail(op string, err error) error {
 		return sdk.Errorf(sdk.CodeUnknown, "redis: %s: %s", op, msg)
 	}
 	return sdk.Errorf(sdk.CodeUnavailable, "redis: %s: cannot reach %s: %v", op, c.cfg.where(), err)
+}
+
+// LogTo sends go-redis's own log lines (reconnects, dial failures), which
+// it otherwise prints to stderr, to l at debug level. go-redis has one
+// logger per process, so this is for a plugin's main function.
+func LogTo(l hclog.Logger) { goredis.SetLogger(redisLog{l}) }
+
+type redisLog struct{ l hclog.Logger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) {
+	r.l.Debug(fmt.Sprintf(format, v...))
 }
 
 // sleepCtx waits d or until ctx ends.

@@ -13,5 +13,6 @@ import (
 
 func main() {
 	log := hclog.New(&hclog.LoggerOptions{Name: "redis", Level: hclog.Info, Output: os.Stderr, JSONFormat: true})
+	redis.LogTo(log.Named("go-redis"))
 	sdk.ServeBackend(redis.New(redis.WithLogger(log)), sdk.WithLogger(log))
 }
