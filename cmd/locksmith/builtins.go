@@ -1,0 +1,10 @@
+package main
+
+import (
+	"github.com/locksmithx/locksmith/plugins/file"
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+func init() {
+	builtins["file"] = func() sdk.Backend { return file.New() }
+}
