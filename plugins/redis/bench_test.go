@@ -1,0 +1,209 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-redsync/redsync/v4"
+	rsgoredis "github.com/go-redsync/redsync/v4/redis/goredis/v9"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/locksmithx/locksmith/internal/redistest"
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// latencies collects per-operation durations and reports their
+// percentiles beside ns/op.
+type latencies []time.Duration
+
+func (l *latencies) time(f func()) {
+	start := time.Now()
+	f()
+	*l = append(*l, time.Since(start))
+}
+
+func (l latencies) report(b *testing.B) {
+	if len(l) == 0 {
+		return
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	pct := func(p float64) float64 {
+		return float64(l[min(len(l)-1, int(p*float64(len(l))))].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
+var compareAndDelete = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// BenchmarkLockCycle measures one uncontended acquire and release, side by
+// side on one redis-server: the raw go-redis recipe (SET NX PX, then a Lua
+// compare-and-delete), redsync's mutex, and this store's put-with-range
+// plus delete in-process and through the plugin's gRPC connection; then
+// the handoff from a deleting session to a watching one. It runs once on a
+// server with appendfsync always (every write waits for fsync) and once on
+// one without persistence.
+//
+//	go test -run '^$' -bench . -benchtime 2000x ./plugins/redis/
+func BenchmarkLockCycle(b *testing.B) {
+	b.Run("aof-always", func(b *testing.B) { benchLockCycle(b, redistest.Start(b, redistest.WithAOF("always"))) })
+	b.Run("no-persistence", func(b *testing.B) { benchLockCycle(b, redistest.Start(b)) })
+}
+
+func benchLockCycle(b *testing.B, srv *redistest.Server) {
+	ctx := context.Background()
+
+	b.Run("raw-setnx-cad", func(b *testing.B) {
+		rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr, Protocol: 2})
+		defer rdb.Close()
+		var lat latencies
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			lat.time(func() {
+				token := strconv.Itoa(i)
+				if ok, err := rdb.SetNX(ctx, "raw:lock", token, 30*time.Second).Result(); err != nil || !ok {
+					b.Fatalf("SET NX: %v %v", ok, err)
+				}
+				if n, err := compareAndDelete.Run(ctx, rdb, []string{"raw:lock"}, token).Int(); err != nil || n != 1 {
+					b.Fatalf("compare-and-delete: %v %v", n, err)
+				}
+			})
+		}
+		b.StopTimer()
+		lat.report(b)
+	})
+
+	b.Run("redsync", func(b *testing.B) {
+		rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr, Protocol: 2})
+		defer rdb.Close()
+		rs := redsync.New(rsgoredis.NewPool(rdb))
+		var lat latencies
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			m := rs.NewMutex("redsync:lock", redsync.WithExpiry(30*time.Second), redsync.WithTries(1))
+			lat.time(func() {
+				if err := m.LockContext(ctx); err != nil {
+					b.Fatalf("lock: %v", err)
+				}
+				if ok, err := m.UnlockContext(ctx); err != nil || !ok {
+					b.Fatalf("unlock: %v %v", ok, err)
+				}
+			})
+		}
+		b.StopTimer()
+		lat.report(b)
+	})
+
+	for _, mode := range []string{"store", "store-grpc"} {
+		b.Run(mode, func(b *testing.B) {
+			var be sdk.Backend = open(b, []string{srv.Addr}, sdk.Config{"prefix": "bench-" + mode + ":"})
+			if mode == "store-grpc" {
+				be = sdk.TestBackendConn(b, be)
+			}
+			sess, err := be.OpenSession(ctx, 30*time.Second, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var lat latencies
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				lat.time(func() {
+					p, err := be.Put(ctx, sdk.PutRequest{Resource: "lock", Key: "k", Session: sess.ID, IfAbsent: true, WithRange: true})
+					if err != nil || len(p.Entries) != 1 {
+						b.Fatalf("put: %+v %v", p, err)
+					}
+					if _, err := be.Delete(ctx, sdk.DeleteRequest{Resource: "lock", Key: "k", ExpectRev: p.ModRev}); err != nil {
+						b.Fatalf("delete: %v", err)
+					}
+				})
+			}
+			b.StopTimer()
+			lat.report(b)
+		})
+	}
+
+	b.Run("handoff", func(b *testing.B) {
+		benchHandoff(b, open(b, []string{srv.Addr}, sdk.Config{"prefix": "bench-handoff:"}))
+	})
+}
+
+// benchHandoff: session A holds an entry, session B watches the resource;
+// timed from A's Delete call until B's Watch delivers the delete.
+func benchHandoff(b *testing.B, s sdk.Backend) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := s.OpenSession(ctx, 30*time.Second, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wb, err := s.OpenSession(ctx, 30*time.Second, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const res = "handoff"
+	if _, err := s.Put(ctx, sdk.PutRequest{Resource: res, Key: "waiter", Session: wb.ID}); err != nil {
+		b.Fatal(err)
+	}
+	deletes := make(chan int64, 1)
+	rg, err := s.Range(ctx, res)
+	if err != nil {
+		b.Fatal(err)
+	}
+	watchDone := make(chan error, 1)
+	go func() {
+		watchDone <- s.Watch(ctx, res, rg.Rev+1, func(ev sdk.Event) error {
+			if ev.Type == sdk.EventDelete && ev.Entry.Session == a.ID {
+				deletes <- ev.Rev
+			}
+			return nil
+		})
+	}()
+	var lat latencies
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		p, err := s.Put(ctx, sdk.PutRequest{Resource: res, Key: "holder", Session: a.ID, IfAbsent: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		lat.time(func() {
+			d, err := s.Delete(ctx, sdk.DeleteRequest{Resource: res, Key: "holder", ExpectRev: p.ModRev})
+			if err != nil {
+				b.Fatal(err)
+			}
+			select {
+			case rev := <-deletes:
+				if rev != d.Rev {
+					b.Fatalf("watch delivered delete %d, want %d", rev, d.Rev)
+				}
+			case err := <-watchDone:
+				b.Fatalf("watch ended: %v", err)
+			case <-time.After(10 * time.Second):
+				b.Fatal("no delete event within 10s")
+			}
+		})
+	}
+	b.StopTimer()
+	lat.report(b)
+}
+
+// ExampleStore shows the store used directly, as the host uses it.
+func ExampleStore() {
+	s := New()
+	ctx := context.Background()
+	if err := s.Configure(ctx, sdk.Config{"addrs": []any{"127.0.0.1:6379"}}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	sess, _ := s.OpenSession(ctx, 15*time.Second, nil)
+	p, _ := s.Put(ctx, sdk.PutRequest{Resource: "db-migration", Key: sess.ID + "/1", Session: sess.ID, IfAbsent: true, WithRange: true})
+	fmt.Println("fencing token:", p.CreateRev, "first in line:", p.Entries[0].CreateRev == p.CreateRev)
+}
