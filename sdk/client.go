@@ -3,6 +3,7 @@ package sdk
 import (
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"os/exec"
 
 	"github.com/hashicorp/go-hclog"
@@ -34,15 +35,37 @@ func WithHostLogger(l hclog.Logger) LaunchOpt {
 
 // Launch starts the plugin command cmd, which must serve the plugin kind
 // named by kind (PluginBackend or PluginMiddleware), and connects to it over
-// gRPC with automatic mutual TLS. The caller owns the returned Conn and
+// gRPC with mutual TLS on fresh keys (see tls.go). The caller owns the returned Conn and
 // must Kill it.
 func Launch(cmd *exec.Cmd, kind string, opts ...LaunchOpt) (*Conn, error) {
+	tlsConfig, bundle, err := hostTLS()
+	if err != nil {
+		return nil, fmt.Errorf("start plugin %s: TLS: %w", cmd.Path, err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start plugin %s: %w", cmd.Path, err)
+	}
+	defer r.Close()
+	// The bundle is far below a pipe's buffer: write it whole, close our
+	// end, and the plugin reads it to EOF.
+	_, err = w.Write(bundle)
+	w.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start plugin %s: pass TLS material: %w", cmd.Path, err)
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", tlsFDEnv, 2+len(cmd.ExtraFiles)))
+
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: VersionedPlugins(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		TLSConfig:        tlsConfig,
 		Logger:           hclog.NewNullLogger(),
 	}
 	for _, o := range opts {

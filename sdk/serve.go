@@ -70,6 +70,7 @@ func serve(name string, p plugin.Plugin, impl any, drain func(), opts []ServeOpt
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {name: p}},
 		GRPCServer:       plugin.DefaultGRPCServer,
+		TLSProvider:      pluginTLS,
 		Logger:           cfg.logger,
 	})
 	stop(0)
