@@ -192,7 +192,8 @@ func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.
 			return nil, err
 		}
 		if st != nil {
-			st.rev, st.history, st.histBytes, st.compact = floor, nil, 0, floor+1
+			st.rev, st.compact = floor, floor+1
+			st.clearHistory()
 		}
 	}
 	if st == nil {

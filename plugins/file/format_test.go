@@ -92,8 +92,8 @@ func TestHistoryBounds(t *testing.T) {
 	for range 5 {
 		st.put("k", "s", big)
 	}
-	if st.histBytes > historyBytes || st.history[len(st.history)-1].Rev != st.rev || st.compact != st.history[0].Rev {
-		t.Errorf("byte bound: %d bytes, %d events, compact %d", st.histBytes, len(st.history), st.compact)
+	if len(st.histEnc) > historyBytes || st.history[len(st.history)-1].Rev != st.rev || st.compact != st.history[0].Rev {
+		t.Errorf("byte bound: %d bytes, %d events, compact %d", len(st.histEnc), len(st.history), st.compact)
 	}
 	if got := st.eventsFrom(st.rev); len(got) != 1 || got[0].Rev != st.rev {
 		t.Errorf("eventsFrom(rev) = %v", got)

@@ -12,8 +12,8 @@ import (
 // historyBytes of encoded events, whichever is reached first. Watch from a
 // revision older than the history gives sdk.ErrCompacted.
 const (
-	historyEvents = 512
-	historyBytes  = 64 << 10
+	historyEvents = 256
+	historyBytes  = 16 << 10
 )
 
 // state is the whole stored state of one resource: what a state slot holds.
@@ -30,9 +30,12 @@ type state struct {
 	sessionDir string
 	// entries are the live entries in creation order.
 	entries []sdk.Entry
-	// history is the ring of the latest events, oldest first.
-	history   []sdk.Event
-	histBytes int
+	// history is the ring of the latest events, oldest first; histEnc is
+	// their encoding, kept so a commit does not encode them again, and
+	// histLens the length of each event's encoding.
+	history  []sdk.Event
+	histEnc  []byte
+	histLens []int
 }
 
 func newState(resource, sessionDir string, rev int64) *state {
@@ -51,15 +54,19 @@ func (st *state) find(key string) int {
 // record appends ev to the history, dropping the oldest events past the
 // bounds.
 func (st *state) record(ev sdk.Event) {
+	n := len(st.histEnc)
+	st.histEnc = appendEvent(st.histEnc, ev)
 	st.history = append(st.history, ev)
-	st.histBytes += eventSize(ev)
-	drop := 0
-	for len(st.history)-drop > historyEvents || (st.histBytes > historyBytes && len(st.history)-drop > 1) {
-		st.histBytes -= eventSize(st.history[drop])
+	st.histLens = append(st.histLens, len(st.histEnc)-n)
+	drop, size := 0, 0
+	for len(st.history)-drop > historyEvents || (len(st.histEnc)-size > historyBytes && len(st.history)-drop > 1) {
+		size += st.histLens[drop]
 		drop++
 	}
 	if drop > 0 {
 		st.history = slices.Delete(st.history, 0, drop)
+		st.histLens = slices.Delete(st.histLens, 0, drop)
+		st.histEnc = st.histEnc[size:]
 	}
 	if len(st.history) > 0 {
 		st.compact = st.history[0].Rev
@@ -159,10 +166,6 @@ func (st *state) eventsFrom(from int64) []sdk.Event {
 	return out
 }
 
-func eventSize(ev sdk.Event) int {
-	return 32 + len(ev.Entry.Key) + len(ev.Entry.Session) + len(ev.Entry.Value)
-}
-
 // The payload of a state slot:
 //
 //	version u8, rev uvarint, compact uvarint, resource str, sessionDir str,
@@ -184,12 +187,18 @@ func (st *state) appendPayload(b []byte) []byte {
 		b = appendEntry(b, e)
 	}
 	b = binary.AppendUvarint(b, uint64(len(st.history)))
-	for _, ev := range st.history {
-		b = append(b, byte(ev.Type))
-		b = binary.AppendUvarint(b, uint64(ev.Rev))
-		b = appendEntry(b, ev.Entry)
-	}
-	return b
+	return append(b, st.histEnc...)
+}
+
+// clearHistory forgets every event.
+func (st *state) clearHistory() {
+	st.history, st.histEnc, st.histLens = nil, nil, nil
+}
+
+func appendEvent(b []byte, ev sdk.Event) []byte {
+	b = append(b, byte(ev.Type))
+	b = binary.AppendUvarint(b, uint64(ev.Rev))
+	return appendEntry(b, ev.Entry)
 }
 
 func appendEntry(b []byte, e sdk.Entry) []byte {
@@ -293,11 +302,17 @@ func decodePayload(p []byte) (*state, error) {
 	}
 	if n := d.count(); n > 0 {
 		st.history = make([]sdk.Event, 0, n)
+		st.histLens = make([]int, 0, n)
+		start := d.b
 		for range n {
+			before := len(d.b)
 			ev := sdk.Event{Type: sdk.EventType(d.byte()), Rev: d.int()}
 			ev.Entry = d.entry()
 			st.history = append(st.history, ev)
-			st.histBytes += eventSize(ev)
+			st.histLens = append(st.histLens, before-len(d.b))
+		}
+		if d.err == nil {
+			st.histEnc = slices.Clone(start[:len(start)-len(d.b)])
 		}
 	}
 	if d.err != nil || len(d.b) != 0 {

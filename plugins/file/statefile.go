@@ -258,7 +258,7 @@ func (sf *stateFile) handleReboot(boot bootID) error {
 		return err
 	}
 	st.rev = rev
-	st.history, st.histBytes = nil, 0
+	st.clearHistory()
 	st.compact = rev + 1
 	st.removeIf(func(string) bool { return true })
 	return nil

@@ -51,12 +51,13 @@ type Store struct {
 	notes    *notifier
 	warnings []string
 
-	mu       sync.Mutex
-	used     bool
-	closed   bool
-	files    map[string]*stateFile
-	sessions map[string]*session
-	sweeping sync.WaitGroup
+	mu         sync.Mutex
+	configured bool
+	used       bool
+	closed     bool
+	files      map[string]*stateFile
+	sessions   map[string]*session
+	sweeping   sync.WaitGroup
 }
 
 // New returns an unconfigured file backend.
@@ -151,6 +152,7 @@ func (s *Store) setup(st settings) error {
 	s.probes = newLiveness(st.sessionDir, s.log)
 	s.notes = newNotifier(s.log)
 	s.mu.Lock()
+	s.configured = true
 	s.warnings = warnings
 	s.sweeping.Add(1)
 	s.mu.Unlock()
@@ -194,10 +196,17 @@ func onTmpfs(dir string) bool {
 	return syscall.Statfs(dir, &st) == nil && st.Type == tmpfsMagic
 }
 
-// Health reports whether the store can serve: its directories exist.
+// Health reports whether the store can serve: it is open and its
+// directories exist. It does not configure the store.
 func (s *Store) Health(context.Context) error {
-	if err := s.ready(); err != nil {
-		return err
+	s.mu.Lock()
+	closed, configured := s.closed, s.configured
+	s.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	if !configured {
+		return nil
 	}
 	for _, dir := range []string{s.cfg.namedDir, s.cfg.sessionDir} {
 		if _, err := os.Stat(dir); err != nil {

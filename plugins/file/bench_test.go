@@ -1,0 +1,80 @@
+package file
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// BenchmarkRawFlock is the floor under every store operation: flock
+// LOCK_EX and LOCK_UN on a descriptor opened once.
+func BenchmarkRawFlock(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			b.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
+
+// BenchmarkPutRangeDelete is an uncontended acquire and release as the host
+// does it: Put with WithRange, then Delete naming the revision.
+func BenchmarkPutRangeDelete(b *testing.B) {
+	b.Run("inprocess", func(b *testing.B) { benchPutRangeDelete(b, newStore(b, b.TempDir())) })
+	b.Run("grpc", func(b *testing.B) { benchPutRangeDelete(b, sdk.TestBackendConn(b, newStore(b, b.TempDir()))) })
+}
+
+func benchPutRangeDelete(b *testing.B, be sdk.Backend) {
+	ctx := context.Background()
+	sess, err := be.OpenSession(ctx, time.Minute, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := sdk.PutRequest{Resource: "bench", Key: sess.ID + "/1", Value: []byte(`{"mode":"X","owner":"bench"}`), Session: sess.ID, WithRange: true}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		p, err := be.Put(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(p.Entries) != 1 {
+			b.Fatalf("range has %d entries", len(p.Entries))
+		}
+		if _, err := be.Delete(ctx, sdk.DeleteRequest{Resource: req.Resource, Key: req.Key, ExpectRev: p.ModRev}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, lat)
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Nanoseconds()) }
+	b.ReportMetric(at(0.50), "p50-ns")
+	b.ReportMetric(at(0.99), "p99-ns")
+}
