@@ -133,7 +133,7 @@ func (c *backendClient) Put(ctx context.Context, req PutRequest) (PutResult, err
 }
 
 func (c *backendClient) Update(ctx context.Context, req UpdateRequest) (UpdateResult, error) {
-	r, err := c.c.Update(ctx, &pb.UpdateRequest{Resource: req.Resource, Key: req.Key, Value: req.Value, ExpectRev: req.ExpectRev})
+	r, err := c.c.Update(ctx, &pb.UpdateRequest{Resource: req.Resource, Key: req.Key, Value: req.Value, ExpectRev: req.ExpectRev, ExpectResourceRev: req.ExpectResourceRev})
 	if err != nil {
 		return UpdateResult{}, clientErr(ctx, err)
 	}
@@ -166,8 +166,8 @@ func (c *backendClient) Watch(ctx context.Context, resource string, fromRev int6
 	for {
 		r, err := s.Recv()
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if cerr := ctxErr(ctx); cerr != nil {
+				return cerr
 			}
 			return fromStatus(err)
 		}

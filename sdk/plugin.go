@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -131,10 +132,24 @@ func clientErr(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	if cerr := ctxErr(ctx); cerr != nil {
+		return cerr
 	}
 	return fromStatus(err)
+}
+
+// ctxErr is ctx.Err(), but also context.DeadlineExceeded once ctx's
+// deadline has passed and its timer has not fired yet. The deadline travels
+// with every call, so the plugin side may end the call first, and the
+// caller must still see its context's error rather than a transport one.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // Interface guards.
