@@ -46,7 +46,11 @@ type Backend interface {
 	Put(ctx context.Context, req PutRequest) (PutResult, error)
 	// Update replaces the value of an existing entry if its ModRev equals
 	// ExpectRev (compare-and-swap), keeping its CreateRev. A missing entry
-	// gives ErrNotFound; another revision gives ErrRevMismatch.
+	// gives ErrNotFound; another revision gives ErrRevMismatch. With
+	// ExpectResourceRev set, the update also requires that the resource's
+	// revision still equals it (nothing in the resource changed since the
+	// caller read it), else ErrRevMismatch: the host decides lock
+	// conversions on a snapshot and must know the snapshot is current.
 	Update(ctx context.Context, req UpdateRequest) (UpdateResult, error)
 	// Delete removes an entry if its ModRev equals ExpectRev (0: any). A
 	// missing entry gives ErrNotFound; another revision ErrRevMismatch.
@@ -133,6 +137,9 @@ type UpdateRequest struct {
 	Key       string
 	Value     []byte
 	ExpectRev int64
+	// ExpectResourceRev, when non-zero, is the revision the whole
+	// resource must still be at.
+	ExpectResourceRev int64
 }
 
 // UpdateResult is what Update did.

@@ -107,7 +107,7 @@ func (s *backendServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutRes
 }
 
 func (s *backendServer) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.UpdateResponse, error) {
-	r, err := s.impl.Update(ctx, UpdateRequest{Resource: req.Resource, Key: req.Key, Value: req.Value, ExpectRev: req.ExpectRev})
+	r, err := s.impl.Update(ctx, UpdateRequest{Resource: req.Resource, Key: req.Key, Value: req.Value, ExpectRev: req.ExpectRev, ExpectResourceRev: req.ExpectResourceRev})
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -968,13 +968,16 @@ func (x *PutResponse) GetEntries() []*Entry {
 }
 
 type UpdateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Resource      string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
-	ExpectRev     int64                  `protobuf:"varint,4,opt,name=expect_rev,json=expectRev,proto3" json:"expect_rev,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Resource  string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	Key       string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value     []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	ExpectRev int64                  `protobuf:"varint,4,opt,name=expect_rev,json=expectRev,proto3" json:"expect_rev,omitempty"`
+	// expect_resource_rev, when non-zero, guards the update with the
+	// resource's revision: nothing in the resource may have changed since.
+	ExpectResourceRev int64 `protobuf:"varint,5,opt,name=expect_resource_rev,json=expectResourceRev,proto3" json:"expect_resource_rev,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *UpdateRequest) Reset() {
@@ -1031,6 +1034,13 @@ func (x *UpdateRequest) GetValue() []byte {
 func (x *UpdateRequest) GetExpectRev() int64 {
 	if x != nil {
 		return x.ExpectRev
+	}
+	return 0
+}
+
+func (x *UpdateRequest) GetExpectResourceRev() int64 {
+	if x != nil {
+		return x.ExpectResourceRev
 	}
 	return 0
 }
@@ -1977,13 +1987,14 @@ const file_locksmith_proto_rawDesc = "" +
 	"create_rev\x18\x01 \x01(\x03R\tcreateRev\x12\x17\n" +
 	"\amod_rev\x18\x02 \x01(\x03R\x06modRev\x12\x10\n" +
 	"\x03rev\x18\x03 \x01(\x03R\x03rev\x124\n" +
-	"\aentries\x18\x04 \x03(\v2\x1a.locksmith.plugin.v1.EntryR\aentries\"r\n" +
+	"\aentries\x18\x04 \x03(\v2\x1a.locksmith.plugin.v1.EntryR\aentries\"\xa2\x01\n" +
 	"\rUpdateRequest\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x1d\n" +
 	"\n" +
-	"expect_rev\x18\x04 \x01(\x03R\texpectRev\";\n" +
+	"expect_rev\x18\x04 \x01(\x03R\texpectRev\x12.\n" +
+	"\x13expect_resource_rev\x18\x05 \x01(\x03R\x11expectResourceRev\";\n" +
 	"\x0eUpdateResponse\x12\x17\n" +
 	"\amod_rev\x18\x01 \x01(\x03R\x06modRev\x12\x10\n" +
 	"\x03rev\x18\x02 \x01(\x03R\x03rev\"\\\n" +
