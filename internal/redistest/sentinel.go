@@ -78,8 +78,9 @@ func StartSentinels(t testing.TB, opts ...Option) *Sentinels {
 }
 
 // Failover forces a failover with SENTINEL FAILOVER and waits until the
-// sentinel reports the replica as the master and the replica says it is
-// one. After it, Primary and Replica are swapped.
+// sentinel reports the replica as the master, the replica says it is one
+// and the old primary says it is a replica. After it, Primary and Replica
+// are swapped.
 func (s *Sentinels) Failover(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -97,6 +98,12 @@ func (s *Sentinels) Failover(t testing.TB) {
 	waitFor(t, deadline, "new master to take the role", func() (bool, string) {
 		out, err := s.Replica.Do("ROLE")
 		return err == nil && strings.HasPrefix(out, "master"), out
+	})
+	// Until the sentinel demotes it, the old primary still takes writes,
+	// which it then drops when it resyncs from the new one.
+	waitFor(t, deadline, "old primary to be demoted", func() (bool, string) {
+		out, err := s.Primary.Do("ROLE")
+		return err == nil && strings.HasPrefix(out, "slave"), out
 	})
 	s.Primary, s.Replica = s.Replica, s.Primary
 }

@@ -20,7 +20,9 @@ import (
 // and every revision survive; the next revision is above every one handed
 // out before; Watch replays across the failover. Without the WAIT the
 // replica may lack the last writes (see README.md): then the newest entries
-// and revisions can be lost and tokens handed out again.
+// and revisions can be lost and tokens handed out again. The same holds for
+// writes the old primary accepts after the promotion and before the
+// sentinel demotes it, so the test waits for the demotion too.
 func TestSentinelFailover(t *testing.T) {
 	set := redistest.StartSentinels(t, redistest.WithAOF("always"))
 	s := open(t, []string{set.Sentinel.Addr}, sdk.Config{"master_name": redistest.SentinelMaster})
@@ -53,30 +55,18 @@ func TestSentinelFailover(t *testing.T) {
 	set.Failover(t)
 
 	var after sdk.RangeResult
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		after, err = s.Range(ctx, "fo0")
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, sdk.ErrUnavailable) || time.Now().After(deadline) {
-			t.Fatalf("range after failover: %v", err)
-		}
-		t.Logf("during failover: %v", err)
-		time.Sleep(100 * time.Millisecond)
-	}
+	retry(t, "range after failover", func() (err error) { after, err = s.Range(ctx, "fo0"); return err })
 	if after.Rev != before.Rev || len(after.Entries) != len(before.Entries) {
 		t.Fatalf("after failover %+v, before %+v: replicated state lost", after, before)
 	}
 	for _, id := range []string{a, b} {
-		if _, err := s.KeepAlive(ctx, id); err != nil {
-			t.Fatalf("keep alive after failover: %v", err)
-		}
+		retry(t, "keep alive after failover", func() error { _, err := s.KeepAlive(ctx, id); return err })
 	}
-	p, err := s.Put(ctx, sdk.PutRequest{Resource: "fo0", Key: "new", Session: a})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var p sdk.PutResult
+	retry(t, "put after failover", func() (err error) {
+		p, err = s.Put(ctx, sdk.PutRequest{Resource: "fo0", Key: "new", Session: a})
+		return err
+	})
 	if p.CreateRev <= before.Rev {
 		t.Fatalf("revision after failover %d, want above %d", p.CreateRev, before.Rev)
 	}
@@ -97,6 +87,24 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("failover kept %d entries at revision %d; next revision %d", len(after.Entries), after.Rev, p.CreateRev)
+}
+
+// retry calls f until it succeeds, while it fails with ErrUnavailable (the
+// client has not yet followed the failover), for at most 20s.
+func retry(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, sdk.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%s, not yet: %v", what, err)
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitReplicated makes one write on a connection of its own and WAITs
