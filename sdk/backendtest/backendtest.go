@@ -32,6 +32,7 @@ var checks = []check{
 	{name: "PutCreatesAndReplaces", run: checkPutCreatesAndReplaces},
 	{name: "PutIfAbsent", run: checkPutIfAbsent},
 	{name: "UpdateCompareAndSwap", run: checkUpdateCompareAndSwap},
+	{name: "UpdateResourceGuard", run: checkUpdateResourceGuard},
 	{name: "DeleteCompareAndSwap", run: checkDeleteCompareAndSwap},
 	{name: "RangeCreationOrder", run: checkRangeCreationOrder},
 	{name: "PutWithRange", run: checkPutWithRange},

@@ -136,6 +136,12 @@ var breakages = []breakage{
 			return s.Update(ctx, req)
 		}
 	}},
+	{name: "UpdateIgnoresResourceRevision", check: "UpdateResourceGuard", breakStore: func(s sdk.Backend, b *broken) {
+		b.update = func(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
+			req.ExpectResourceRev = 0
+			return s.Update(ctx, req)
+		}
+	}},
 	{name: "DeleteIgnoresRevision", check: "DeleteCompareAndSwap", breakStore: func(s sdk.Backend, b *broken) {
 		b.del = func(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteResult, error) {
 			req.ExpectRev = 0

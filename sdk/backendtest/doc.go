@@ -27,6 +27,8 @@
 //   - UpdateCompareAndSwap: Update with the current ModRev succeeds and keeps
 //     CreateRev; a stale revision gives sdk.ErrRevMismatch, a missing key
 //     sdk.ErrNotFound.
+//   - UpdateResourceGuard: an Update with ExpectResourceRev fails with
+//     sdk.ErrRevMismatch once anything in the resource changed since.
 //   - DeleteCompareAndSwap: likewise for Delete, where ExpectRev 0 matches any.
 //   - RangeCreationOrder: Range lists entries by CreateRev, also after an
 //     Update of an early entry.

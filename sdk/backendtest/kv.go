@@ -179,3 +179,31 @@ func wantEntry(t tb, e *env, resource, key, when string) sdk.Entry {
 	}
 	return en
 }
+
+// checkUpdateResourceGuard: an Update with ExpectResourceRev succeeds only
+// while the whole resource is still at that revision; any change to another
+// entry in between makes it fail with ErrRevMismatch and change nothing.
+func checkUpdateResourceGuard(t tb, e *env) {
+	ctx := e.ctx(t, 0)
+	s := e.open(t, ctx, e.b, longTTL)
+	r := e.resource("r")
+	pa := e.put(t, ctx, sdk.PutRequest{Resource: r, Key: "a", Value: []byte("S"), Session: s.ID, IfAbsent: true})
+	e.put(t, ctx, sdk.PutRequest{Resource: r, Key: "b", Session: s.ID, IfAbsent: true})
+	snap := e.rangeOf(t, ctx, e.b, r)
+	u := e.update(t, ctx, sdk.UpdateRequest{Resource: r, Key: "a", Value: []byte("U"), ExpectRev: pa.ModRev, ExpectResourceRev: snap.Rev})
+	if u.ModRev <= snap.Rev {
+		t.Errorf("guarded Update: ModRev %d, want above the resource's %d", u.ModRev, snap.Rev)
+	}
+
+	snap = e.rangeOf(t, ctx, e.b, r)
+	e.put(t, ctx, sdk.PutRequest{Resource: r, Key: "c", Session: s.ID, IfAbsent: true})
+	_, err := e.b.Update(ctx, sdk.UpdateRequest{Resource: r, Key: "a", Value: []byte("X"), ExpectRev: u.ModRev, ExpectResourceRev: snap.Rev})
+	wantErr(t, "Update guarded by a resource revision that another entry's put made stale", err, sdk.ErrRevMismatch)
+	if en := wantEntry(t, e, r, "a", "after a refused guarded Update"); en.ModRev != u.ModRev || !bytes.Equal(en.Value, []byte("U")) {
+		t.Errorf("a refused guarded Update changed the entry: got %+v, want ModRev %d, value U", en, u.ModRev)
+	}
+
+	now := e.rangeOf(t, ctx, e.b, r)
+	u2 := e.update(t, ctx, sdk.UpdateRequest{Resource: r, Key: "a", Value: []byte("X"), ExpectRev: u.ModRev, ExpectResourceRev: now.Rev})
+	e.update(t, ctx, sdk.UpdateRequest{Resource: r, Key: "a", Value: []byte("S"), ExpectRev: u2.ModRev})
+}

@@ -165,7 +165,9 @@ func (s *Store) Put(_ context.Context, req sdk.PutRequest) (sdk.PutResult, error
 	return res, nil
 }
 
-// Update replaces the value of an entry whose ModRev is req.ExpectRev.
+// Update replaces the value of an entry whose ModRev is req.ExpectRev, and,
+// with req.ExpectResourceRev set, only if the resource is still at that
+// revision.
 func (s *Store) Update(_ context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
 	if err := validKey(req.Resource, req.Key); err != nil {
 		return sdk.UpdateResult{}, err
@@ -182,6 +184,9 @@ func (s *Store) Update(_ context.Context, req sdk.UpdateRequest) (sdk.UpdateResu
 	}
 	if old.ModRev != req.ExpectRev {
 		return sdk.UpdateResult{}, sdk.Errorf(sdk.CodeRevMismatch, "update %s %s: revision is %d, not %d", req.Resource, req.Key, old.ModRev, req.ExpectRev)
+	}
+	if req.ExpectResourceRev != 0 && r.rev != req.ExpectResourceRev {
+		return sdk.UpdateResult{}, sdk.Errorf(sdk.CodeRevMismatch, "update %s %s: resource revision is %d, not %d", req.Resource, req.Key, r.rev, req.ExpectResourceRev)
 	}
 	rev := r.rev + 1
 	e := &sdk.Entry{Key: old.Key, Value: clone(req.Value), Session: old.Session, CreateRev: old.CreateRev, ModRev: rev}
