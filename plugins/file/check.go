@@ -23,20 +23,15 @@ func (s *Store) Resources(ctx context.Context, prefix string) ([]string, error) 
 	}
 	var out []string
 	for _, t := range targets {
-		name := t.resource
-		if name == "" {
-			name = s.resourceOf(ctx, t.path)
-		}
-		if name != "" && strings.HasPrefix(name, prefix) && !slices.Contains(out, name) {
-			out = append(out, name)
+		if strings.HasPrefix(t.resource, prefix) && !slices.Contains(out, t.resource) {
+			out = append(out, t.resource)
 		}
 	}
 	slices.Sort(out)
 	return out, nil
 }
 
-// target is a state file to list, check or repair; resource is "" when
-// only the file itself can tell (a hashed name).
+// target is a state file to list, check or repair.
 type target struct {
 	path     string
 	resource string
@@ -66,7 +61,13 @@ func (s *Store) targets(ctx context.Context, resource string) ([]target, error) 
 		if !ok || !e.Type().IsRegular() {
 			continue
 		}
-		name, _ := unescapeName(base)
+		name, ok := unescapeName(base)
+		if !ok {
+			// A hashed name: the file records the real one.
+			if name = resourceOf(ctx, filepath.Join(s.cfg.namedDir, e.Name())); name == "" {
+				continue
+			}
+		}
 		out = append(out, target{path: filepath.Join(s.cfg.namedDir, e.Name()), resource: name})
 	}
 	s.mu.Lock()
@@ -79,17 +80,29 @@ func (s *Store) targets(ctx context.Context, resource string) ([]target, error) 
 	return out, ctx.Err()
 }
 
-// resourceOf reads the resource name recorded in a state file.
-func (s *Store) resourceOf(ctx context.Context, path string) string {
-	sf, err := s.openPath(path, "", false)
-	if err != nil || sf == nil {
+// resourceOf reads the resource name recorded in a state file, or "" when
+// it cannot.
+func resourceOf(ctx context.Context, path string) string {
+	f, err := os.Open(path)
+	if err != nil {
 		return ""
 	}
-	var name string
-	if s.view(ctx, sf, func(st *state) { name = st.resource }) != nil {
+	defer f.Close()
+	if lockFile(ctx, f, syscall.LOCK_SH) != nil {
 		return ""
 	}
-	return name
+	defer unlockFile(f)
+	sf := &stateFile{path: path, f: f, curSlot: -1}
+	sb, _, empty, err := sf.readSuperblock()
+	if empty || err != nil {
+		return ""
+	}
+	sf.sb = sb
+	st, _, _, _, err := sf.readValidState()
+	if st == nil || err != nil {
+		return ""
+	}
+	return st.resource
 }
 
 // Check inspects the state file of resource ("" for every one the store
@@ -282,9 +295,6 @@ func (s *Store) openPath(path, resource string, create bool) (*stateFile, error)
 	if other := s.files[path]; other != nil {
 		_ = f.Close()
 		return other, nil
-	}
-	if resource == "" {
-		resource = path
 	}
 	sf = &stateFile{path: path, resource: resource, f: f, curSlot: -1}
 	s.files[path] = sf

@@ -176,7 +176,8 @@ func (s *Store) enlist(id string, sf *stateFile) bool {
 	return true
 }
 
-// Update replaces an entry's value if its ModRev is req.ExpectRev.
+// Update replaces an entry's value if its ModRev is req.ExpectRev and, when
+// req.ExpectResourceRev is set, the resource is still at that revision.
 func (s *Store) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
 	sf, err := s.open(req.Resource, false)
 	if err != nil {
@@ -193,6 +194,9 @@ func (s *Store) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateRe
 		}
 		if st.entries[i].ModRev != req.ExpectRev {
 			return false, sdk.Errorf(sdk.CodeRevMismatch, "update %s in %s: entry is at revision %d, not %d", req.Key, req.Resource, st.entries[i].ModRev, req.ExpectRev)
+		}
+		if req.ExpectResourceRev != 0 && st.rev != req.ExpectResourceRev {
+			return false, sdk.Errorf(sdk.CodeRevMismatch, "update %s in %s: resource is at revision %d, not %d", req.Key, req.Resource, st.rev, req.ExpectResourceRev)
 		}
 		e := st.update(i, clone(req.Value))
 		res = sdk.UpdateResult{ModRev: e.ModRev, Rev: st.rev}

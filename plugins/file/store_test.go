@@ -181,6 +181,9 @@ func TestOperations(t *testing.T) {
 	if err != nil || u.ModRev != 4 {
 		t.Errorf("Update: %+v %v", u, err)
 	}
+	if _, err := s.Update(ctx, sdk.UpdateRequest{Resource: r, Key: "a", ExpectRev: 4, ExpectResourceRev: 3}); !errors.Is(err, sdk.ErrRevMismatch) {
+		t.Errorf("Update guarded by a stale resource revision: %v", err)
+	}
 	if _, err := s.Update(ctx, sdk.UpdateRequest{Resource: r, Key: "zz", ExpectRev: 3}); !errors.Is(err, sdk.ErrNotFound) {
 		t.Errorf("Update of a missing key: %v", err)
 	}
@@ -201,5 +204,43 @@ func TestOperations(t *testing.T) {
 	rg2, err := newStore(t, filepath.Dir(s.cfg.namedDir)).Range(ctx, r)
 	if err != nil || rg2.Rev != 5 || len(rg2.Entries) != 1 || rg2.Entries[0].ModRev != 4 {
 		t.Errorf("Range from another store = %+v, %v", rg2, err)
+	}
+}
+
+// TestSweepRemovesDeadSessionFiles: files of sessions whose owner died are
+// removed at start-up; live ones stay.
+func TestSweepRemovesDeadSessionFiles(t *testing.T) {
+	dir := t.TempDir()
+	live := newStore(t, dir)
+	liveID := openSession(t, live, time.Minute)
+	sessions := filepath.Join(dir, "sessions")
+	dead := filepath.Join(sessions, "0123456789abcdef0123456789abcdef")
+	if err := os.WriteFile(dead, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(sessions, "not-a-session")
+	if err := os.WriteFile(foreign, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, dir)
+	s.sweeping.Wait()
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("dead session file still there: %v", err)
+	}
+	for _, p := range []string{filepath.Join(sessions, liveID), foreign} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+}
+
+func TestResourcesFindsHashedNames(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	long := "team/" + strings.Repeat("x", 300)
+	mustPut(t, s, sdk.PutRequest{Resource: long, Key: "k", Session: openSession(t, s, time.Minute)})
+	rs, err := newStore(t, dir).Resources(testCtx(t), "team/")
+	if err != nil || len(rs) != 1 || rs[0] != long {
+		t.Errorf("Resources = %q, %v", rs, err)
 	}
 }
