@@ -9,12 +9,6 @@ import (
 	"github.com/locksmithx/locksmith/sdk"
 )
 
-// Poll bounds for backends that cannot watch.
-const (
-	minPoll = 5 * time.Millisecond
-	maxPoll = 500 * time.Millisecond
-)
-
 // grant is a request's entry once it is granted.
 type grant struct {
 	createRev int64
@@ -44,7 +38,8 @@ func (h *Host) acquire(ctx context.Context, s *session, resource, key string, in
 		h.withdraw(s, resource, key, g.modRev)
 		return grant{}, fmt.Errorf("lock %s: %w", resource, ErrConflict)
 	}
-	err = h.wait(ctx, s, resource, key, put.Rev, q)
+	h.events.publish(Event{Kind: EventWaiting, Resource: resource, Mode: o.mode, Token: g.createRev})
+	err = h.wait(ctx, s, resource, key, put.Rev, q, o.owner)
 	if err != nil {
 		h.withdraw(s, resource, key, g.modRev)
 		return grant{}, err
@@ -52,12 +47,41 @@ func (h *Host) acquire(ctx context.Context, s *session, resource, key string, in
 	return g, nil
 }
 
-// wait blocks until key is granted, following the queue through the
-// backend's watch (or by polling a backend that cannot watch).
-func (h *Host) wait(ctx context.Context, s *session, resource, key string, rev int64, q queue) error {
+// wait blocks until key is granted.
+func (h *Host) wait(ctx context.Context, s *session, resource, key string, rev int64, q queue, o *Owner) error {
+	_, err := h.follow(ctx, s, resource, key, rev, q, func(q queue) (bool, error) {
+		i := q.index(key)
+		if i < 0 {
+			return false, fmt.Errorf("lock %s: %w: the request was removed from the queue while waiting", resource, ErrLost)
+		}
+		bl := q.blockers(i)
+		if len(bl) == 0 {
+			return true, nil
+		}
+		keys := make([]string, len(bl))
+		for n, j := range bl {
+			keys[n] = q[j].Key
+		}
+		if err := h.graph.waiting(o, keys); err != nil {
+			return false, fmt.Errorf("lock %s: %w", resource, err)
+		}
+		return false, nil
+	})
+	h.graph.stopped(o)
+	return err
+}
+
+// follow reads the resource's queue as it changes — through the backend's
+// watch from revision rev, or by polling a backend that cannot watch —
+// until done says so. done also runs when the host's wait-for graph
+// changes, so that deadlocks are found even when the resource is quiet.
+func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev int64, q queue, done func(queue) (bool, error)) (queue, error) {
+	if ok, err := done(q); ok || err != nil {
+		return q, err
+	}
 	be := s.gen.backend
 	if !s.gen.info.Has(sdk.CapWatch) {
-		return h.poll(ctx, s, resource, key)
+		return h.poll(ctx, s, resource, done)
 	}
 	for {
 		wctx, cancel := context.WithCancel(ctx)
@@ -74,87 +98,86 @@ func (h *Host) wait(ctx context.Context, s *session, resource, key string, rev i
 			})
 		}(rev + 1)
 
-		err := func() error {
+		ok, err := func() (bool, error) {
 			for {
 				select {
 				case ev := <-events:
 					rev = ev.Rev
 					q = q.apply(ev)
-					if ev.Type == sdk.EventDelete && ev.Entry.Key == key {
-						return fmt.Errorf("lock %s: %w: the request was removed from the queue while waiting", resource, ErrLost)
+					// Drain what else has arrived before deciding.
+					for more := true; more; {
+						select {
+						case ev := <-events:
+							rev = ev.Rev
+							q = q.apply(ev)
+						default:
+							more = false
+						}
 					}
-					if q.granted(key) {
-						return nil
-					}
+				case <-h.graph.changed():
 				case err := <-errc:
-					return err
+					return false, err
 				case <-s.ctx.Done():
-					return fmt.Errorf("lock %s: %w: %w", resource, ErrLost, context.Cause(s.ctx))
+					return false, fmt.Errorf("lock %s: %w: %w", resource, ErrLost, context.Cause(s.ctx))
 				case <-ctx.Done():
-					return waitErr(ctx, resource)
+					return false, waitErr(ctx, resource)
+				}
+				if ok, err := done(q); ok || err != nil {
+					return ok, err
 				}
 			}
 		}()
 		cancel()
-		if err == nil || !errors.Is(err, sdk.ErrCompacted) {
-			if err != nil && sdk.CodeOf(err) != sdk.CodeUnknown && ctx.Err() == nil && s.alive() {
-				return backendErr("watch "+resource, err)
+		if ok {
+			return q, nil
+		}
+		if !errors.Is(err, sdk.ErrCompacted) {
+			if sdk.CodeOf(err) != sdk.CodeUnknown && ctx.Err() == nil && s.alive() {
+				return q, backendErr("watch "+resource, err)
 			}
-			return err
+			return q, err
 		}
 		// The watch fell behind the store's history: read the queue again
 		// and follow it from there.
 		r, rerr := be.Range(ctx, resource)
 		if rerr != nil {
-			return backendErr("lock "+resource, rerr)
+			return q, backendErr("lock "+resource, rerr)
 		}
 		rev, q = r.Rev, newQueue(r.Entries)
-		if q.index(key) < 0 {
-			return fmt.Errorf("lock %s: %w: the request was removed from the queue while waiting", resource, ErrLost)
-		}
-		if q.granted(key) {
-			return nil
+		if ok, err := done(q); ok || err != nil {
+			return q, err
 		}
 	}
 }
 
-// poll waits by reading the queue again with exponential backoff: the
-// fallback for backends without watch.
-func (h *Host) poll(ctx context.Context, s *session, resource, key string) error {
-	delay := minPoll
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	for {
+// poll waits by reading the queue again after each delay of the host's
+// backoff: the fallback for backends that cannot watch.
+func (h *Host) poll(ctx context.Context, s *session, resource string, done func(queue) (bool, error)) (queue, error) {
+	for attempt := 0; ; attempt++ {
+		t := time.NewTimer(h.backoff.Delay(attempt))
 		select {
 		case <-t.C:
+		case <-h.graph.changed():
+			t.Stop()
 		case <-s.ctx.Done():
-			return fmt.Errorf("lock %s: %w: %w", resource, ErrLost, context.Cause(s.ctx))
+			t.Stop()
+			return nil, fmt.Errorf("lock %s: %w: %w", resource, ErrLost, context.Cause(s.ctx))
 		case <-ctx.Done():
-			return waitErr(ctx, resource)
+			t.Stop()
+			return nil, waitErr(ctx, resource)
 		}
 		r, err := s.gen.backend.Range(ctx, resource)
 		if err != nil {
 			if ctx.Err() != nil {
-				return waitErr(ctx, resource)
+				return nil, waitErr(ctx, resource)
 			}
-			return backendErr("lock "+resource, err)
+			return nil, backendErr("lock "+resource, err)
 		}
 		q := newQueue(r.Entries)
-		if q.index(key) < 0 {
-			return fmt.Errorf("lock %s: %w: the request was removed from the queue while waiting", resource, ErrLost)
+		if ok, err := done(q); ok || err != nil {
+			return q, err
 		}
-		if q.granted(key) {
-			return nil
-		}
-		delay = min(delay*2, maxPoll)
-		t.Reset(jitter(delay))
 	}
-}
-
-// jitter spreads d over [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	n := time.Now().UnixNano()
-	return d/2 + time.Duration(n%int64(d/2+1))
 }
 
 func waitErr(ctx context.Context, resource string) error {

@@ -31,6 +31,9 @@ var (
 	// ErrPluginChecksum: a plugin binary does not match its configured
 	// sha256; it was not started.
 	ErrPluginChecksum = errors.New("locksmith: plugin checksum mismatch")
+	// ErrConditionFailed: a conditional lock's condition was false once the
+	// lock was held; the lock was released.
+	ErrConditionFailed = errors.New("locksmith: lock condition failed")
 	// ErrClosed: the host was closed.
 	ErrClosed = errors.New("locksmith: host closed")
 )

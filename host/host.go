@@ -27,6 +27,11 @@ type Host struct {
 	backend *supervisor
 	prefix  string // request ids start with it: unique per Host
 
+	backoff Backoff
+	graph   *waitGraph
+	events  eventHub
+	metrics metrics
+
 	mu     sync.Mutex
 	sess   *session
 	leases map[*Lease]struct{}
@@ -69,6 +74,11 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Host, error) 
 		backend: newSupervisor(spec, sdk.Config(cfg.Plugin(cfg.Backend).Config), o.logger.Named("plugin."+cfg.Backend)),
 		prefix:  randomID(),
 		leases:  map[*Lease]struct{}{},
+		backoff: o.backoff,
+		graph:   newWaitGraph(),
+	}
+	if h.backoff == nil {
+		h.backoff = defaultBackoff
 	}
 	if _, err := h.backend.get(ctx); err != nil {
 		h.backend.close()
@@ -140,8 +150,10 @@ func (h *Host) TryLock(ctx context.Context, path string, opts ...LockOption) (*L
 // FileResource and NamedResource), waiting in FIFO order until it is
 // granted. It returns ErrConflict at once with NoWait; ErrTimeout when
 // ctx's deadline passes first (ctx's error if ctx is cancelled);
-// ErrBackendUnavailable when the backend cannot be reached. On every error
-// the request leaves the queue: nothing is left held.
+// ErrDeadlock when waiting would close a wait-for cycle among this host's
+// owners; ErrBackendUnavailable when the backend cannot be reached;
+// ErrConditionFailed when a WithCondition condition is false. On every
+// error the request leaves the queue: nothing is left held.
 func (h *Host) Acquire(ctx context.Context, resource string, opts ...LockOption) (*Lease, error) {
 	o := lockOptions{mode: Exclusive}
 	for _, opt := range opts {
@@ -150,18 +162,49 @@ func (h *Host) Acquire(ctx context.Context, resource string, opts ...LockOption)
 	if !o.mode.valid() {
 		return nil, fmt.Errorf("%w: lock mode %d", ErrInvalidConfig, o.mode)
 	}
+	if o.limit < 0 {
+		return nil, fmt.Errorf("%w: semaphore limit %d is negative", ErrInvalidConfig, o.limit)
+	}
+	if o.owner == nil {
+		o.owner = NewOwner("")
+	}
+	start := time.Now()
+	l, err := h.take(ctx, resource, o)
+	if err != nil {
+		h.note(Event{Kind: EventFailed, Resource: resource, Mode: o.mode, Wait: time.Since(start), Err: err})
+		return nil, err
+	}
+	h.note(Event{Kind: EventAcquired, Resource: resource, Mode: o.mode, Token: l.token, Wait: time.Since(start)})
+	if o.condition != nil {
+		ok, err := o.condition(ctx, l)
+		if err != nil || !ok {
+			_ = l.Release(context.Background())
+			if err == nil {
+				err = fmt.Errorf("lock %s: %w", resource, ErrConditionFailed)
+			}
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// take enqueues one request, waits for its grant and returns its lease.
+func (h *Host) take(ctx context.Context, resource string, o lockOptions) (*Lease, error) {
 	s, err := h.session(ctx)
 	if err != nil {
 		return nil, err
 	}
 	key := s.id + "/" + h.prefix + "-" + strconv.FormatUint(h.reqSeq.Add(1), 10)
 	hostname, _ := os.Hostname()
-	info := requestInfo{Mode: o.mode.String(), PID: os.Getpid(), Host: hostname, Created: time.Now().UnixNano(), Meta: o.meta}
+	info := requestInfo{Mode: o.mode.String(), Limit: o.limit, PID: os.Getpid(), Host: hostname,
+		Created: time.Now().UnixNano(), Meta: o.meta}
+	h.graph.own(key, o.owner)
 	g, err := h.acquire(ctx, s, resource, key, info, o)
 	if err != nil {
+		h.graph.disown(key)
 		return nil, err
 	}
-	l := newLease(h, s, resource, key, o.mode, g.createRev, g.modRev, o.onLost)
+	l := newLease(h, s, resource, key, o.mode, g.createRev, g.modRev, info, o.owner, o.onLost)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

@@ -22,42 +22,54 @@ type Lease struct {
 	sess     *session
 	resource string
 	key      string
-	mode     Mode
 	token    int64
+	owner    *Owner
 	acquired time.Time
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	mu     sync.Mutex
-	modRev int64
-	ended  bool
+	mu        sync.Mutex
+	mode      Mode
+	info      requestInfo // as stored in the entry
+	modRev    int64
+	ended     bool
+	ancestors []*Lease // intention locks of a hierarchical lease, root first
 }
 
-func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRev int64, onLost func(error)) *Lease {
+func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRev int64, info requestInfo, owner *Owner, onLost func(error)) *Lease {
 	ctx, cancel := context.WithCancelCause(s.ctx)
-	l := &Lease{h: h, sess: s, resource: resource, key: key, mode: mode, token: token,
-		acquired: time.Now(), ctx: ctx, cancel: cancel, modRev: modRev}
-	if onLost != nil {
-		go func() {
-			<-ctx.Done()
-			if err := l.Lost(); err != nil {
-				onLost(err)
-			}
-		}()
-	}
+	l := &Lease{h: h, sess: s, resource: resource, key: key, mode: mode, token: token, owner: owner,
+		acquired: time.Now(), ctx: ctx, cancel: cancel, modRev: modRev, info: info}
+	go func() {
+		<-ctx.Done()
+		err := l.Lost()
+		if err == nil {
+			return
+		}
+		h.forget(l)
+		h.graph.disown(l.key)
+		h.note(Event{Kind: EventLost, Resource: resource, Mode: l.Mode(), Token: token, Held: time.Since(l.acquired), Err: err})
+		if onLost != nil {
+			onLost(err)
+		}
+	}()
 	return l
 }
 
 // Resource is the locked resource's key.
 func (l *Lease) Resource() string { return l.resource }
 
-// Mode is the mode the lease holds.
-func (l *Lease) Mode() Mode { return l.mode }
+// Mode is the mode the lease holds now.
+func (l *Lease) Mode() Mode {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mode
+}
 
 // Token is the lease's fencing token: it strictly increases across the
 // grants of one resource, so a protected resource can refuse writes that
-// carry a token lower than one it has seen.
+// carry a token lower than one it has seen. A conversion keeps it.
 func (l *Lease) Token() int64 { return l.token }
 
 // Session is the id of the backend session the lease belongs to.
@@ -92,6 +104,23 @@ func (l *Lease) Lost() error {
 // of a lost or already released lease returns an error wrapping ErrNotHeld
 // (and, for a lost one, the cause of the loss).
 func (l *Lease) Release(ctx context.Context) error {
+	err := l.release(ctx)
+	if err != nil && !errors.Is(err, ErrNotHeld) {
+		// The leaf may still be held: its ancestors' intention locks
+		// must stay, or a lock above could be granted over it.
+		return err
+	}
+	l.mu.Lock()
+	ancestors := l.ancestors
+	l.ancestors = nil
+	l.mu.Unlock()
+	if aerr := releaseAll(ancestors); aerr != nil && err == nil {
+		err = aerr
+	}
+	return err
+}
+
+func (l *Lease) release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ended {
@@ -99,22 +128,21 @@ func (l *Lease) Release(ctx context.Context) error {
 	}
 	if err := l.Lost(); err != nil {
 		l.ended = true
-		l.h.forget(l)
 		return fmt.Errorf("release %s: %w: %w", l.resource, ErrNotHeld, err)
 	}
 	_, err := l.sess.gen.backend.Delete(ctx, sdk.DeleteRequest{Resource: l.resource, Key: l.key, ExpectRev: l.modRev})
-	if err != nil && !errors.Is(err, sdk.ErrNotFound) {
-		if errors.Is(err, sdk.ErrRevMismatch) {
-			l.end(errReleased)
-			return fmt.Errorf("release %s: %w: entry changed under the lease: %w", l.resource, ErrNotHeld, err)
-		}
-		return backendErr("release "+l.resource, err)
-	}
-	l.end(errReleased)
-	if errors.Is(err, sdk.ErrNotFound) {
+	switch {
+	case err == nil:
+		l.end(errReleased)
+		return nil
+	case errors.Is(err, sdk.ErrNotFound):
+		l.end(errReleased)
 		return fmt.Errorf("release %s: %w: its entry was already gone", l.resource, ErrNotHeld)
+	case errors.Is(err, sdk.ErrRevMismatch):
+		l.end(errReleased)
+		return fmt.Errorf("release %s: %w: entry changed under the lease: %w", l.resource, ErrNotHeld, err)
 	}
-	return nil
+	return backendErr("release "+l.resource, err)
 }
 
 // end marks the lease over; l.mu is held.
@@ -122,4 +150,6 @@ func (l *Lease) end(cause error) {
 	l.ended = true
 	l.cancel(cause)
 	l.h.forget(l)
+	l.h.graph.disown(l.key)
+	l.h.note(Event{Kind: EventReleased, Resource: l.resource, Mode: l.mode, Token: l.token, Held: time.Since(l.acquired)})
 }

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"context"
+
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -11,6 +13,7 @@ type options struct {
 	logger   hclog.Logger
 	self     string
 	builtins []string
+	backoff  Backoff
 }
 
 // WithLogger sets the host's logger; plugins log to named sub-loggers of it.
@@ -27,14 +30,21 @@ func WithBuiltins(names ...string) Option {
 // are looked for beside it, and built-ins are served by it.
 func WithExecutable(path string) Option { return func(o *options) { o.self = path } }
 
+// WithBackoff sets how a host polls backends that cannot watch (default:
+// exponential from 5 ms to 500 ms with jitter).
+func WithBackoff(b Backoff) Option { return func(o *options) { o.backoff = b } }
+
 // LockOption is an optional setting of one lock request.
 type LockOption func(*lockOptions)
 
 type lockOptions struct {
-	mode   Mode
-	noWait bool
-	meta   map[string]string
-	onLost func(error)
+	mode      Mode
+	noWait    bool
+	meta      map[string]string
+	onLost    func(error)
+	owner     *Owner
+	limit     int
+	condition func(context.Context, *Lease) (bool, error)
 }
 
 // WithMode sets the mode (default Exclusive).
@@ -57,3 +67,21 @@ func WithMeta(k, v string) LockOption {
 // OnLost registers fn to be called, once, with the cause if the lease is
 // lost (not when it is released).
 func OnLost(fn func(error)) LockOption { return func(o *lockOptions) { o.onLost = fn } }
+
+// WithOwner makes the request part of owner o, for deadlock detection
+// across the locks o holds and waits for.
+func WithOwner(o *Owner) LockOption { return func(lo *lockOptions) { lo.owner = o } }
+
+// WithLimit makes the resource a semaphore of n holders: the request is
+// granted only while fewer than n requests are ahead of it, in FIFO order.
+// Semaphore requests are usually Shared, so that the limit alone decides.
+func WithLimit(n int) LockOption { return func(o *lockOptions) { o.limit = n } }
+
+// WithCondition makes the request conditional: cond runs once the lock is
+// held (so it can never observe the resource unlocked); if it returns
+// false the lock is released and the request fails with
+// ErrConditionFailed; if it returns an error, the lock is released and the
+// error returned.
+func WithCondition(cond func(ctx context.Context, l *Lease) (bool, error)) LockOption {
+	return func(o *lockOptions) { o.condition = cond }
+}

@@ -1,0 +1,221 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// maxConvertTries bounds how often a conversion re-reads a queue that kept
+// changing under it.
+const maxConvertTries = 50
+
+// convertWithdrawTimeout bounds the write that withdraws a failed upgrade.
+const convertWithdrawTimeout = 5 * time.Second
+
+// weaker reports whether every mode compatible with from is compatible
+// with to: converting from -> to never needs to wait (a downgrade).
+func weaker(from, to Mode) bool {
+	for m := IntentShared; m <= Exclusive; m++ {
+		if Compatible(from, m) && !Compatible(to, m) {
+			return false
+		}
+	}
+	return true
+}
+
+// Convert changes the lease's mode in place. The holder never lets go in
+// between, keeps its place in the queue and its fencing token.
+//
+// A downgrade (to a mode compatible with everything the old one was, as
+// X->S, X->U, U->S) never waits. An upgrade waits only for the granted
+// requests it conflicts with, ahead of or behind it, and goes before every
+// waiting request; while it waits, new requests are checked against the
+// new mode too, so they cannot starve it. An upgrade that could never be
+// granted — two shared holders both upgrading — fails at once for the
+// later one with ErrDeadlock, which keeps its old mode; the other upgrades
+// when it lets go. If ctx ends first, the upgrade is withdrawn and the
+// lease keeps its old mode (ErrTimeout on a deadline).
+func (l *Lease) Convert(ctx context.Context, to Mode) error {
+	if !to.valid() {
+		return fmt.Errorf("%w: lock mode %d", ErrInvalidConfig, to)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return fmt.Errorf("convert %s: %w", l.resource, ErrNotHeld)
+	}
+	if err := l.Lost(); err != nil {
+		return fmt.Errorf("convert %s: %w: %w", l.resource, ErrNotHeld, err)
+	}
+	from := l.mode
+	if to == from {
+		return nil
+	}
+	var err error
+	intent := intentionFor(to)
+	if weaker(from, to) {
+		err = l.downgrade(ctx, to)
+		// A hierarchical lease loosens its ancestors after itself,
+		// nearest first.
+		for i := len(l.ancestors) - 1; i >= 0 && err == nil; i-- {
+			if a := l.ancestors[i]; a.Mode() != intent && weaker(a.Mode(), intent) {
+				err = a.Convert(ctx, intent)
+			}
+		}
+	} else {
+		// ... and strengthens them before itself, root first.
+		for _, a := range l.ancestors {
+			if a.Mode() != intent && !weaker(a.Mode(), intent) {
+				if err = a.Convert(ctx, intent); err != nil {
+					return err
+				}
+			}
+		}
+		err = l.upgrade(ctx, to)
+	}
+	if err != nil {
+		return err
+	}
+	l.h.note(Event{Kind: EventConverted, Resource: l.resource, Mode: to, Token: l.token})
+	return nil
+}
+
+// Upgrade converts the lease to Exclusive (write).
+func (l *Lease) Upgrade(ctx context.Context) error { return l.Convert(ctx, Exclusive) }
+
+// Downgrade converts the lease to Shared (read); it never waits.
+func (l *Lease) Downgrade(ctx context.Context) error { return l.Convert(ctx, Shared) }
+
+// CanUpgrade reports whether an upgrade to Exclusive would be granted now,
+// without waiting. The answer may be stale by the time it is used.
+func (l *Lease) CanUpgrade(ctx context.Context) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended || l.Lost() != nil {
+		return false, fmt.Errorf("can upgrade %s: %w", l.resource, ErrNotHeld)
+	}
+	r, err := l.sess.gen.backend.Range(ctx, l.resource)
+	if err != nil {
+		return false, backendErr("can upgrade "+l.resource, err)
+	}
+	q := newQueue(r.Entries)
+	p := q.index(l.key)
+	if p < 0 {
+		return false, fmt.Errorf("can upgrade %s: %w: its entry is gone", l.resource, ErrNotHeld)
+	}
+	blockers, dead := q.upgradeBlockers(p, Exclusive)
+	return dead == nil && len(blockers) == 0, nil
+}
+
+// store writes the lease's entry; l.mu is held. guard, when non-zero, is
+// the resource revision the write requires.
+func (l *Lease) store(ctx context.Context, info requestInfo, guard int64) error {
+	r, err := l.sess.gen.backend.Update(ctx, sdk.UpdateRequest{Resource: l.resource, Key: l.key,
+		Value: encodeRequest(info), ExpectRev: l.modRev, ExpectResourceRev: guard})
+	if err != nil {
+		return err
+	}
+	l.modRev, l.info = r.ModRev, info
+	return nil
+}
+
+func (l *Lease) downgrade(ctx context.Context, to Mode) error {
+	info := l.info
+	info.Mode, info.Target, info.Blockers = to.String(), "", nil
+	if err := l.store(ctx, info, 0); err != nil {
+		return l.convertErr(err)
+	}
+	l.mode = to
+	return nil
+}
+
+func (l *Lease) upgrade(ctx context.Context, to Mode) error {
+	be := l.sess.gen.backend
+	for try := 0; ; try++ {
+		r, err := be.Range(ctx, l.resource)
+		if err != nil {
+			return backendErr("convert "+l.resource, err)
+		}
+		q := newQueue(r.Entries)
+		p := q.index(l.key)
+		if p < 0 {
+			return fmt.Errorf("convert %s: %w: its entry is gone", l.resource, ErrNotHeld)
+		}
+		blockers, dead := q.upgradeBlockers(p, to)
+		if dead != nil {
+			return fmt.Errorf("convert %s to %s: %w: request %s is upgrading to %s and waits for this lease",
+				l.resource, to, ErrDeadlock, dead.Key, dead.target)
+		}
+		info := l.info
+		info.Pinned = true
+		if len(blockers) == 0 {
+			info.Mode, info.Target, info.Blockers = to.String(), "", nil
+		} else {
+			info.Target, info.Blockers = to.String(), blockers
+		}
+		err = l.store(ctx, info, r.Rev)
+		if errors.Is(err, sdk.ErrRevMismatch) && try < maxConvertTries {
+			continue // the queue changed since it was read: decide again
+		}
+		if err != nil {
+			return l.convertErr(err)
+		}
+		if len(blockers) == 0 {
+			l.mode = to
+			return nil
+		}
+		return l.awaitUpgrade(ctx, to, r.Rev+1, q, blockers)
+	}
+}
+
+// awaitUpgrade waits for the upgrade's blockers to go, then completes it;
+// if the wait fails, the upgrade is withdrawn and the old mode kept.
+func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, blockers []string) error {
+	_, err := l.h.follow(ctx, l.sess, l.resource, l.key, rev, q, func(q queue) (bool, error) {
+		if q.index(l.key) < 0 {
+			return false, fmt.Errorf("convert %s: %w: its entry is gone", l.resource, ErrLost)
+		}
+		var waitingFor []string
+		for _, b := range blockers {
+			if q.index(b) >= 0 {
+				waitingFor = append(waitingFor, b)
+			}
+		}
+		if len(waitingFor) == 0 {
+			return true, nil
+		}
+		return false, l.h.graph.waiting(l.owner, waitingFor)
+	})
+	l.h.graph.stopped(l.owner)
+	info := l.info
+	info.Target, info.Blockers = "", nil
+	if err != nil {
+		// Withdraw the upgrade: the lease keeps its old mode.
+		bg, cancel := context.WithTimeout(context.Background(), convertWithdrawTimeout)
+		defer cancel()
+		if serr := l.store(bg, info, 0); serr != nil && l.Lost() == nil {
+			l.sess.lose(fmt.Errorf("withdraw upgrade of %s: %w", l.resource, serr))
+		}
+		if errors.Is(err, ErrDeadlock) {
+			return fmt.Errorf("convert %s: %w", l.resource, err)
+		}
+		return err
+	}
+	info.Mode = to.String()
+	if err := l.store(ctx, info, 0); err != nil {
+		return l.convertErr(err)
+	}
+	l.mode = to
+	return nil
+}
+
+func (l *Lease) convertErr(err error) error {
+	if errors.Is(err, sdk.ErrNotFound) || errors.Is(err, sdk.ErrRevMismatch) {
+		return fmt.Errorf("convert %s: %w: %w", l.resource, ErrNotHeld, err)
+	}
+	return backendErr("convert "+l.resource, err)
+}

@@ -1,0 +1,124 @@
+package host
+
+import (
+	"errors"
+	"sort"
+	"sync"
+	"time"
+)
+
+// sampleCap bounds the recent wait and hold times kept for percentiles.
+const sampleCap = 1024
+
+// Metrics is a snapshot of this host's lock activity.
+type Metrics struct {
+	// Active is the number of leases held now.
+	Active int
+	// Acquisitions counts granted requests; Failures those that were not
+	// (Conflicts, Timeouts and Deadlocks among them).
+	Acquisitions, Failures            uint64
+	Conflicts, Timeouts, Deadlocks    uint64
+	Conversions, Releases, LostLeases uint64
+	// SuccessRate is Acquisitions / (Acquisitions + Failures), 1 if none.
+	SuccessRate float64
+	// Wait and Hold summarise the most recent requests.
+	Wait, Hold Percentiles
+	// DroppedEvents counts events subscribers were too slow to take.
+	DroppedEvents uint64
+}
+
+// Percentiles summarise a set of durations.
+type Percentiles struct {
+	Count              int
+	P50, P90, P99, Max time.Duration
+}
+
+type metrics struct {
+	mu                             sync.Mutex
+	acquisitions, failures         uint64
+	conflicts, timeouts, deadlocks uint64
+	conversions, releases, lost    uint64
+	waits, holds                   ring
+}
+
+// ring keeps the last sampleCap durations.
+type ring struct {
+	buf  []time.Duration
+	next int
+}
+
+func (r *ring) add(d time.Duration) {
+	if len(r.buf) < sampleCap {
+		r.buf = append(r.buf, d)
+		return
+	}
+	r.buf[r.next] = d
+	r.next = (r.next + 1) % sampleCap
+}
+
+func (r *ring) percentiles() Percentiles {
+	s := append([]time.Duration(nil), r.buf...)
+	if len(s) == 0 {
+		return Percentiles{}
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	at := func(p int) time.Duration { return s[min((len(s)*p+99)/100, len(s))-1] }
+	return Percentiles{Count: len(s), P50: at(50), P90: at(90), P99: at(99), Max: s[len(s)-1]}
+}
+
+func (m *metrics) record(ev Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch ev.Kind {
+	case EventAcquired:
+		m.acquisitions++
+		m.waits.add(ev.Wait)
+	case EventFailed:
+		m.failures++
+		switch {
+		case errors.Is(ev.Err, ErrConflict):
+			m.conflicts++
+		case errors.Is(ev.Err, ErrTimeout):
+			m.timeouts++
+		case errors.Is(ev.Err, ErrDeadlock):
+			m.deadlocks++
+		}
+	case EventConverted:
+		m.conversions++
+	case EventReleased:
+		m.releases++
+		m.holds.add(ev.Held)
+	case EventLost:
+		m.lost++
+		m.holds.add(ev.Held)
+	}
+}
+
+// Metrics returns a snapshot of this host's lock activity.
+func (h *Host) Metrics() Metrics {
+	h.mu.Lock()
+	active := len(h.leases)
+	h.mu.Unlock()
+	m := &h.metrics
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := Metrics{
+		Active: active, Acquisitions: m.acquisitions, Failures: m.failures,
+		Conflicts: m.conflicts, Timeouts: m.timeouts, Deadlocks: m.deadlocks,
+		Conversions: m.conversions, Releases: m.releases, LostLeases: m.lost,
+		SuccessRate: 1, Wait: m.waits.percentiles(), Hold: m.holds.percentiles(),
+	}
+	if n := m.acquisitions + m.failures; n > 0 {
+		out.SuccessRate = float64(m.acquisitions) / float64(n)
+	}
+	h.events.mu.Lock()
+	out.DroppedEvents = h.events.dropped
+	h.events.mu.Unlock()
+	return out
+}
+
+// note records an event in the metrics and sends it to subscribers.
+func (h *Host) note(ev Event) {
+	h.metrics.record(ev)
+	h.events.publish(ev)
+}

@@ -1,0 +1,135 @@
+package host
+
+import (
+	"sort"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
+
+// queue is a resource's requests in creation (FIFO) order. Grants are not
+// stored: every process derives them from the queue by the same rules, so
+// a waiter needs no one's permission and a release needs one write.
+//
+// A request that is not pinned is granted when
+//   - it is compatible with every unpinned request ahead of it, granted or
+//     waiting (FIFO: a reader behind a waiting writer waits);
+//   - it is compatible with every pinned request, wherever it stands, and
+//     with the target of each pending upgrade that does not wait for it;
+//   - for a semaphore request, fewer than its limit requests are ahead.
+//
+// A pinned request is granted by right. These rules never take a grant
+// back: requests only join at the end, and a conversion is recorded with
+// the grants it must wait for (see Lease.Convert).
+type queue []request
+
+// newQueue decodes entries into a queue.
+func newQueue(entries []sdk.Entry) queue {
+	q := make(queue, 0, len(entries))
+	for _, e := range entries {
+		q = append(q, decodeRequest(e))
+	}
+	sort.SliceStable(q, func(i, j int) bool { return q[i].CreateRev < q[j].CreateRev })
+	return q
+}
+
+// index returns the position of key, or -1.
+func (q queue) index(key string) int {
+	for i, r := range q {
+		if r.Key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// blockers returns the positions of the requests that keep the request at
+// position k from being granted; none means it is granted.
+func (q queue) blockers(k int) []int {
+	r := q[k]
+	if r.info.Pinned {
+		return nil
+	}
+	var out []int
+	for j, o := range q {
+		if j == k {
+			continue
+		}
+		switch {
+		case o.info.Pinned:
+			if !Compatible(o.mode, r.mode) || (o.target != 0 && !o.waitsFor(r.Key) && !Compatible(o.target, r.mode)) {
+				out = append(out, j)
+			}
+		case j < k && !Compatible(o.mode, r.mode):
+			out = append(out, j)
+		}
+	}
+	if r.info.Limit > 0 && k >= r.info.Limit && len(out) == 0 {
+		// A full semaphore: the requests ahead hold every slot.
+		for j := 0; j < k; j++ {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// grantedAt reports whether the request at position i is granted.
+func (q queue) grantedAt(i int) bool { return len(q.blockers(i)) == 0 }
+
+// granted reports whether key is present and granted.
+func (q queue) granted(key string) bool {
+	i := q.index(key)
+	return i >= 0 && q.grantedAt(i)
+}
+
+// upgradeBlockers decides an upgrade of the request at position p to mode
+// t on this queue: the keys of the granted requests it must wait for, and
+// the request it would deadlock with (nil if none). A granted request
+// blocks the upgrade if it holds, or is itself upgrading to, a mode that
+// conflicts with t. If one of them is an upgrade waiting for p, neither
+// could ever proceed: a deadlock.
+func (q queue) upgradeBlockers(p int, t Mode) ([]string, *request) {
+	var keys []string
+	for j, o := range q {
+		if j == p || !q.grantedAt(j) {
+			continue
+		}
+		if Compatible(o.mode, t) && (o.target == 0 || Compatible(o.target, t)) {
+			continue
+		}
+		if o.waitsFor(q[p].Key) {
+			return nil, &q[j]
+		}
+		keys = append(keys, o.Key)
+	}
+	return keys, nil
+}
+
+// pendingOn reports whether any of keys is still in the queue.
+func (q queue) pendingOn(keys []string) bool {
+	for _, k := range keys {
+		if q.index(k) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// apply updates the queue with a watch event.
+func (q queue) apply(ev sdk.Event) queue {
+	i := q.index(ev.Entry.Key)
+	switch ev.Type {
+	case sdk.EventDelete:
+		if i >= 0 {
+			q = append(q[:i:i], q[i+1:]...)
+		}
+	case sdk.EventPut:
+		r := decodeRequest(ev.Entry)
+		if i >= 0 {
+			q[i] = r
+			return q
+		}
+		q = append(q, r)
+		sort.SliceStable(q, func(a, b int) bool { return q[a].CreateRev < q[b].CreateRev })
+	}
+	return q
+}
