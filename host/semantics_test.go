@@ -1,0 +1,360 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+func mustLock(t *testing.T, h *Host, name string, opts ...LockOption) *Lease {
+	t.Helper()
+	l, err := h.Named(testCtx(t), name, opts...)
+	if err != nil {
+		t.Fatalf("lock %s: %v", name, err)
+	}
+	return l
+}
+
+func TestUpgradeWaitsForReadersAndKeepsToken(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := newTestHost(t, dir), newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	r1 := mustLock(t, a, "u", WithMode(Shared))
+	r2 := mustLock(t, b, "u", WithMode(Shared))
+	done := make(chan error, 1)
+	go func() { done <- r1.Upgrade(ctx) }()
+	waitFor(t, func() bool {
+		st, _ := c.Status(ctx, "u")
+		return len(st.Holders) == 2 && st.Holders[0].Mode == "shared" && waitingUpgrade(c, ctx, "u")
+	})
+	// Newcomers are checked against the upgrade's target: they wait.
+	if _, err := c.Named(ctx, "u", WithMode(Shared), NoWait()); !errors.Is(err, ErrConflict) {
+		t.Fatalf("reader during a pending upgrade: %v, want ErrConflict", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("upgrade finished while another reader held: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	tok := r1.Token()
+	if err := r2.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if r1.Mode() != Exclusive || r1.Token() != tok {
+		t.Fatalf("after upgrade: mode %v token %d, want exclusive and %d", r1.Mode(), r1.Token(), tok)
+	}
+	if _, err := c.Named(ctx, "u", WithMode(Shared), NoWait()); !errors.Is(err, ErrConflict) {
+		t.Fatalf("reader beside an upgraded writer: %v", err)
+	}
+	// Downgrade never waits and lets readers in.
+	if err := r1.Downgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r3, err := c.Named(ctx, "u", WithMode(Shared), NoWait())
+	if err != nil {
+		t.Fatalf("reader after downgrade: %v", err)
+	}
+	_ = r3.Release(ctx)
+	_ = r1.Release(ctx)
+}
+
+// waitingUpgrade reports whether some entry of name has a pending upgrade.
+func waitingUpgrade(h *Host, ctx context.Context, name string) bool {
+	be, _, err := h.Backend(ctx)
+	if err != nil {
+		return false
+	}
+	r, err := be.Range(ctx, name)
+	if err != nil {
+		return false
+	}
+	for _, q := range newQueue(r.Entries) {
+		if q.target != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func TestTwoReadersUpgradingOneDeadlocks(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	r1 := mustLock(t, a, "d", WithMode(Shared))
+	r2 := mustLock(t, b, "d", WithMode(Shared))
+	first := make(chan error, 1)
+	go func() { first <- r1.Upgrade(ctx) }()
+	waitFor(t, func() bool { return waitingUpgrade(a, ctx, "d") })
+	start := time.Now()
+	err := r2.Upgrade(ctx)
+	if !errors.Is(err, ErrDeadlock) {
+		t.Fatalf("second upgrade: %v, want ErrDeadlock", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("deadlock reported after %s, want at once", d)
+	}
+	if r2.Mode() != Shared || r2.Lost() != nil {
+		t.Fatalf("the refused upgrader must keep its shared lock: mode %v, lost %v", r2.Mode(), r2.Lost())
+	}
+	if err := r2.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil || r1.Mode() != Exclusive {
+		t.Fatalf("first upgrade: %v, mode %v", err, r1.Mode())
+	}
+	_ = r1.Release(ctx)
+}
+
+func TestUpdateModeExcludesUpdateNotReaders(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	u := mustLock(t, a, "upd", WithMode(Update))
+	if _, err := b.Named(ctx, "upd", WithMode(Update), NoWait()); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second update holder: %v, want ErrConflict", err)
+	}
+	s := mustLock(t, b, "upd", WithMode(Shared), NoWait())
+	if can, err := u.CanUpgrade(ctx); err != nil || can {
+		t.Fatalf("CanUpgrade with a reader present: %v, %v", can, err)
+	}
+	_ = s.Release(ctx)
+	if can, err := u.CanUpgrade(ctx); err != nil || !can {
+		t.Fatalf("CanUpgrade alone: %v, %v", can, err)
+	}
+	if err := u.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = u.Release(ctx)
+}
+
+func TestSemaphoreLimit(t *testing.T) {
+	dir := t.TempDir()
+	hosts := []*Host{newTestHost(t, dir), newTestHost(t, dir), newTestHost(t, dir)}
+	ctx := testCtx(t)
+	l1 := mustLock(t, hosts[0], "sem", WithMode(Shared), WithLimit(2))
+	l2 := mustLock(t, hosts[1], "sem", WithMode(Shared), WithLimit(2))
+	if _, err := hosts[2].Named(ctx, "sem", WithMode(Shared), WithLimit(2), NoWait()); !errors.Is(err, ErrConflict) {
+		t.Fatalf("third holder of a 2-semaphore: %v", err)
+	}
+	got := make(chan *Lease, 1)
+	go func() {
+		l, err := hosts[2].Named(ctx, "sem", WithMode(Shared), WithLimit(2))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	time.Sleep(50 * time.Millisecond)
+	_ = l1.Release(ctx)
+	l3 := <-got
+	if l3 == nil {
+		t.FailNow()
+	}
+	_ = l2.Release(ctx)
+	_ = l3.Release(ctx)
+}
+
+func TestHierarchicalLocks(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	leaf, err := a.Hierarchical(ctx, "a/b/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Hierarchical(ctx, "a", NoWait()); !errors.Is(err, ErrConflict) {
+		t.Fatalf("X on a while a/b/c is held: %v", err)
+	}
+	if _, err := b.Hierarchical(ctx, "a/b", NoWait()); !errors.Is(err, ErrConflict) {
+		t.Fatalf("X on a/b while a/b/c is held: %v", err)
+	}
+	sib, err := b.Hierarchical(ctx, "a/x", NoWait())
+	if err != nil {
+		t.Fatalf("sibling a/x: %v", err)
+	}
+	reader, err := b.Hierarchical(ctx, "a/b/d", WithMode(Shared), NoWait())
+	if err != nil {
+		t.Fatalf("reader of a/b/d: %v", err)
+	}
+	_ = sib.Release(ctx)
+	_ = reader.Release(ctx)
+	got := make(chan *Lease, 1)
+	go func() {
+		l, err := b.Hierarchical(ctx, "a")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	select {
+	case <-got:
+		t.Fatal("X on a granted while a/b/c is held")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := leaf.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	top := <-got
+	if top == nil {
+		t.FailNow()
+	}
+	if _, err := a.Hierarchical(ctx, "a/b/c", NoWait()); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a/b/c while X on a is held: %v", err)
+	}
+	_ = top.Release(ctx)
+	for _, n := range []string{"a", "a/b", "a/b/c"} {
+		st, _ := a.Status(ctx, n)
+		if len(st.Holders)+len(st.Waiters) != 0 {
+			t.Errorf("%s still has requests after release: %+v", n, st)
+		}
+	}
+}
+
+func TestBatchAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	y := mustLock(t, b, "y")
+	_, err := a.LockBatch(ctx, []BatchRequest{{Resource: "z"}, {Resource: "y"}, {Resource: "x", Mode: Shared}}, NoWait())
+	var be *BatchError
+	if !errors.As(err, &be) || be.Resource != "y" || !errors.Is(err, ErrConflict) {
+		t.Fatalf("batch over a held resource: %v", err)
+	}
+	for _, n := range []string{"x", "z"} {
+		if st, _ := a.Status(ctx, n); len(st.Holders) != 0 {
+			t.Fatalf("%s still held after the batch failed", n)
+		}
+	}
+	_ = y.Release(ctx)
+	batch, err := a.LockBatch(ctx, []BatchRequest{{Resource: "z"}, {Resource: "y"}, {Resource: "x", Mode: Shared}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{batch.Leases[0].Resource(), batch.Leases[1].Resource(), batch.Leases[2].Resource()}; got[0] != "x" || got[2] != "z" {
+		t.Fatalf("batch not in canonical order: %v", got)
+	}
+	if err := batch.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.LockBatch(ctx, []BatchRequest{{Resource: "x"}, {Resource: "x"}}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("duplicate resource: %v", err)
+	}
+}
+
+func TestDeadlockBetweenOwners(t *testing.T) {
+	h := newTestHost(t, t.TempDir())
+	ctx := testCtx(t)
+	o1, o2 := NewOwner("worker-1"), NewOwner("worker-2")
+	a := mustLock(t, h, "A", WithOwner(o1))
+	b := mustLock(t, h, "B", WithOwner(o2))
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	for _, step := range []struct {
+		o    *Owner
+		name string
+		held *Lease
+	}{{o1, "B", a}, {o2, "A", b}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := h.Named(ctx, step.name, WithOwner(step.o))
+			if err != nil {
+				errs <- err
+				_ = step.held.Release(ctx) // the victim gives up what it holds
+				return
+			}
+			errs <- nil
+			_ = l.Release(ctx)
+			_ = step.held.Release(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var dead, ok int
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrDeadlock):
+			dead++
+		default:
+			t.Fatalf("unexpected: %v", err)
+		}
+	}
+	if dead != 1 || ok != 1 {
+		t.Fatalf("%d deadlocks and %d grants, want exactly one of each", dead, ok)
+	}
+	if m := h.Metrics(); m.Deadlocks != 1 {
+		t.Fatalf("metrics count %d deadlocks", m.Deadlocks)
+	}
+}
+
+func TestConditionalLock(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	var sawHeld bool
+	_, err := a.Named(ctx, "cond", WithCondition(func(ctx context.Context, l *Lease) (bool, error) {
+		_, err := b.Named(ctx, "cond", NoWait())
+		sawHeld = errors.Is(err, ErrConflict)
+		return false, nil
+	}))
+	if !errors.Is(err, ErrConditionFailed) {
+		t.Fatalf("false condition: %v", err)
+	}
+	if !sawHeld {
+		t.Fatal("the condition ran without the lock held")
+	}
+	l, err := b.Named(ctx, "cond", NoWait())
+	if err != nil {
+		t.Fatalf("lock not released after a failed condition: %v", err)
+	}
+	_ = l.Release(ctx)
+}
+
+func TestEventsMetricsAndTree(t *testing.T) {
+	h := newTestHost(t, t.TempDir())
+	ctx := testCtx(t)
+	events, stop := h.Subscribe(16)
+	defer stop()
+	l := mustLock(t, h, "ops/db/migrate", WithMode(Shared))
+	tree, err := h.Tree(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Children) != 1 || tree.Children[0].Name != "ops" ||
+		tree.Children[0].Children[0].Children[0].Status == nil ||
+		tree.Children[0].Children[0].Children[0].Status.Holders[0].Token != l.Token() {
+		t.Fatalf("tree: %+v", tree.Children)
+	}
+	if _, err := h.Named(ctx, "ops/db/migrate", NoWait()); !errors.Is(err, ErrConflict) {
+		t.Fatal(err)
+	}
+	if err := l.Convert(ctx, Exclusive); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Release(ctx)
+	want := []EventKind{EventAcquired, EventFailed, EventConverted, EventReleased}
+	for _, k := range want {
+		select {
+		case ev := <-events:
+			if ev.Kind != k || ev.Resource != "ops/db/migrate" {
+				t.Fatalf("event %v on %s, want %v", ev.Kind, ev.Resource, k)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no %v event", k)
+		}
+	}
+	m := h.Metrics()
+	if m.Acquisitions != 1 || m.Failures != 1 || m.Conflicts != 1 || m.Conversions != 1 || m.Releases != 1 || m.Active != 0 {
+		t.Fatalf("metrics: %+v", m)
+	}
+	if m.SuccessRate != 0.5 || m.Hold.Count != 1 || m.Wait.Count != 1 {
+		t.Fatalf("metrics rates: %+v", m)
+	}
+}
