@@ -132,7 +132,8 @@ func (s *Store) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, err
 	return res, nil
 }
 
-// Update replaces an entry's value if its ModRev is req.ExpectRev.
+// Update replaces an entry's value if its ModRev is req.ExpectRev and, when
+// req.ExpectResourceRev is set, the resource is still at that revision.
 func (s *Store) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
 	c, err := s.conn()
 	if err != nil {
@@ -141,9 +142,12 @@ func (s *Store) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateRe
 	if err := checkRequest("update", req.Resource, req.Key); err != nil {
 		return sdk.UpdateResult{}, err
 	}
-	rep, err := c.run(ctx, "update", updateScript, req.Resource, nil, nil, req.Key, req.Value, req.ExpectRev)
+	rep, err := c.run(ctx, "update", updateScript, req.Resource, nil, nil, req.Key, req.Value, req.ExpectRev, req.ExpectResourceRev)
 	if err != nil {
 		return sdk.UpdateResult{}, err
+	}
+	if rep.status == "stale" {
+		return sdk.UpdateResult{}, sdk.Errorf(sdk.CodeRevMismatch, "redis: update %q: resource is at revision %d, not %d", req.Resource, rep.rev, req.ExpectResourceRev)
 	}
 	if err := statusErr("update", req.Resource, req.Key, req.ExpectRev, rep); err != nil {
 		return sdk.UpdateResult{}, err

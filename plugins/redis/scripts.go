@@ -164,12 +164,16 @@ if withRange then out = flat() end
 return {'ok', rev, c, rev, out}
 `)
 
-// updateScript: ARGV[6] key, [7] value, [8] expected modRev.
+// updateScript: ARGV[6] key, [7] value, [8] expected modRev, [9] expected
+// resource revision (0: any), compared after dead sessions' entries are
+// removed, since their removal changes the resource too.
 var updateScript = goredis.NewScript(preamble + `
 local key, value = ARGV[6], ARGV[7]
 local e = E[key]
 if not e then return {'notfound', curRev(), 0, 0, {}} end
 if e[2] ~= tonumber(ARGV[8]) then return {'mismatch', curRev(), e[1], e[2], {}} end
+local wantRes = tonumber(ARGV[9])
+if wantRes ~= 0 and curRev() ~= wantRes then return {'stale', curRev(), e[1], e[2], {}} end
 local rev = nextRev()
 e[2] = rev
 redis.call('HSET', metaKey, key, e[1] .. ' ' .. rev .. ' ' .. e[3])
