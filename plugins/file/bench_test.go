@@ -36,10 +36,12 @@ func BenchmarkRawFlock(b *testing.B) {
 }
 
 // BenchmarkPutRangeDelete is an uncontended acquire and release as the host
-// does it: Put with WithRange, then Delete naming the revision.
+// does it: Put with WithRange, then Delete naming the revision; in process,
+// through an in-memory gRPC connection, and through a real plugin process.
 func BenchmarkPutRangeDelete(b *testing.B) {
 	b.Run("inprocess", func(b *testing.B) { benchPutRangeDelete(b, newStore(b, b.TempDir())) })
 	b.Run("grpc", func(b *testing.B) { benchPutRangeDelete(b, sdk.TestBackendConn(b, newStore(b, b.TempDir()))) })
+	b.Run("plugin", func(b *testing.B) { benchPutRangeDelete(b, launch(b, b.TempDir()).Backend()) })
 }
 
 func benchPutRangeDelete(b *testing.B, be sdk.Backend) {
@@ -77,4 +79,25 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Nanoseconds()) }
 	b.ReportMetric(at(0.50), "p50-ns")
 	b.ReportMetric(at(0.99), "p99-ns")
+}
+
+// BenchmarkPluginRoundTrip is the transport floor under the plugin case of
+// BenchmarkPutRangeDelete: two Health calls (a put and a delete are two
+// round trips) to a real plugin process.
+func BenchmarkPluginRoundTrip(b *testing.B) {
+	be := launch(b, b.TempDir()).Backend()
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		for range 2 {
+			if err := be.Health(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, lat)
 }

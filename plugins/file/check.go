@@ -87,10 +87,10 @@ func resourceOf(ctx context.Context, path string) string {
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	if lockFile(ctx, f, syscall.LOCK_SH) != nil {
+	if lockFile(ctx, f, syscall.LOCK_SH, func() { _ = f.Close() }) != nil {
 		return ""
 	}
+	defer f.Close()
 	defer unlockFile(f)
 	sf := &stateFile{path: path, f: f, curSlot: -1}
 	sb, _, empty, err := sf.readSuperblock()
@@ -149,16 +149,14 @@ func (s *Store) inspectAll(ctx context.Context, resource string, repair bool) ([
 // inspect checks one state file, bypassing every cache, and repairs it when
 // asked to.
 func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.Problem, error) {
-	sf.mu.Lock()
-	defer sf.mu.Unlock()
 	how := syscall.LOCK_SH
 	if repair {
 		how = syscall.LOCK_EX
 	}
-	if err := lockFile(ctx, sf.f, how); err != nil {
+	if err := sf.lock(ctx, how); err != nil {
 		return nil, s.lockErr(err)
 	}
-	defer unlockFile(sf.f)
+	defer sf.unlock()
 
 	problem := func(msg string) sdk.Problem {
 		return sdk.Problem{Resource: sf.resource, Path: sf.path, Message: msg, Repaired: repair}

@@ -5,30 +5,48 @@ import (
 	"errors"
 	"os"
 	"syscall"
-	"time"
 )
 
-// flockBackoff bounds the sleep between attempts to take a contended lock.
-const flockBackoff = 2 * time.Millisecond
-
-// lockFile takes flock(how) on f (syscall.LOCK_EX or syscall.LOCK_SH). An
-// uncontended lock costs one system call; a contended one is retried with a
-// growing sleep, so the wait honours ctx.
-func lockFile(ctx context.Context, f *os.File, how int) error {
-	wait := 20 * time.Microsecond
-	for {
-		err := flock(f, how|syscall.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+// lockFile takes flock(how) on f (syscall.LOCK_EX or syscall.LOCK_SH).
+// An uncontended lock costs one system call. A contended one blocks in a
+// helper goroutine, so that the wait honours ctx and a release elsewhere
+// wakes it at once (no polling: Go's timers are too coarse for waits of
+// microseconds).
+//
+// On success the caller holds the lock. On error lockFile calls abandon,
+// either at once or, when ctx ended while the helper still waits, later
+// from the helper once it got and dropped the lock. The caller must not
+// release what abandon releases (a mutex guarding f, or f itself).
+func lockFile(ctx context.Context, f *os.File, how int, abandon func()) error {
+	err := flock(f, how|syscall.LOCK_NB)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, syscall.EWOULDBLOCK) {
+		abandon()
+		return &os.PathError{Op: "flock", Path: f.Name(), Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		abandon()
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- flock(f, how) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			abandon()
 			return &os.PathError{Op: "flock", Path: f.Name(), Err: err}
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		time.Sleep(wait)
-		wait = min(wait*2, flockBackoff)
+		return nil
+	case <-ctx.Done():
+		go func() {
+			if <-done == nil {
+				unlockFile(f)
+			}
+			abandon()
+		}()
+		return ctx.Err()
 	}
 }
 
@@ -46,4 +64,18 @@ func flock(f *os.File, how int) error {
 			return err
 		}
 	}
+}
+
+// lock takes sf.mu, then flock(how) on the state file: the process-wide
+// exclusion that flock cannot give between goroutines sharing a
+// descriptor, then the machine-wide one. On error neither is held.
+func (sf *stateFile) lock(ctx context.Context, how int) error {
+	sf.mu.Lock()
+	return lockFile(ctx, sf.f, how, sf.mu.Unlock)
+}
+
+// unlock releases what lock took.
+func (sf *stateFile) unlock() {
+	unlockFile(sf.f)
+	sf.mu.Unlock()
 }

@@ -13,12 +13,10 @@ import (
 // state; it must not change anything when it returns an error. A nil fn
 // only purges.
 func (s *Store) modify(ctx context.Context, sf *stateFile, fn func(st *state) (bool, error)) error {
-	sf.mu.Lock()
-	defer sf.mu.Unlock()
-	if err := lockFile(ctx, sf.f, syscall.LOCK_EX); err != nil {
+	if err := sf.lock(ctx, syscall.LOCK_EX); err != nil {
 		return s.lockErr(err)
 	}
-	defer unlockFile(sf.f)
+	defer sf.unlock()
 	l, err := sf.load(s.boot, true, s.cfg.sessionDir)
 	if err != nil {
 		return err
@@ -64,12 +62,10 @@ func (s *Store) view(ctx context.Context, sf *stateFile, fn func(st *state)) err
 // tryView is view under the shared lock; done is false when the state needs
 // the exclusive lock first.
 func (s *Store) tryView(ctx context.Context, sf *stateFile, fn func(st *state)) (done bool, err error) {
-	sf.mu.Lock()
-	defer sf.mu.Unlock()
-	if err := lockFile(ctx, sf.f, syscall.LOCK_SH); err != nil {
+	if err := sf.lock(ctx, syscall.LOCK_SH); err != nil {
 		return false, s.lockErr(err)
 	}
-	defer unlockFile(sf.f)
+	defer sf.unlock()
 	l, err := sf.load(s.boot, false, s.cfg.sessionDir)
 	if err != nil || l.needExclusive {
 		return false, err

@@ -21,7 +21,7 @@ var (
 )
 
 // pluginBinary builds cmd/locksmith-plugin-file once per test run.
-func pluginBinary(t *testing.T) string {
+func pluginBinary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the plugin binary")
@@ -46,7 +46,7 @@ func pluginBinary(t *testing.T) string {
 
 // launch starts the plugin binary, configured on dir, and kills it when
 // the test ends.
-func launch(t *testing.T, dir string) *sdk.Conn {
+func launch(t testing.TB, dir string) *sdk.Conn {
 	t.Helper()
 	conn, err := sdk.Launch(exec.Command(pluginBinary(t)), sdk.PluginBackend)
 	if err != nil {
