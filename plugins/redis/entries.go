@@ -65,7 +65,7 @@ func parseReply(v any) (reply, error) {
 	return rep, nil
 }
 
-func flag(b bool) string {
+func boolArg(b bool) string {
 	if b {
 		return "1"
 	}
@@ -107,7 +107,7 @@ func (s *Store) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, err
 		extra = []string{c.keys.session(req.Session), c.keys.sessionResources(req.Session)}
 	}
 	rep, err := c.run(ctx, "put", putScript, req.Resource, nil, extra,
-		req.Key, req.Value, req.Session, flag(req.IfAbsent), flag(req.WithRange))
+		req.Key, req.Value, req.Session, boolArg(req.IfAbsent), boolArg(req.WithRange))
 	if err != nil {
 		return sdk.PutResult{}, err
 	}
