@@ -26,6 +26,9 @@ type execFlags struct {
 	ttl          time.Duration
 	meta         []string
 	named        bool
+	hierarchical bool
+	limit        int
+	modeSet      bool
 }
 
 func execCommand(g *globals) *cobra.Command {
@@ -43,6 +46,7 @@ forwarded to CMD. If the lock is lost, CMD gets SIGTERM, then SIGKILL well
 inside the remaining lease; and CMD dies with locksmith.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.modeSet = cmd.Flags().Changed("mode")
 			return runExec(g, &f, cmd.ArgsLenAtDash(), args)
 		},
 	}
@@ -54,6 +58,8 @@ inside the remaining lease; and CMD dies with locksmith.`,
 	fl.DurationVar(&f.ttl, "ttl", 0, "lease TTL (default: lease.ttl, 15s)")
 	fl.StringArrayVar(&f.meta, "meta", nil, "metadata k=v shown in status (repeatable)")
 	fl.BoolVar(&f.named, "named", false, "RESOURCE is a lock name, not a file")
+	fl.BoolVar(&f.hierarchical, "hierarchical", false, "RESOURCE is a lock name whose /-separated parts form a hierarchy")
+	fl.IntVar(&f.limit, "limit", 0, "semaphore: at most N holders at once (mode shared)")
 	return c
 }
 
@@ -81,10 +87,23 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	if f.wait < 0 {
 		return usageErr("--wait must not be negative")
 	}
+	if f.limit < 0 {
+		return usageErr("--limit must be at least 1")
+	}
+	if f.limit > 0 {
+		if !f.modeSet {
+			mode = host.Shared
+		} else if mode != host.Shared {
+			return usageErr("--limit makes a semaphore of shared holders; it does not go with --mode %s", mode)
+		}
+	}
+	if f.named && f.hierarchical {
+		return usageErr("--hierarchical already names a lock; drop --named")
+	}
 	if f.conflictExit < 0 || f.conflictExit > 255 {
 		return usageErr("--conflict-exit-code must be 0..255, got %d", f.conflictExit)
 	}
-	opts := []host.LockOption{host.WithMode(mode)}
+	opts := []host.LockOption{host.WithMode(mode), host.WithLimit(f.limit)}
 	for _, kv := range f.meta {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -95,11 +114,12 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	if f.noWait {
 		opts = append(opts, host.NoWait())
 	}
-	if f.named {
-		if resource, err = host.NamedResource(resource); err != nil {
-			return usageErr("%v", err)
-		}
-	} else if resource, err = host.FileResource(resource); err != nil {
+	if f.named || f.hierarchical {
+		resource, err = host.NamedResource(resource)
+	} else {
+		resource, err = host.FileResource(resource)
+	}
+	if err != nil {
 		return usageErr("%v", err)
 	}
 	overrides := map[string]any{}
@@ -136,14 +156,20 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	}
 	got := make(chan acquired, 1)
 	go func() {
-		l, err := h.Acquire(wctx, resource, opts...)
+		var l *host.Lease
+		var err error
+		if f.hierarchical {
+			l, err = h.Hierarchical(wctx, resource, opts...)
+		} else {
+			l, err = h.Acquire(wctx, resource, opts...)
+		}
 		got <- acquired{l, err}
 	}()
 	var lease *host.Lease
 	select {
 	case a := <-got:
 		if a.err != nil {
-			return &exitError{code: f.conflictExit, err: fmt.Errorf("lock %s not obtained: %w", resource, a.err)}
+			return &exitError{code: f.conflictExit, err: notObtained(h, resource, a.err)}
 		}
 		lease = a.lease
 	case s := <-sigs:
@@ -228,4 +254,27 @@ func exitCode(cmd *exec.Cmd, err error) int {
 		return c
 	}
 	return exitFailure
+}
+
+// notObtained explains why the lock was not obtained, naming the holders
+// when it is held.
+func notObtained(h *host.Host, resource string, err error) error {
+	if !errors.Is(err, host.ErrConflict) && !errors.Is(err, host.ErrTimeout) {
+		return fmt.Errorf("lock %s not obtained: %w", resource, err)
+	}
+	why := "is held"
+	if errors.Is(err, host.ErrTimeout) {
+		why = "is still held after --wait"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, serr := h.Status(ctx, resource)
+	if serr != nil || len(st.Holders) == 0 {
+		return fmt.Errorf("lock %s not obtained: %w", resource, err)
+	}
+	var by []string
+	for _, r := range st.Holders {
+		by = append(by, fmt.Sprintf("%s by pid %d on %s for %s (token %d)", r.Mode, r.PID, r.Host, r.Age.Round(time.Millisecond), r.Token))
+	}
+	return fmt.Errorf("%s %s: %s", resource, why, strings.Join(by, "; "))
 }

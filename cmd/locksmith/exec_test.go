@@ -122,7 +122,7 @@ func TestExecNoWaitOnHeldResource(t *testing.T) {
 	if code, _ := e.run("exec", "--no-wait", "--conflict-exit-code", "9", r, "--", "touch", ran); code != 9 {
 		t.Fatalf("--conflict-exit-code 9: exit %d", code)
 	}
-	if code, out := e.run("exec", "--wait", "200ms", r, "--", "touch", ran); code != 75 || !strings.Contains(out, "timed out") {
+	if code, out := e.run("exec", "--wait", "200ms", r, "--", "touch", ran); code != 75 || !strings.Contains(out, "still held after --wait") {
 		t.Fatalf("--wait 200ms: exit %d, %q", code, out)
 	}
 }
