@@ -161,6 +161,17 @@ func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.
 	problem := func(msg string) sdk.Problem {
 		return sdk.Problem{Resource: sf.resource, Path: sf.path, Message: msg, Repaired: repair}
 	}
+	if repair {
+		// A file first touched in this boot gets its reboot handling
+		// (revision jump, entries dropped) before anything else.
+		if sb, _, empty, err := sf.readSuperblock(); err == nil && !empty && sb.boot != s.boot {
+			if l, err := sf.load(s.boot, true, s.cfg.sessionDir); err == nil && l.dirty {
+				if err := sf.commit(l.st); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	var ps []sdk.Problem
 	sb, sbIdx, empty, sbErr := sf.readSuperblock()
 	if empty {

@@ -253,3 +253,30 @@ func TestRebootWithTornSlots(t *testing.T) {
 		t.Errorf("Range after a reboot with torn slots = %+v, %v", rg, err)
 	}
 }
+
+// TestRepairAfterRebootJumpsFirst: Repair as the first access of a new
+// boot applies the reboot handling before anything else, so the purge it
+// makes never reuses a revision handed out before the power loss.
+func TestRepairAfterRebootJumpsFirst(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	sess := openSession(t, s, time.Minute)
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "a", Session: sess})
+	s.mu.Lock()
+	_ = s.sessions[sess].f.Close() // the holder died with the old boot
+	s.mu.Unlock()
+	rebooted := New()
+	rebooted.readBoot = func() (bootID, error) { return bootID{7}, nil }
+	if err := rebooted.Configure(testCtx(t), sdk.Config{"named_dir": filepath.Join(dir, "named"), "session_dir": filepath.Join(dir, "sessions")}); err != nil {
+		t.Fatal(err)
+	}
+	defer rebooted.Close()
+	if _, err := rebooted.Repair(testCtx(t), "r"); err != nil {
+		t.Fatal(err)
+	}
+	rg, err := rebooted.Range(testCtx(t), "r")
+	// The jump to the HWM comes first, then the removal of "a" above it.
+	if err != nil || rg.Rev != hwmBlock+1 || len(rg.Entries) != 0 {
+		t.Errorf("Range after Repair in a new boot = %+v, %v", rg, err)
+	}
+}

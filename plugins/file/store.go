@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -135,6 +136,11 @@ func (s *Store) ready() error {
 
 func (s *Store) setup(st settings) error {
 	if err := ensureDir(st.namedDir, 0o700, false); err != nil {
+		return sdk.Errorf(sdk.CodeInvalidConfig, "named_dir: %v", err)
+	}
+	// Named locks' state files must survive a power loss, so must the
+	// directory entry of their directory.
+	if err := syncDir(filepath.Dir(st.namedDir)); err != nil {
 		return sdk.Errorf(sdk.CodeInvalidConfig, "named_dir: %v", err)
 	}
 	if err := ensureDir(st.sessionDir, 0o1777, true); err != nil {
