@@ -193,3 +193,32 @@ func TestSessionDirMismatchRefused(t *testing.T) {
 		t.Errorf("entry lost: %+v", rg)
 	}
 }
+
+// TestWatchCompacted: history is bounded; a watch from before it gets
+// ErrCompacted before any event, one from within it gets every event.
+func TestWatchCompacted(t *testing.T) {
+	s := newStore(t, t.TempDir())
+	sess := openSession(t, s, time.Minute)
+	var last sdk.PutResult
+	for range historyEvents + 50 {
+		last = mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "k", Session: sess})
+	}
+	n := 0
+	err := s.Watch(testCtx(t), "r", 1, func(sdk.Event) error { n++; return nil })
+	if !errors.Is(err, sdk.ErrCompacted) || n != 0 {
+		t.Errorf("Watch from 1 = %v after %d events; want ErrCompacted before any", err, n)
+	}
+	from := last.Rev - 99
+	var got []int64
+	stop := errors.New("stop")
+	err = s.Watch(testCtx(t), "r", from, func(ev sdk.Event) error {
+		got = append(got, ev.Rev)
+		if ev.Rev == last.Rev {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || len(got) != 100 || got[0] != from {
+		t.Errorf("Watch from %d: %v, %d events starting %v", from, err, len(got), got[:min(1, len(got))])
+	}
+}
