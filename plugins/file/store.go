@@ -135,7 +135,7 @@ func (s *Store) ready() error {
 }
 
 func (s *Store) setup(st settings) error {
-	if err := ensureDir(st.namedDir, 0o700, false); err != nil {
+	if err := ensureDir(st.namedDir, 0o700); err != nil {
 		return sdk.Errorf(sdk.CodeInvalidConfig, "named_dir: %v", err)
 	}
 	// Named locks' state files must survive a power loss, so must the
@@ -143,7 +143,7 @@ func (s *Store) setup(st settings) error {
 	if err := syncDir(filepath.Dir(st.namedDir)); err != nil {
 		return sdk.Errorf(sdk.CodeInvalidConfig, "named_dir: %v", err)
 	}
-	if err := ensureDir(st.sessionDir, 0o1777, true); err != nil {
+	if err := ensureDir(st.sessionDir, sharedDirMode); err != nil {
 		return sdk.Errorf(sdk.CodeInvalidConfig, "session_dir: %v", err)
 	}
 	boot, err := s.readBoot()
@@ -169,11 +169,13 @@ func (s *Store) setup(st settings) error {
 	return nil
 }
 
-// ensureDir creates dir with mode perm if needed and checks that it is a
-// directory (not a symlink planted in a shared place). A shared directory
-// gets its full mode even under a restrictive umask.
-func ensureDir(dir string, perm os.FileMode, shared bool) error {
-	if err := os.MkdirAll(dir, perm&os.ModePerm); err != nil {
+// ensureDir creates dir with mode perm if it does not exist (setting the
+// full mode despite the umask) and checks that it is a directory, not a
+// symlink planted in a shared place. An existing directory keeps its mode.
+func ensureDir(dir string, perm os.FileMode) error {
+	_, err := os.Lstat(dir)
+	created := errors.Is(err, os.ErrNotExist)
+	if err := os.MkdirAll(dir, perm.Perm()); err != nil {
 		return err
 	}
 	fi, err := os.Lstat(dir)
@@ -183,16 +185,15 @@ func ensureDir(dir string, perm os.FileMode, shared bool) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	if shared {
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if ok && int(st.Uid) == os.Getuid() && fi.Mode()&(os.ModePerm|os.ModeSticky) != perm&(os.ModePerm|os.ModeSticky) {
-			if err := os.Chmod(dir, perm); err != nil {
-				return err
-			}
-		}
+	if created && fi.Mode()&(os.ModePerm|os.ModeSticky) != perm {
+		return os.Chmod(dir, perm)
 	}
 	return nil
 }
+
+// sharedDirMode is the mode of a session directory this store creates: like
+// /tmp, every user may create files in it and only remove their own.
+const sharedDirMode = os.ModeSticky | 0o777
 
 // tmpfsMagic is the statfs type of tmpfs.
 const tmpfsMagic = 0x01021994

@@ -244,3 +244,16 @@ func TestResourcesFindsHashedNames(t *testing.T) {
 		t.Errorf("Resources = %q, %v", rs, err)
 	}
 }
+
+func TestSessionDirIsShared(t *testing.T) {
+	dir := t.TempDir()
+	newStore(t, dir)
+	fi, err := os.Stat(filepath.Join(dir, "sessions"))
+	if err != nil || fi.Mode()&(os.ModePerm|os.ModeSticky) != sharedDirMode {
+		t.Errorf("session dir mode %v, %v; want %v", fi.Mode(), err, sharedDirMode)
+	}
+	fi, err = os.Stat(filepath.Join(dir, "named"))
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("named dir mode %v, %v", fi.Mode(), err)
+	}
+}
