@@ -130,10 +130,18 @@ func TestExecSemaphoreLimit(t *testing.T) {
 func TestExecHierarchy(t *testing.T) {
 	e := newEnv(t)
 	log, sp := filepath.Join(e.dir, "log"), spanScript(e)
-	runAll(t, e,
-		[]string{"exec", "--hierarchical", "a/b/c", "--", sp, log, "abc", "1"},
-		[]string{"exec", "--hierarchical", "--wait", "20s", "a", "--", "sh", "-c", "sleep 0.2; " + sp + " " + log + " a 0"},
-	)
+	ready := filepath.Join(e.dir, "ready")
+	holder := e.command("exec", "--hierarchical", "a/b/c", "--", "sh", "-c", "touch "+ready+"; "+sp+" "+log+" abc 1")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitExists(t, ready, 10*time.Second)
+	if code, out := e.run("exec", "--hierarchical", "--wait", "20s", "a", "--", sp, log, "a", "0"); code != 0 {
+		t.Fatalf("X on a: exit %d: %s", code, out)
+	}
+	if err := holder.Wait(); err != nil {
+		t.Fatalf("holder of a/b/c: %v", err)
+	}
 	spans := readSpans(t, log)
 	if len(spans) != 2 || spans[0].tag != "abc" || spans[1].tag != "a" || spans[1].start < spans[0].end {
 		t.Fatalf("X on a did not wait for the X holder of a/b/c: %+v", spans)
