@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -64,10 +65,20 @@ func (c *backendClient) KeepAlive(ctx context.Context, session string) (time.Dur
 			done <- result{err: streamErr(session, err)}
 			return
 		}
+		if r.ErrorCode != "" {
+			done <- result{err: passing{&Error{Code: Code(r.ErrorCode), Message: r.ErrorMessage}}}
+			return
+		}
 		done <- result{ttl: fromMS(r.TtlMs)}
 	}()
 	select {
 	case r := <-done:
+		var p passing
+		if errors.As(r.err, &p) {
+			// The store answered with a passing error: the stream, and
+			// the session, live on.
+			return 0, p.err
+		}
 		if r.err != nil {
 			ks.cancel()
 			ks.stream = nil
@@ -82,6 +93,11 @@ func (c *backendClient) KeepAlive(ctx context.Context, session string) (time.Dur
 		return 0, ctx.Err()
 	}
 }
+
+// passing marks a renewal error the plugin answered on an open stream.
+type passing struct{ err error }
+
+func (p passing) Error() string { return p.err.Error() }
 
 func streamErr(session string, err error) error {
 	e := fromStatus(err)

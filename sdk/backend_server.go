@@ -51,10 +51,14 @@ func (s *backendServer) KeepAlive(stream pb.Backend_KeepAliveServer) error {
 		}
 		renewed[req.Session] = struct{}{}
 		ttl, err := s.impl.KeepAlive(stream.Context(), req.Session)
+		resp := &pb.KeepAliveResponse{Session: req.Session, TtlMs: ms(ttl)}
 		if err != nil {
-			return toStatus(err)
+			if CodeOf(err) == CodeSessionExpired || stream.Context().Err() != nil {
+				return toStatus(err)
+			}
+			resp.ErrorCode, resp.ErrorMessage = string(CodeOf(err)), err.Error()
 		}
-		if err := stream.Send(&pb.KeepAliveResponse{Session: req.Session, TtlMs: ms(ttl)}); err != nil {
+		if err := stream.Send(resp); err != nil {
 			return nil
 		}
 	}

@@ -77,7 +77,7 @@ func (e *Error) Is(target error) bool {
 }
 
 // CodeOf returns err's code: that of the first *Error in its chain, else
-// CodeUnknown (CodeUnavailable for a context error).
+// CodeUnknown.
 func CodeOf(err error) Code {
 	var e *Error
 	if errors.As(err, &e) {
