@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 	root := filepath.Join(filepath.Dir(self), "..", "..")
 	for out, pkg := range map[string]string{
 		locksmith: "./cmd/locksmith",
-		filepath.Join(dir, "locksmith-plugin-file"): "./plugins/file/cmd/locksmith-plugin-file",
+		filepath.Join(dir, "locksmith-plugin-file"):  "./plugins/file/cmd/locksmith-plugin-file",
+		filepath.Join(dir, "locksmith-plugin-redis"): "./plugins/redis/cmd/locksmith-plugin-redis",
 	} {
 		b := exec.Command("go", "build", "-o", out, pkg)
 		b.Dir = root
