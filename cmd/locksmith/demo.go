@@ -121,6 +121,7 @@ func runDemo(out io.Writer, g *globals, workers, runs int, dir string) error {
 			}
 		}()
 	}
+	bar := newProgress(out, total)
 	stop := make(chan struct{})
 	go func() {
 		t := time.NewTicker(100 * time.Millisecond)
@@ -130,15 +131,15 @@ func runDemo(out io.Writer, g *globals, workers, runs int, dir string) error {
 			case <-stop:
 				return
 			case <-t.C:
-				progress(out, int(done.Load()), total, time.Since(began))
+				bar.show(int(done.Load()), time.Since(began))
 			}
 		}
 	}()
 	wg.Wait()
 	close(stop)
 	elapsed := time.Since(began)
-	progress(out, total, total, elapsed)
-	fmt.Fprintln(out)
+	bar.show(total, elapsed)
+	bar.end()
 
 	if n := failed.Load(); n > 0 {
 		return fmt.Errorf("%d of %d runs failed; first: %v", n, total, firstErr.Load())
@@ -173,7 +174,7 @@ func runDemo(out io.Writer, g *globals, workers, runs int, dir string) error {
 	fmt.Fprintf(out, "fencing tokens: %d..%d, strictly increasing in the order the commands ran  ok\n", list[0].token, list[len(list)-1].token)
 	sort.Slice(handoffs, func(i, j int) bool { return handoffs[i] < handoffs[j] })
 	if len(handoffs) > 0 {
-		fmt.Fprintf(out, "handoff (one command ends -> the next starts): p50 %s  p90 %s  p99 %s  max %s\n",
+		fmt.Fprintf(out, "handoff, one command ends -> the next one runs (release, wake-up, grant, process start): p50 %s  p90 %s  p99 %s  max %s\n",
 			pct(handoffs, 50), pct(handoffs, 90), pct(handoffs, 99), handoffs[len(handoffs)-1].Round(time.Microsecond))
 	}
 	fmt.Fprintf(out, "%d locked runs in %s (%.0f/s)\n", total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
@@ -186,10 +187,42 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[i].Round(time.Microsecond)
 }
 
-func progress(out io.Writer, done, total int, elapsed time.Duration) {
+// progressBar draws a bar on a terminal, redrawn in place; elsewhere (a
+// pipe, a log) it prints a line at every tenth of the work.
+type progressBar struct {
+	out      io.Writer
+	total    int
+	terminal bool
+	lastTick int
+}
+
+func newProgress(out io.Writer, total int) *progressBar {
+	term := false
+	if f, ok := out.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			term = true
+		}
+	}
+	return &progressBar{out: out, total: total, terminal: term, lastTick: -1}
+}
+
+func (p *progressBar) show(done int, elapsed time.Duration) {
 	const width = 40
-	fill := width * done / total
-	fmt.Fprintf(out, "\r[%s%s] %d/%d  %s", strings.Repeat("#", fill), strings.Repeat(".", width-fill), done, total, elapsed.Round(100*time.Millisecond))
+	if p.terminal {
+		fill := width * done / p.total
+		fmt.Fprintf(p.out, "\r[%s%s] %d/%d  %s", strings.Repeat("#", fill), strings.Repeat(".", width-fill), done, p.total, elapsed.Round(100*time.Millisecond))
+		return
+	}
+	if tick := 10 * done / p.total; tick > p.lastTick {
+		p.lastTick = tick
+		fmt.Fprintf(p.out, "%3d%%  %d/%d runs  %s\n", 10*tick, done, p.total, elapsed.Round(100*time.Millisecond))
+	}
+}
+
+func (p *progressBar) end() {
+	if p.terminal {
+		fmt.Fprintln(p.out)
+	}
 }
 
 func readDemoLog(p string) ([]demoRun, error) {

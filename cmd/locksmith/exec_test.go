@@ -292,3 +292,19 @@ func TestStatusAndPlugins(t *testing.T) {
 		t.Fatalf("version: exit %d %q", code, out)
 	}
 }
+
+func TestDemoVerifiesItsRuns(t *testing.T) {
+	e := newEnv(t)
+	code, out := e.run("demo", "--workers", "3", "--runs", "4", "--dir", e.dir)
+	if code != 0 {
+		t.Fatalf("demo: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"100%  12/12 runs", "counter: 12 of 12 expected  ok", "strictly increasing", "handoff"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if raw, _ := os.ReadFile(filepath.Join(e.dir, "counter")); strings.TrimSpace(string(raw)) != "12" {
+		t.Fatalf("counter file: %q", raw)
+	}
+}
