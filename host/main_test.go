@@ -13,9 +13,9 @@ import (
 	"github.com/locksmithx/locksmith/config"
 )
 
-// filePlugin is the file backend's binary, built once for the package's
-// tests.
-var filePlugin string
+// filePlugin and redisPlugin are the backends' binaries, built once for
+// the package's tests.
+var filePlugin, redisPlugin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "locksmith-host-test-")
@@ -24,14 +24,17 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	filePlugin = filepath.Join(dir, "locksmith-plugin-file")
+	redisPlugin = filepath.Join(dir, "locksmith-plugin-redis")
 	_, self, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(self))
-	build := exec.Command("go", "build", "-o", filePlugin, "./plugins/file/cmd/locksmith-plugin-file")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build file plugin: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	for out, pkg := range map[string]string{filePlugin: "./plugins/file/cmd/locksmith-plugin-file", redisPlugin: "./plugins/redis/cmd/locksmith-plugin-redis"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Dir = root
+		if msg, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, msg)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -49,18 +52,35 @@ func testConfig(dir string) config.Config {
 	return cfg
 }
 
-// newTestHost starts a host on the file backend under dir; it is closed
-// when the test ends.
-func newTestHost(t testing.TB, dir string) *Host {
+// redisConfig is a config on the Redis backend at addr, keys under prefix.
+func redisConfig(addr, prefix string) config.Config {
+	cfg := config.Default()
+	cfg.Backend = "redis"
+	cfg.Lease.TTL = 3 * time.Second
+	cfg.Plugins["redis"] = config.Plugin{Path: redisPlugin, Config: map[string]any{
+		"addrs": []any{addr}, "prefix": prefix,
+	}}
+	return cfg
+}
+
+// newHostFrom starts a host with cfg; it is closed when the test ends.
+func newHostFrom(t testing.TB, cfg config.Config) *Host {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	h, err := New(ctx, testConfig(dir))
+	h, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatalf("new host: %v", err)
 	}
 	t.Cleanup(func() { _ = h.Close() })
 	return h
+}
+
+// newTestHost starts a host on the file backend under dir; it is closed
+// when the test ends.
+func newTestHost(t testing.TB, dir string) *Host {
+	t.Helper()
+	return newHostFrom(t, testConfig(dir))
 }
 
 func testCtx(t testing.TB) context.Context {
