@@ -358,3 +358,78 @@ func TestEventsMetricsAndTree(t *testing.T) {
 		t.Fatalf("metrics rates: %+v", m)
 	}
 }
+
+func TestReaderStreamDoesNotStarveWriter(t *testing.T) {
+	dir := t.TempDir()
+	a, w, r := newTestHost(t, dir), newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	ahead := mustLock(t, a, "starve", WithMode(Shared))
+	type grant struct {
+		token int64
+		at    time.Time
+	}
+	writer := make(chan grant, 1)
+	go func() {
+		l, err := w.Named(ctx, "starve")
+		if err != nil {
+			t.Error(err)
+			writer <- grant{}
+			return
+		}
+		writer <- grant{l.Token(), time.Now()}
+		time.Sleep(20 * time.Millisecond)
+		_ = l.Release(ctx)
+	}()
+	waitFor(t, func() bool { st, _ := a.Status(ctx, "starve"); return len(st.Waiters) == 1 })
+
+	// A steady stream of readers, each holding briefly.
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var readers []grant
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				l, err := r.Named(ctx, "starve", WithMode(Shared))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				readers = append(readers, grant{l.Token(), time.Now()})
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+				_ = l.Release(ctx)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	released := time.Now()
+	if err := ahead.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g := <-writer
+	close(stop)
+	wg.Wait()
+	if g.token == 0 {
+		t.FailNow()
+	}
+	if d := g.at.Sub(released); d > 500*time.Millisecond {
+		t.Errorf("writer granted %s after the reader ahead of it left", d)
+	}
+	for _, rd := range readers {
+		if rd.token > g.token && rd.at.Before(g.at) {
+			t.Fatalf("reader with token %d (queued behind the writer's %d) was granted before it", rd.token, g.token)
+		}
+	}
+	if len(readers) == 0 {
+		t.Fatal("no reader ran after the writer")
+	}
+}
