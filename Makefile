@@ -30,7 +30,7 @@ demo: build
 
 # Benchmarks print each measurement beside its raw baseline from the same run.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./host/ ./plugins/file/
+	$(GO) test -run '^$$' -bench . -benchtime 1000x ./host/
 
 proto:
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }

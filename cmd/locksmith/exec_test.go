@@ -14,22 +14,32 @@ import (
 )
 
 func TestExecNoLostUpdateAcrossProcesses(t *testing.T) {
-	e := newEnv(t)
-	counter := filepath.Join(e.dir, "counter")
-	tokens := filepath.Join(e.dir, "tokens")
+	incrementAcross(t, []*env{newEnv(t)}, 8, 25, func(counter string) []string { return []string{counter} })
+}
+
+// incrementAcross runs procs processes, each doing runs `locksmith exec`
+// increments of one counter file, process p with envs[p%len(envs)] and
+// the lock arguments lock(counter) before "--". It fails on a lost update,
+// a failed run, or fencing tokens that do not strictly increase in the
+// order the increments ran.
+func incrementAcross(t *testing.T, envs []*env, procs, runs int, lock func(counter string) []string) {
+	t.Helper()
+	dir := t.TempDir()
+	counter, tokens := filepath.Join(dir, "counter"), filepath.Join(dir, "tokens")
 	if err := os.WriteFile(counter, []byte("0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inc := e.script("increment", `n=$(cat "$1"); echo $((n+1)) > "$1"; echo "$LOCKSMITH_FENCING_TOKEN" >> "$2"`+"\n")
-	const procs, runs = 8, 25
+	inc := envs[0].script("increment", `n=$(cat "$1"); echo $((n+1)) > "$1"; echo "$LOCKSMITH_FENCING_TOKEN" >> "$2"`+"\n")
 	var wg sync.WaitGroup
 	fails := make(chan string, procs*runs)
 	for p := 0; p < procs; p++ {
+		e := envs[p%len(envs)]
+		args := append(append([]string{"exec"}, lock(counter)...), "--", inc, counter, tokens)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < runs; i++ {
-				if code, out := e.run("exec", counter, "--", inc, counter, tokens); code != 0 {
+				if code, out := e.run(args...); code != 0 {
 					fails <- fmt.Sprintf("exit %d: %s", code, out)
 				}
 			}

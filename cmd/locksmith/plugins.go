@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/locksmithx/locksmith/host"
 )
 
 func pluginsCommand(g *globals) *cobra.Command {
@@ -18,52 +20,44 @@ func pluginsCommand(g *globals) *cobra.Command {
 		Short: "List plugins: name, version, path, sha256, health",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(nil)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			h, err := openHost(ctx, cfg, exitFailure)
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			list := h.Plugins(ctx)
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKIND\tVERSION\tSOURCE\tPATH\tSHA256\tREADY\tHEALTH")
-			for _, p := range list {
-				name := p.Name
-				if p.Active {
-					name += " *"
-				}
-				sum := p.SHA256
-				if len(sum) > 12 {
-					sum = sum[:12] + "…"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, dash(p.Kind), dash(p.Version), dash(p.Source),
-					dash(p.Path), dash(sum), p.Ready.Round(100*time.Microsecond), p.Health)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			for _, p := range list {
-				for _, w := range p.Warnings {
-					fmt.Fprintf(out, "warning: %s: %s\n", p.Name, w)
-				}
-			}
-			fmt.Fprintln(out, "(* the active backend)")
-			return nil
+			return withHost(g, func(ctx context.Context, h *host.Host) error {
+				return printPlugins(cmd.OutOrStdout(), h.Plugins(ctx), asJSON)
+			})
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// printPlugins prints the plugin list.
+func printPlugins(out io.Writer, list []host.PluginStatus, asJSON bool) error {
+	if asJSON {
+		return writeJSON(out, list)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tVERSION\tSOURCE\tPATH\tSHA256\tREADY\tHEALTH")
+	for _, p := range list {
+		name := p.Name
+		if p.Active {
+			name += " *"
+		}
+		sum := p.SHA256
+		if len(sum) > 12 {
+			sum = sum[:12] + "…"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, dash(p.Kind), dash(p.Version), dash(p.Source),
+			dash(p.Path), dash(sum), p.Ready.Round(100*time.Microsecond), p.Health)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range list {
+		for _, w := range p.Warnings {
+			fmt.Fprintf(out, "warning: %s: %s\n", p.Name, w)
+		}
+	}
+	fmt.Fprintln(out, "(* the active backend)")
+	return nil
 }
 
 func dash(s string) string {

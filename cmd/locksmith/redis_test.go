@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,49 +35,7 @@ func TestRedisExecNoLostUpdateAcrossTwoHosts(t *testing.T) {
 	// Two hosts' worth of processes: each group has its own config and
 	// plugin binary; they share the Redis server and the counter.
 	hosts := []*env{newRedisEnv(t, srv, "host-a", false), newRedisEnv(t, srv, "host-b", true)}
-	dir := t.TempDir()
-	counter, tokens := filepath.Join(dir, "counter"), filepath.Join(dir, "tokens")
-	if err := os.WriteFile(counter, []byte("0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	inc := hosts[0].script("increment", `n=$(cat "$1"); echo $((n+1)) > "$1"; echo "$LOCKSMITH_FENCING_TOKEN" >> "$2"`+"\n")
-	const procs, runs = 8, 25
-	var wg sync.WaitGroup
-	fails := make(chan string, procs*runs)
-	for p := 0; p < procs; p++ {
-		e := hosts[p%2]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < runs; i++ {
-				if code, out := e.run("exec", "--named", "counter", "--", inc, counter, tokens); code != 0 {
-					fails <- fmt.Sprintf("exit %d: %s", code, out)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(fails)
-	for f := range fails {
-		t.Fatal(f)
-	}
-	raw, _ := os.ReadFile(counter)
-	if got := strings.TrimSpace(string(raw)); got != strconv.Itoa(procs*runs) {
-		t.Fatalf("counter %s, want %d", got, procs*runs)
-	}
-	f, err := os.Open(tokens)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var prev int64
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		tok, _ := strconv.ParseInt(sc.Text(), 10, 64)
-		if tok <= prev {
-			t.Fatalf("token %d after %d: not strictly increasing", tok, prev)
-		}
-		prev = tok
-	}
+	incrementAcross(t, hosts, 8, 25, func(string) []string { return []string{"--named", "counter"} })
 }
 
 func TestRedisKilledStopsHolders(t *testing.T) {

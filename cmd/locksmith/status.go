@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -23,47 +24,40 @@ func statusCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := g.loadConfig(nil)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			h, err := openHost(ctx, cfg, exitFailure)
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			st, err := h.Status(ctx, resource)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			fmt.Fprintf(out, "%s (revision %d): %d holder(s), %d waiter(s)\n", st.Resource, st.Revision, len(st.Holders), len(st.Waiters))
-			if len(st.Holders)+len(st.Waiters) == 0 {
-				return nil
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ROLE\tMODE\tTOKEN\tSESSION\tPID\tHOST\tAGE\tMETA")
-			for _, r := range append(st.Holders, st.Waiters...) {
-				role := "waiter"
-				if r.Granted {
-					role = "holder"
+			return withHost(g, func(ctx context.Context, h *host.Host) error {
+				st, err := h.Status(ctx, resource)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", role, r.Mode, r.Token, r.Session, r.PID, r.Host,
-					r.Age.Round(time.Millisecond), formatMeta(r.Meta))
-			}
-			return tw.Flush()
+				return printStatus(cmd.OutOrStdout(), st, asJSON)
+			})
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().BoolVar(&named, "named", false, "RESOURCE is a lock name, not a file")
 	return c
+}
+
+// printStatus prints a resource's holders and waiters.
+func printStatus(out io.Writer, st host.ResourceStatus, asJSON bool) error {
+	if asJSON {
+		return writeJSON(out, st)
+	}
+	fmt.Fprintf(out, "%s (revision %d): %d holder(s), %d waiter(s)\n", st.Resource, st.Revision, len(st.Holders), len(st.Waiters))
+	if len(st.Holders)+len(st.Waiters) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tMODE\tTOKEN\tSESSION\tPID\tHOST\tAGE\tMETA")
+	for _, r := range append(st.Holders, st.Waiters...) {
+		role := "waiter"
+		if r.Granted {
+			role = "holder"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", role, r.Mode, r.Token, r.Session, r.PID, r.Host,
+			r.Age.Round(time.Millisecond), formatMeta(r.Meta))
+	}
+	return tw.Flush()
 }
 
 // resourceKey normalises a RESOURCE argument.

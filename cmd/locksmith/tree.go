@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,39 +18,32 @@ func treeCommand(g *globals) *cobra.Command {
 		Short: "Show the lock tree: every resource with holders or waiters, by its /-separated parts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(nil)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			h, err := openHost(ctx, cfg, exitFailure)
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			t, err := h.Tree(ctx)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(t)
-			}
-			if len(t.Children) == 0 {
-				fmt.Fprintln(out, "no locks held or awaited")
-				return nil
-			}
-			for _, c := range t.Children {
-				printTree(out, c, "")
-			}
-			return nil
+			return withHost(g, func(ctx context.Context, h *host.Host) error {
+				t, err := h.Tree(ctx)
+				if err != nil {
+					return err
+				}
+				return printTreeRoot(cmd.OutOrStdout(), t, asJSON)
+			})
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// printTreeRoot prints the whole lock tree.
+func printTreeRoot(out io.Writer, t *host.TreeNode, asJSON bool) error {
+	if asJSON {
+		return writeJSON(out, t)
+	}
+	if len(t.Children) == 0 {
+		fmt.Fprintln(out, "no locks held or awaited")
+		return nil
+	}
+	for _, c := range t.Children {
+		printTree(out, c, "")
+	}
+	return nil
 }
 
 func printTree(out io.Writer, n *host.TreeNode, indent string) {
