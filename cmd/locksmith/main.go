@@ -5,8 +5,15 @@ package main
 
 import (
 	"os"
+	"runtime"
 )
 
 func main() {
+	// The CLI waits on its plugin and its command; one CPU spares the Go
+	// scheduler's cross-CPU wake-ups, which cost more than they give here
+	// (see sdk.WithMaxProcs). GOMAXPROCS in the environment still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	os.Exit(run(os.Args[1:]))
 }
