@@ -27,6 +27,9 @@ func (h *Host) acquire(ctx context.Context, s *session, resource, key string, in
 			s.lose(fmt.Errorf("session %s expired: %w", s.id, err))
 			return grant{}, fmt.Errorf("lock %s: %w: %w", resource, ErrLost, err)
 		}
+		if ctxErr(err) {
+			return grant{}, waitErr(ctx, resource)
+		}
 		return grant{}, backendErr("lock "+resource, err)
 	}
 	g := grant{createRev: put.CreateRev, modRev: put.ModRev}
@@ -131,6 +134,9 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 		if ok {
 			return q, nil
 		}
+		if ctxErr(err) {
+			return q, waitErr(ctx, resource)
+		}
 		if !errors.Is(err, sdk.ErrCompacted) {
 			if sdk.CodeOf(err) != sdk.CodeUnknown && ctx.Err() == nil && s.alive() {
 				return q, backendErr("watch "+resource, err)
@@ -141,6 +147,9 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 		// and follow it from there.
 		r, rerr := be.Range(ctx, resource)
 		if rerr != nil {
+			if ctxErr(rerr) {
+				return q, waitErr(ctx, resource)
+			}
 			return q, backendErr("lock "+resource, rerr)
 		}
 		rev, q = r.Rev, newQueue(r.Entries)
@@ -168,7 +177,7 @@ func (h *Host) poll(ctx context.Context, s *session, resource string, done func(
 		}
 		r, err := s.gen.backend.Range(ctx, resource)
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || ctxErr(err) {
 				return nil, waitErr(ctx, resource)
 			}
 			return nil, backendErr("lock "+resource, err)
@@ -180,11 +189,23 @@ func (h *Host) poll(ctx context.Context, s *session, resource string, done func(
 	}
 }
 
+// waitErr is the error of a wait that ctx ended: ErrTimeout at its
+// deadline (also when a call carrying the deadline noticed it before ctx's
+// own timer fired), else ctx's error.
 func waitErr(ctx context.Context, resource string) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if d, ok := ctx.Deadline(); errors.Is(ctx.Err(), context.DeadlineExceeded) || ok && !time.Now().Before(d) {
 		return fmt.Errorf("lock %s: %w", resource, ErrTimeout)
 	}
-	return fmt.Errorf("lock %s: %w", resource, ctx.Err())
+	err := ctx.Err()
+	if err == nil {
+		err = context.Canceled
+	}
+	return fmt.Errorf("lock %s: %w", resource, err)
+}
+
+// ctxErr reports whether err says a call ended with its context.
+func ctxErr(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // withdraw removes a request that will not be granted. If the store cannot

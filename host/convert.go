@@ -43,15 +43,19 @@ func (l *Lease) Convert(ctx context.Context, to Mode) error {
 	if !to.valid() {
 		return fmt.Errorf("%w: lock mode %d", ErrInvalidConfig, to)
 	}
+	// One conversion at a time; l.mu itself is only held for moments, so
+	// Mode, Release and the host's Close never wait for an upgrade.
+	l.convMu.Lock()
+	defer l.convMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ended {
+	ended, from, ancestors := l.ended, l.mode, l.ancestors
+	l.mu.Unlock()
+	if ended {
 		return fmt.Errorf("convert %s: %w", l.resource, ErrNotHeld)
 	}
 	if err := l.Lost(); err != nil {
 		return fmt.Errorf("convert %s: %w: %w", l.resource, ErrNotHeld, err)
 	}
-	from := l.mode
 	if to == from {
 		return nil
 	}
@@ -61,14 +65,14 @@ func (l *Lease) Convert(ctx context.Context, to Mode) error {
 		err = l.downgrade(ctx, to)
 		// A hierarchical lease loosens its ancestors after itself,
 		// nearest first.
-		for i := len(l.ancestors) - 1; i >= 0 && err == nil; i-- {
-			if a := l.ancestors[i]; a.Mode() != intent && weaker(a.Mode(), intent) {
+		for i := len(ancestors) - 1; i >= 0 && err == nil; i-- {
+			if a := ancestors[i]; a.Mode() != intent && weaker(a.Mode(), intent) {
 				err = a.Convert(ctx, intent)
 			}
 		}
 	} else {
 		// ... and strengthens them before itself, root first.
-		for _, a := range l.ancestors {
+		for _, a := range ancestors {
 			if a.Mode() != intent && !weaker(a.Mode(), intent) {
 				if err = a.Convert(ctx, intent); err != nil {
 					return err
@@ -94,8 +98,9 @@ func (l *Lease) Downgrade(ctx context.Context) error { return l.Convert(ctx, Sha
 // without waiting. The answer may be stale by the time it is used.
 func (l *Lease) CanUpgrade(ctx context.Context) (bool, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ended || l.Lost() != nil {
+	ended := l.ended
+	l.mu.Unlock()
+	if ended || l.Lost() != nil {
 		return false, fmt.Errorf("can upgrade %s: %w", l.resource, ErrNotHeld)
 	}
 	r, err := l.sess.gen.backend.Range(ctx, l.resource)
@@ -111,25 +116,41 @@ func (l *Lease) CanUpgrade(ctx context.Context) (bool, error) {
 	return dead == nil && len(blockers) == 0, nil
 }
 
-// store writes the lease's entry; l.mu is held. guard, when non-zero, is
-// the resource revision the write requires.
-func (l *Lease) store(ctx context.Context, info requestInfo, guard int64) error {
+// store writes the lease's entry as info, guarded by the resource revision
+// guard when non-zero, and on success takes mode (if non-zero) as the
+// lease's mode. It holds l.mu for the one call, so that a Release cannot
+// name a revision the write is replacing.
+func (l *Lease) store(ctx context.Context, info requestInfo, guard int64, mode Mode) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return fmt.Errorf("convert %s: %w", l.resource, ErrNotHeld)
+	}
 	r, err := l.sess.gen.backend.Update(ctx, sdk.UpdateRequest{Resource: l.resource, Key: l.key,
 		Value: encodeRequest(info), ExpectRev: l.modRev, ExpectResourceRev: guard})
 	if err != nil {
 		return err
 	}
 	l.modRev, l.info = r.ModRev, info
+	if mode != 0 {
+		l.mode = mode
+	}
 	return nil
 }
 
+// stored returns the entry's value as last written.
+func (l *Lease) stored() requestInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.info
+}
+
 func (l *Lease) downgrade(ctx context.Context, to Mode) error {
-	info := l.info
+	info := l.stored()
 	info.Mode, info.Target, info.Blockers = to.String(), "", nil
-	if err := l.store(ctx, info, 0); err != nil {
+	if err := l.store(ctx, info, 0, to); err != nil {
 		return l.convertErr(err)
 	}
-	l.mode = to
 	return nil
 }
 
@@ -150,14 +171,16 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 			return fmt.Errorf("convert %s to %s: %w: request %s is upgrading to %s and waits for this lease",
 				l.resource, to, ErrDeadlock, dead.Key, dead.target)
 		}
-		info := l.info
+		info := l.stored()
 		info.Pinned = true
+		var now Mode
 		if len(blockers) == 0 {
 			info.Mode, info.Target, info.Blockers = to.String(), "", nil
+			now = to
 		} else {
 			info.Target, info.Blockers = to.String(), blockers
 		}
-		err = l.store(ctx, info, r.Rev)
+		err = l.store(ctx, info, r.Rev, now)
 		if errors.Is(err, sdk.ErrRevMismatch) && try < maxConvertTries {
 			continue // the queue changed since it was read: decide again
 		}
@@ -165,7 +188,6 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 			return l.convertErr(err)
 		}
 		if len(blockers) == 0 {
-			l.mode = to
 			return nil
 		}
 		return l.awaitUpgrade(ctx, to, r.Rev+1, q, blockers)
@@ -191,13 +213,13 @@ func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, b
 		return false, l.h.graph.waiting(l.owner, waitingFor)
 	})
 	l.h.graph.stopped(l.owner)
-	info := l.info
+	info := l.stored()
 	info.Target, info.Blockers = "", nil
 	if err != nil {
 		// Withdraw the upgrade: the lease keeps its old mode.
 		bg, cancel := context.WithTimeout(context.Background(), convertWithdrawTimeout)
 		defer cancel()
-		if serr := l.store(bg, info, 0); serr != nil && l.Lost() == nil {
+		if serr := l.store(bg, info, 0, 0); serr != nil && !errors.Is(serr, ErrNotHeld) && l.Lost() == nil {
 			l.sess.lose(fmt.Errorf("withdraw upgrade of %s: %w", l.resource, serr))
 		}
 		if errors.Is(err, ErrDeadlock) {
@@ -206,10 +228,9 @@ func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, b
 		return err
 	}
 	info.Mode = to.String()
-	if err := l.store(ctx, info, 0); err != nil {
+	if err := l.store(ctx, info, 0, to); err != nil {
 		return l.convertErr(err)
 	}
-	l.mode = to
 	return nil
 }
 

@@ -29,7 +29,8 @@ type Lease struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	mu        sync.Mutex
+	convMu    sync.Mutex // serialises conversions
+	mu        sync.Mutex // guards the fields below; never held while waiting
 	mode      Mode
 	info      requestInfo // as stored in the entry
 	modRev    int64
