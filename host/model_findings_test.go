@@ -1,0 +1,94 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// Tests for what TestLockModel found, each small enough to read on its own.
+
+// TestWaitDeadlineIsErrTimeout: a wait that ends at the caller's deadline
+// must say ErrTimeout (DESIGN.md: "Every wait honours ctx and ends with a
+// distinct ErrTimeout"), for an acquire and for an upgrade alike. The
+// backend's watch carries the same deadline and can end first, with the
+// bare context.DeadlineExceeded, while ctx.Err() is still nil.
+func TestWaitDeadlineIsErrTimeout(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	held := mustLock(t, a, "deadline", WithMode(Shared))
+	reader := mustLock(t, b, "deadline", WithMode(Shared))
+	bad := map[string]int{}
+	var lastBad error
+	for i := 0; i < 100; i++ {
+		wctx, cancel := context.WithTimeout(ctx, time.Duration(10+i%20)*time.Millisecond)
+		var err error
+		if i%2 == 0 {
+			_, err = b.Named(wctx, "deadline", WithMode(Exclusive))
+		} else {
+			err = reader.Upgrade(wctx)
+		}
+		cancel()
+		if !errors.Is(err, ErrTimeout) {
+			bad[map[bool]string{true: "acquire", false: "upgrade"}[i%2 == 0]]++
+			lastBad = err
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("waits that ran into their deadline did not end with ErrTimeout: %v; the last said %q (bare context.DeadlineExceeded: %v)",
+			bad, lastBad, lastBad == context.DeadlineExceeded)
+	}
+	_ = reader.Release(ctx)
+	_ = held.Release(ctx)
+}
+
+// TestPendingUpgradeLeavesLeaseUsable: while an upgrade waits, the lease
+// must still answer Mode ("the mode the lease holds now"), be releasable
+// within the context Release is given, and let its host Close ("releases
+// every lease still held"). Convert holds the lease's mutex for its whole
+// wait, so all three wait for the upgrade instead — Close forever if the
+// upgrade's context has no deadline.
+func TestPendingUpgradeLeavesLeaseUsable(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	other := mustLock(t, a, "pending", WithMode(Shared))
+	l := mustLock(t, b, "pending", WithMode(Shared))
+	upgraded := make(chan error, 1)
+	go func() { upgraded <- l.Upgrade(ctx) }()
+	waitFor(t, func() bool { return waitingUpgrade(a, ctx, "pending") })
+	// However this ends, let the upgrade through so nothing stays blocked.
+	defer func() {
+		_ = other.Release(ctx)
+		<-upgraded
+	}()
+
+	within := func(d time.Duration, f func()) bool {
+		done := make(chan struct{})
+		go func() { f(); close(done) }()
+		select {
+		case <-done:
+			return true
+		case <-time.After(d):
+			return false
+		}
+	}
+	var mode Mode
+	if !within(time.Second, func() { mode = l.Mode() }) {
+		t.Error("Mode() of a lease with a pending upgrade blocks until the upgrade ends")
+	} else if mode != Shared {
+		t.Errorf("Mode() during a pending upgrade = %v, want shared", mode)
+	}
+	if !within(2*time.Second, func() {
+		rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		_ = l.Release(rctx)
+	}) {
+		t.Error("Release(ctx) of a lease with a pending upgrade ignores ctx and blocks until the upgrade ends")
+	}
+	if !within(7*time.Second, func() { _ = b.Close() }) {
+		t.Error("Host.Close blocks while one of its leases waits to upgrade (its release waits for the upgrade)")
+	}
+}
