@@ -201,15 +201,24 @@ return {'ok', curRev(), 0, 0, flat()}
 
 // historyScript: KEYS[1] rev, KEYS[2] log; ARGV[1] fromRev. It returns
 // {current revision, 1 if the log reaches back to fromRev else 0, events
-// with a revision >= fromRev...}.
+// with a revision >= fromRev...}. The log's revisions increase and none
+// is above the current one, so its last cur-fromRev+1 events hold every
+// event from fromRev on: the script reads only those, and the whole log
+// only if they do not reach back to fromRev.
 var historyScript = goredis.NewScript(`
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local from = tonumber(ARGV[1])
 if from > cur then return {cur, 1} end
-local evs = redis.call('LRANGE', KEYS[2], 0, -1)
+local function rev(ev) return tonumber(string.match(ev, '^%a (%d+)')) end
+local n = cur - from + 1
+local evs = redis.call('LRANGE', KEYS[2], -n, -1)
+local first = evs[1] and rev(evs[1])
+if not (first and first <= from) and #evs == n then
+  evs = redis.call('LRANGE', KEYS[2], 0, -1)
+end
 local out = {cur, 0}
 for i, ev in ipairs(evs) do
-  local r = tonumber(string.match(ev, '^%a (%d+)'))
+  local r = rev(ev)
   if i == 1 and r and r <= from then out[2] = 1 end
   if r and r >= from then out[#out+1] = ev end
 end

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,90 @@ func TestExpiry(t *testing.T) {
 	}
 	if _, err := s.KeepAlive(ctx, a); !errors.Is(err, sdk.ErrSessionExpired) {
 		t.Fatalf("keepalive: %v", err)
+	}
+}
+
+// TestHistoryTrim: the event log keeps the last `history` events, and a
+// watch from before them gets ErrCompacted.
+func TestHistoryTrim(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, []string{srv.Addr}, sdk.Config{"history": 5})
+	ctx := ctxT(t)
+	a := mustSession(t, s, 5*time.Second)
+	c, _ := s.conn()
+	logKey := c.keys.resource("h").log
+	for i := 1; i <= 12; i++ {
+		if _, err := s.Put(ctx, sdk.PutRequest{Resource: "h", Key: "k", Value: []byte{byte(i)}, Session: a}); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.rdb.LLen(ctx, logKey).Val(); n != int64(min(i, 5)) {
+			t.Fatalf("after %d puts the log holds %d events, want %d", i, n, min(i, 5))
+		}
+	}
+	var got []int64
+	wctx, cancel := context.WithCancel(ctx)
+	err := s.Watch(wctx, "h", 8, func(ev sdk.Event) error {
+		if got = append(got, ev.Rev); len(got) == 5 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || len(got) != 5 || got[0] != 8 {
+		t.Fatalf("watch from the oldest kept event: %v %v", got, err)
+	}
+	if err := s.Watch(ctx, "h", 7, func(sdk.Event) error { return nil }); !errors.Is(err, sdk.ErrCompacted) {
+		t.Fatalf("watch from before the kept events: %v, want ErrCompacted", err)
+	}
+}
+
+// TestWatchAcrossRevisionGap: a Watch replays the log across a jump of
+// the counter (as Repair makes when the counter lags), from before it and
+// from within it.
+func TestWatchAcrossRevisionGap(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, []string{srv.Addr}, nil)
+	ctx := ctxT(t)
+	a := mustSession(t, s, 5*time.Second)
+	c, _ := s.conn()
+	put := func() int64 {
+		t.Helper()
+		p, err := s.Put(ctx, sdk.PutRequest{Resource: "g", Key: "k", Session: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.ModRev
+	}
+	var revs []int64
+	for range 3 {
+		revs = append(revs, put())
+	}
+	if err := c.rdb.IncrBy(ctx, c.keys.resource("g").rev, 10).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		revs = append(revs, put())
+	}
+	if revs[3] != revs[2]+11 {
+		t.Fatalf("revisions %v: want a jump of 11 after the third", revs)
+	}
+	for _, from := range []int64{1, revs[1], revs[2] + 1, revs[3]} {
+		var want []int64
+		for _, r := range revs {
+			if r >= from {
+				want = append(want, r)
+			}
+		}
+		var got []int64
+		wctx, cancel := context.WithCancel(ctx)
+		err := s.Watch(wctx, "g", from, func(ev sdk.Event) error {
+			if got = append(got, ev.Rev); len(got) == len(want) {
+				cancel()
+			}
+			return nil
+		})
+		cancel()
+		if !errors.Is(err, context.Canceled) || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("watch from %d: got %v (%v), want %v", from, got, err, want)
+		}
 	}
 }
