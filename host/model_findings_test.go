@@ -92,3 +92,35 @@ func TestPendingUpgradeLeavesLeaseUsable(t *testing.T) {
 		t.Error("Host.Close blocks while one of its leases waits to upgrade (its release waits for the upgrade)")
 	}
 }
+
+// TestUpgradeStopsWaitingForBlockerThatSteppedDown: "An upgrade waits only
+// for the granted requests it conflicts with" (Lease.Convert,
+// DESIGN.md). An upgrade IS->SIX waits for an IX holder; when that holder
+// downgrades to IS, which SIX admits, nothing granted conflicts with the
+// upgrade any more, so it must complete. It waits instead until the
+// former blocker releases: awaitUpgrade waits for the blockers recorded
+// at its decision to leave the queue, whatever their mode has become.
+func TestUpgradeStopsWaitingForBlockerThatSteppedDown(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	up := mustLock(t, a, "stepdown", WithMode(IntentShared))
+	blocker := mustLock(t, b, "stepdown", WithMode(IntentExclusive))
+	done := make(chan error, 1)
+	go func() { done <- up.Convert(ctx, SharedIntentExclusive) }()
+	waitFor(t, func() bool { return waitingUpgrade(a, ctx, "stepdown") })
+	if err := blocker.Convert(ctx, IntentShared); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || up.Mode() != SharedIntentExclusive {
+			t.Fatalf("upgrade: %v, mode %v", err, up.Mode())
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("upgrade IS->SIX still waits 2s after its only blocker stepped down from IX to IS, which SIX admits")
+	}
+	_ = blocker.Release(ctx)
+	<-done
+	_ = up.Release(ctx)
+}

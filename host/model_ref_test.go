@@ -64,7 +64,7 @@ type refReq struct {
 	// pinned: converted at least once by an upgrade; granted by right.
 	pinned bool
 	// target and blockers describe a pending upgrade: the granted
-	// requests it waits to see leave.
+	// requests it was recorded to wait for (see blocks).
 	target   Mode
 	blockers []*refReq
 }
@@ -158,11 +158,23 @@ func (q *refQueue) has(r *refReq) bool {
 	return false
 }
 
-// settle completes the pending upgrades whose blockers have all left and
-// grants what the rules grant, until nothing changes. It returns the
-// requests granted and the upgrades completed, or an error if a request
-// once granted is no longer grantable: the rules must never take a grant
-// back.
+// blocks reports whether b, one of the granted requests r's pending
+// upgrade was recorded to wait for, still keeps it waiting: b is still
+// there and its mode or its own upgrade's target conflicts with r's
+// target. ("An upgrade waits only for the granted requests it conflicts
+// with": one that has since stepped down to a compatible mode no longer
+// counts.)
+func (q *refQueue) blocks(b, r *refReq) bool {
+	if !q.has(b) {
+		return false
+	}
+	return !refCompatible(b.mode, r.target) || (b.target != 0 && !refCompatible(b.target, r.target))
+}
+
+// settle completes the pending upgrades nothing blocks any more and grants
+// what the rules grant, until nothing changes. It returns the requests
+// granted and the upgrades completed, or an error if a request once
+// granted is no longer grantable: the rules must never take a grant back.
 func (q *refQueue) settle() (granted, converted []*refReq, err error) {
 	for changed := true; changed; {
 		changed = false
@@ -170,7 +182,7 @@ func (q *refQueue) settle() (granted, converted []*refReq, err error) {
 			if r.target != 0 {
 				gone := true
 				for _, b := range r.blockers {
-					if q.has(b) {
+					if q.blocks(b, r) {
 						gone = false
 					}
 				}
