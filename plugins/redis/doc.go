@@ -21,15 +21,16 @@
 // one command per session, whatever the number of entries it holds.
 //
 // Dead sessions. On a single node or Sentinel the resource scripts check
-// the session of every entry they read (EXISTS on the session key) and
-// remove a dead session's entries in the same script, so no entry of an
-// expired session is ever reported live. In Cluster a script cannot read a
-// session key in another slot; there the store checks sessions outside the
-// script (a session that expired never comes back, so that is safe) and
-// passes the dead ones into the resource script. A sweep in every plugin
-// process, every quarter of the shortest session TTL, finds sessions that
-// ended without Revoke and removes their entries from every resource they
-// touched; watchers also re-check their resource at that pace.
+// the session of every entry they read (its key and renewal deadline, once
+// per session and script) and remove a dead session's entries in the same
+// script, so no entry of an expired session is ever reported live. In
+// Cluster a script cannot read a session key in another slot; there the
+// store checks sessions outside the script (a session that expired never
+// comes back, so that is safe) and passes the dead ones into the resource
+// script. A sweep in every plugin process, every quarter of the shortest
+// session TTL, finds sessions that ended without Revoke and removes their
+// entries from every resource they touched; watchers also re-check their
+// resource at that pace.
 //
 // Watch subscribes to the resource's channel, replays the event log from
 // the requested revision and then delivers published events, re-reading

@@ -11,9 +11,13 @@ import (
 // still suspended, and would otherwise renew or use a session whose TTL
 // ran out during the pause.
 const sessionLive = `
+local clock
 local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return clock
 end
 
 local function sessionLive(key)
@@ -40,7 +44,9 @@ const preamble = sessionLive + `
 local revKey, metaKey, valKey, logKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local chan, hist, sessPrefix, resource = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
 local dead, alive = {}, {}
-for id in string.gmatch(ARGV[4], '[^,]+') do dead[id] = true end
+if ARGV[4] ~= '' then
+  for id in string.gmatch(ARGV[4], '[^,]+') do dead[id] = true end
+end
 
 local E = {}
 do
@@ -75,13 +81,18 @@ local function nextRev()
   return r
 end
 
+-- emit appends an event to the log, trims the log to the last hist events
+-- (RPUSH returns the length: a log not over it needs no LTRIM) and
+-- publishes it.
 local function emit(t, rev, key, e, value)
   local ev = t .. ' ' .. rev .. ' ' .. e[1] .. ' ' .. e[2] .. ' ' .. #key .. ' ' .. #e[3] .. '\n' .. key .. e[3] .. value
-  redis.call('RPUSH', logKey, ev)
-  redis.call('LTRIM', logKey, -hist, -1)
+  if redis.call('RPUSH', logKey, ev) > hist then
+    redis.call('LTRIM', logKey, -hist, -1)
+  end
   redis.call('PUBLISH', chan, ev)
 end
 
+-- isDead checks each session once per run.
 local function isDead(s)
   if dead[s] then return true end
   if alive[s] or sessPrefix == '' then return false end
@@ -110,23 +121,38 @@ local function remove(key)
 end
 
 local function purge()
-  local gone = {}
+  local gone
   for k, e in pairs(E) do
-    if isDead(e[3]) then gone[#gone+1] = {k, e[1]} end
+    if isDead(e[3]) then
+      gone = gone or {}
+      gone[#gone+1] = {k, e[1]}
+    end
   end
+  if not gone then return end
   table.sort(gone, function(a, b) return a[2] < b[2] end)
   for _, g in ipairs(gone) do remove(g[1]) end
 end
 
-local function flat()
+-- flat lists the entries in creation order. The value of ownKey, when
+-- given, is ownValue; the others come from one HGETALL of the value hash,
+-- made only if there are others.
+local function flat(ownKey, ownValue)
   local keys = {}
   for k in pairs(E) do keys[#keys+1] = k end
-  table.sort(keys, function(a, b) return E[a][1] < E[b][1] end)
+  if #keys > 1 then
+    table.sort(keys, function(a, b) return E[a][1] < E[b][1] end)
+  end
+  local vals = {}
+  if #keys > 1 or (#keys == 1 and keys[1] ~= ownKey) then
+    local all = redis.call('HGETALL', valKey)
+    for i = 1, #all, 2 do vals[all[i]] = all[i+1] end
+  end
+  if ownKey then vals[ownKey] = ownValue end
   local out = {}
   for _, k in ipairs(keys) do
     local e = E[k]
     out[#out+1] = k
-    out[#out+1] = redis.call('HGET', valKey, k) or ''
+    out[#out+1] = vals[k] or ''
     out[#out+1] = e[3]
     out[#out+1] = e[1]
     out[#out+1] = e[2]
@@ -137,13 +163,14 @@ end
 purge()
 `
 
-// putScript: ARGV[6] key, [7] value, [8] session, [9] ifAbsent, [10] withRange.
+// putScript: ARGV[6] key, [7] value, [8] session, [9] ifAbsent, [10]
+// withRange. A session that purge found alive is not read again.
 var putScript = goredis.NewScript(preamble + `
 local key, value, sess = ARGV[6], ARGV[7], ARGV[8]
 local withRange = ARGV[10] == '1'
 if dead[sess] then return {'expired', curRev(), 0, 0, {}} end
 if KEYS[5] then
-  if not sessionLive(KEYS[5]) then return {'expired', curRev(), 0, 0, {}} end
+  if not alive[sess] and not sessionLive(KEYS[5]) then return {'expired', curRev(), 0, 0, {}} end
   redis.call('SADD', KEYS[6], resource)
 end
 local old = E[key]
@@ -160,7 +187,7 @@ redis.call('HSET', metaKey, key, c .. ' ' .. rev .. ' ' .. sess)
 redis.call('HSET', valKey, key, value)
 emit('p', rev, key, E[key], value)
 local out = {}
-if withRange then out = flat() end
+if withRange then out = flat(key, value) end
 return {'ok', rev, c, rev, out}
 `)
 

@@ -140,6 +140,52 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
+// TestPutWithRangeValues: a put with range returns every entry's value,
+// the caller's own (new or replaced) and the others', and leaves out the
+// entries of a session that has ended, removing them first.
+func TestPutWithRangeValues(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, []string{srv.Addr}, nil)
+	ctx := ctxT(t)
+	a := mustSession(t, s, 5*time.Second)
+	b := mustSession(t, s, 5*time.Second)
+	gone := mustSession(t, s, 5*time.Second)
+	put := func(key, value, sess string) sdk.PutResult {
+		t.Helper()
+		p, err := s.Put(ctx, sdk.PutRequest{Resource: "v", Key: key, Value: []byte(value), Session: sess, WithRange: true})
+		if err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		return p
+	}
+	values := func(es []sdk.Entry) string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Key+"="+string(e.Value))
+		}
+		return strings.Join(out, " ")
+	}
+	put("k1", "one", a)
+	put("kx", "dead", gone)
+	put("k2", "two", b)
+	if p := put("k3", "three", a); values(p.Entries) != "k1=one kx=dead k2=two k3=three" {
+		t.Fatalf("put k3: entries %s", values(p.Entries))
+	}
+	// The store's own client deletes the session key as an expiry would,
+	// without Revoke clearing its entries.
+	c, _ := s.conn()
+	if err := c.rdb.Del(ctx, c.keys.session(gone)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p := put("k2", "two'", b)
+	if values(p.Entries) != "k1=one k2=two' k3=three" {
+		t.Fatalf("replacing put of k2: entries %s, want the dead session's entry gone", values(p.Entries))
+	}
+	if p.CreateRev != 3 || p.ModRev != p.Rev || p.Entries[1].CreateRev != 3 || p.Entries[1].ModRev != p.ModRev {
+		t.Fatalf("replacing put of k2: %+v", p)
+	}
+}
+
 // TestHistoryTrim: the event log keeps the last `history` events, and a
 // watch from before them gets ErrCompacted.
 func TestHistoryTrim(t *testing.T) {
