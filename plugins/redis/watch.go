@@ -51,6 +51,10 @@ type watcher struct {
 func (w *watcher) run(ctx context.Context) error {
 	ps := w.c.rdb.Subscribe(ctx, w.keys.channel)
 	defer ps.Close()
+	// A receive only looks at ctx when it times out; closing the
+	// subscription ends it, and frees its connection, as soon as ctx ends.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
 	if _, err := ps.Receive(ctx); err != nil {
 		return w.fail(ctx, err)
 	}
