@@ -124,3 +124,51 @@ func TestUpgradeStopsWaitingForBlockerThatSteppedDown(t *testing.T) {
 	<-done
 	_ = up.Release(ctx)
 }
+
+// TestErrLostOnlyForLostLeases: ErrLost means "a lease ended without being
+// released". A conversion interrupted because its own lease was released
+// says ErrLost ("its entry is gone") although Lost() is nil; a request
+// still waiting when its host closes says ErrLost ("session closed") where
+// ErrClosed ("the host was closed") is what happened.
+func TestErrLostOnlyForLostLeases(t *testing.T) {
+	t.Run("upgrade of a released lease", func(t *testing.T) {
+		dir := t.TempDir()
+		a, b := newTestHost(t, dir), newTestHost(t, dir)
+		ctx := testCtx(t)
+		other := mustLock(t, a, "released", WithMode(Shared))
+		defer other.Release(ctx)
+		l := mustLock(t, b, "released", WithMode(Shared))
+		done := make(chan error, 1)
+		go func() { done <- l.Upgrade(ctx) }()
+		waitFor(t, func() bool { return waitingUpgrade(a, ctx, "released") })
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		err := <-done
+		if l.Lost() != nil || errors.Is(err, ErrLost) || !errors.Is(err, ErrNotHeld) {
+			t.Errorf("upgrade interrupted by its own release: %v (Lost() = %v), want ErrNotHeld, not ErrLost", err, l.Lost())
+		}
+	})
+	t.Run("wait ended by Close", func(t *testing.T) {
+		dir := t.TempDir()
+		a, b := newTestHost(t, dir), newTestHost(t, dir)
+		ctx := testCtx(t)
+		held := mustLock(t, a, "closed")
+		defer held.Release(ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := b.Named(ctx, "closed")
+			done <- err
+		}()
+		waitFor(t, func() bool {
+			st, _ := a.Status(ctx, "closed")
+			return len(st.Waiters) == 1
+		})
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; errors.Is(err, ErrLost) || !errors.Is(err, ErrClosed) {
+			t.Errorf("wait ended by its host's Close: %v, want ErrClosed, not ErrLost", err)
+		}
+	})
+}
