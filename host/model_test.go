@@ -279,9 +279,9 @@ func (m *lockModel) next() {
 		}
 		canConvert := top >= 0 && m.queues[top].limit == 0
 		switch r := m.rng.IntN(100); {
-		case len(a.held) > 0 && (r < 35 || (len(higher) == 0 && !canConvert)):
+		case len(a.held) > 0 && (r < 30 || (len(higher) == 0 && !canConvert)):
 			m.release(a, a.held[m.rng.IntN(len(a.held))])
-		case canConvert && (r < 70 || len(higher) == 0):
+		case canConvert && (r < 75 || len(higher) == 0):
 			ml := a.held[len(a.held)-1]
 			to := ml.mode
 			for to == ml.mode {
