@@ -34,6 +34,33 @@ func ExampleNew() {
 	// backend: file
 }
 
+// Acquire takes an already normalised resource key, as NamedResource and
+// FileResource make them.
+func ExampleHost_Acquire() {
+	h, stop := exampleHost()
+	defer stop()
+	ctx := context.Background()
+
+	res, err := host.NamedResource("  db-migration ")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	l, err := h.Acquire(ctx, res, host.WithMode(host.Shared))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%q %s\n", l.Resource(), l.Mode())
+	_ = l.Release(ctx)
+
+	_, err = host.NamedResource("/etc/passwd")
+	fmt.Println(errors.Is(err, host.ErrInvalidConfig))
+	// Output:
+	// "db-migration" shared
+	// true
+}
+
 func ExampleHost_Lock() {
 	h, stop := exampleHost()
 	defer stop()
