@@ -121,7 +121,7 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 				case err := <-errc:
 					return false, err
 				case <-s.ctx.Done():
-					return false, fmt.Errorf("lock %s: %w: %w", resource, ErrLost, context.Cause(s.ctx))
+					return false, sessionEnded(s, resource)
 				case <-ctx.Done():
 					return false, waitErr(ctx, resource)
 				}
@@ -170,7 +170,7 @@ func (h *Host) poll(ctx context.Context, s *session, resource string, done func(
 			t.Stop()
 		case <-s.ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("lock %s: %w: %w", resource, ErrLost, context.Cause(s.ctx))
+			return nil, sessionEnded(s, resource)
 		case <-ctx.Done():
 			t.Stop()
 			return nil, waitErr(ctx, resource)
@@ -201,6 +201,16 @@ func waitErr(ctx context.Context, resource string) error {
 		err = context.Canceled
 	}
 	return fmt.Errorf("lock %s: %w", resource, err)
+}
+
+// sessionEnded is the error of a wait whose session ended: ErrClosed when
+// its host closed it, else ErrLost with the cause.
+func sessionEnded(s *session, resource string) error {
+	cause := context.Cause(s.ctx)
+	if errors.Is(cause, errSessionClosed) {
+		return fmt.Errorf("lock %s: %w", resource, ErrClosed)
+	}
+	return fmt.Errorf("lock %s: %w: %w", resource, ErrLost, cause)
 }
 
 // ctxErr reports whether err says a call ended with its context.

@@ -199,11 +199,20 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, blockers []string) error {
 	_, err := l.h.follow(ctx, l.sess, l.resource, l.key, rev, q, func(q queue) (bool, error) {
 		if q.index(l.key) < 0 {
+			l.mu.Lock()
+			ended := l.ended
+			l.mu.Unlock()
+			if ended {
+				return false, fmt.Errorf("convert %s: %w: released while upgrading", l.resource, ErrNotHeld)
+			}
 			return false, fmt.Errorf("convert %s: %w: its entry is gone", l.resource, ErrLost)
 		}
+		// Wait only for blockers that still conflict: one that left, or
+		// stepped down to a mode compatible with the target, no longer
+		// holds the upgrade back.
 		var waitingFor []string
 		for _, b := range blockers {
-			if q.index(b) >= 0 {
+			if i := q.index(b); i >= 0 && (!Compatible(q[i].mode, to) || q[i].target != 0 && !Compatible(q[i].target, to)) {
 				waitingFor = append(waitingFor, b)
 			}
 		}

@@ -119,9 +119,10 @@ func TestUpgradeStopsWaitingForBlockerThatSteppedDown(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Error("upgrade IS->SIX still waits 2s after its only blocker stepped down from IX to IS, which SIX admits")
+		_ = blocker.Release(ctx)
+		<-done
 	}
 	_ = blocker.Release(ctx)
-	<-done
 	_ = up.Release(ctx)
 }
 
