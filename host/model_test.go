@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/locksmithx/locksmith/internal/redistest"
 )
 
 // TestLockModel runs random sessions of acquires, conversions, releases,
@@ -19,6 +21,24 @@ import (
 // LOCKSMITH_MODEL_SEED to replay a run and LOCKSMITH_MODEL_STEPS to change
 // its length.
 func TestLockModel(t *testing.T) {
+	seed, steps := modelParams(t)
+	dir := t.TempDir()
+	runLockModel(t, func(t *testing.T) *Host { return newTestHost(t, dir) }, seed, steps)
+}
+
+// TestLockModelRedis runs the same model on the Redis backend: three hosts,
+// three plugin processes, one redis-server.
+func TestLockModelRedis(t *testing.T) {
+	redistest.Require(t)
+	srv := redistest.Start(t)
+	seed, steps := modelParams(t)
+	runLockModel(t, func(t *testing.T) *Host { return newHostFrom(t, redisConfig(srv.Addr, "model:")) }, seed, steps)
+}
+
+// modelParams is a model run's seed (LOCKSMITH_MODEL_SEED, else the clock)
+// and length (LOCKSMITH_MODEL_STEPS, else 500, or 150 with -short).
+func modelParams(t *testing.T) (int64, int) {
+	t.Helper()
 	seed := time.Now().UnixNano()
 	if s := os.Getenv("LOCKSMITH_MODEL_SEED"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -38,8 +58,7 @@ func TestLockModel(t *testing.T) {
 		}
 		steps = n
 	}
-	dir := t.TempDir()
-	runLockModel(t, func(t *testing.T) *Host { return newTestHost(t, dir) }, seed, steps)
+	return seed, steps
 }
 
 // Shape of a model run.
