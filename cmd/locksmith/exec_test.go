@@ -318,3 +318,28 @@ func TestDemoVerifiesItsRuns(t *testing.T) {
 		t.Fatalf("counter file: %q", raw)
 	}
 }
+
+func TestExecForwardsSignals(t *testing.T) {
+	e := newEnv(t)
+	ready, got := filepath.Join(e.dir, "ready"), filepath.Join(e.dir, "got")
+	c := e.command("exec", filepath.Join(e.dir, "R"), "--", "sh", "-c",
+		"trap 'echo usr1 > "+got+"' USR1; trap 'exit 7' TERM; touch "+ready+"; while :; do sleep 0.05; done")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
+	waitExists(t, ready, 10*time.Second)
+	if err := c.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.TrimSpace(waitFile(t, got, 3*time.Second)); s != "usr1" {
+		t.Fatalf("command saw %q", s)
+	}
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Wait()
+	if code := c.ProcessState.ExitCode(); code != 7 {
+		t.Fatalf("exit %d after SIGTERM was forwarded, want the command's 7", code)
+	}
+}
