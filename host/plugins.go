@@ -76,18 +76,18 @@ func (h *Host) pluginStatus(ctx context.Context, name string) PluginStatus {
 			plugin = conn.Middleware()
 		}
 	}
-	info, err := plugin.Info(ctx)
-	if err != nil {
-		st.Health = err.Error()
-		return st
-	}
-	st.Kind, st.Version, st.Capabilities, st.Warnings = string(info.Kind), info.Version, info.Capabilities, info.Warnings
 	if !st.Active {
 		if err := plugin.Configure(ctx, sdk.Config(h.cfg.Plugin(name).Config)); err != nil {
 			st.Health = "configure: " + err.Error()
 			return st
 		}
 	}
+	info, err := plugin.Info(ctx)
+	if err != nil {
+		st.Health = err.Error()
+		return st
+	}
+	st.Kind, st.Version, st.Capabilities, st.Warnings = string(info.Kind), info.Version, info.Capabilities, info.Warnings
 	if err := plugin.Health(ctx); err != nil {
 		st.Health = err.Error()
 		return st

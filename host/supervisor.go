@@ -124,16 +124,19 @@ func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 		conn.Kill()
 		return nil, fmt.Errorf("%w: plugin %q is not a backend", ErrInvalidConfig, s.spec.Name)
 	}
-	info, err := be.Info(ctx)
+	// Info after Configure: what a plugin cannot guarantee (its Warnings)
+	// often depends on its config and the store it reached.
+	err = be.Configure(ctx, s.cfg)
+	var info sdk.PluginInfo
 	if err == nil {
-		err = be.Configure(ctx, s.cfg)
+		info, err = be.Info(ctx)
 	}
 	if err != nil {
 		conn.Kill()
 		return nil, backendErr(fmt.Sprintf("configure plugin %q", s.spec.Name), err)
 	}
 	for _, w := range info.Warnings {
-		s.log.Warn("plugin guarantee", "plugin", s.spec.Name, "warning", w)
+		s.log.Warn("plugin cannot guarantee: "+w, "plugin", s.spec.Name)
 	}
 	g := &generation{conn: conn, backend: be, info: info, started: start,
 		ready: time.Since(start), exited: make(chan struct{})}

@@ -93,8 +93,10 @@ func (s *Store) Configure(ctx context.Context, raw sdk.Config) error {
 		return err
 	}
 	c.durable = probeDurability(ctx, c)
+	// The host logs these as warnings (from Info) and shows them in
+	// `locksmith plugins`; here they are only noted.
 	for _, w := range c.durable.warnings {
-		s.log.Warn(w)
+		s.log.Info(w)
 	}
 	c.sweep = startSweeper(c)
 	s.mu.Lock()
