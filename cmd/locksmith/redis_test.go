@@ -105,3 +105,21 @@ func TestRedisRestartWithAOFKeepsTokensIncreasing(t *testing.T) {
 		t.Fatalf("tokens %d, %d, then %d after a restart: must keep increasing", before, last, after)
 	}
 }
+
+func TestRedisWithoutPersistenceSaysSo(t *testing.T) {
+	redistest.Require(t)
+	srv := redistest.Start(t)
+	e := newRedisEnv(t, srv, "host", false)
+	code, out := e.run("exec", "--named", "w", "--", "true")
+	if code != 0 || !strings.Contains(out, "plugin cannot guarantee") || !strings.Contains(out, "appendonly") {
+		t.Errorf("exec on a Redis without AOF: exit %d, log %q: want a start-up warning", code, out)
+	}
+	code, out = e.run("plugins")
+	if code != 0 || !strings.Contains(out, "warning: redis:") {
+		t.Errorf("plugins on a Redis without AOF: exit %d\n%s", code, out)
+	}
+	aof := newRedisEnv(t, redistest.Start(t, redistest.WithAOF("always")), "durable", false)
+	if code, out := aof.run("exec", "--named", "w", "--", "true"); code != 0 || strings.Contains(out, "plugin cannot guarantee") {
+		t.Errorf("exec on a Redis with appendfsync always: exit %d, log %q: want no warning", code, out)
+	}
+}
