@@ -67,15 +67,21 @@ func run(args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintf(os.Stderr, "locksmith: %v\n", ee.err)
+			fmt.Fprintf(os.Stderr, "locksmith: %s\n", message(ee.err))
 		}
 		return ee.code
 	}
-	fmt.Fprintf(os.Stderr, "locksmith: %v\n", err)
+	fmt.Fprintf(os.Stderr, "locksmith: %s\n", message(err))
 	if strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// message is err's text for the terminal: the package prefix of wrapped
+// sentinel errors ("locksmith: …") is said once, by the caller.
+func message(err error) string {
+	return strings.ReplaceAll(err.Error(), "locksmith: ", "")
 }
 
 // loadConfig builds the config from --config, the environment and flags.
