@@ -31,8 +31,11 @@ type Config struct {
 	PluginDir string `koanf:"plugin_dir"`
 	// Plugins configures plugins by name.
 	Plugins map[string]Plugin `koanf:"plugins"`
-	Lease   Lease             `koanf:"lease"`
-	Log     Log               `koanf:"log"`
+	// Middleware names the middleware plugins every operation passes
+	// through, in order: BEFORE in this order, AFTER in reverse.
+	Middleware []string `koanf:"middleware"`
+	Lease      Lease    `koanf:"lease"`
+	Log        Log      `koanf:"log"`
 }
 
 // Plugin is one plugin's entry under `plugins:`.
@@ -47,7 +50,17 @@ type Plugin struct {
 	Args []string `koanf:"args"`
 	// Config is handed to the plugin's Configure as is.
 	Config map[string]any `koanf:"config"`
+	// OnError says what a middleware's failure (not a denial) means:
+	// fail_closed (the default) refuses the operation, fail_open lets it
+	// through.
+	OnError string `koanf:"on_error"`
 }
+
+// The values of Plugin.OnError.
+const (
+	FailClosed = "fail_closed"
+	FailOpen   = "fail_open"
+)
 
 // Lease configures sessions.
 type Lease struct {
@@ -95,6 +108,23 @@ func (c Config) Validate() error {
 			if !hexSHA256.MatchString(strings.ToLower(p.SHA256)) {
 				probs = append(probs, fmt.Sprintf("plugins.%s.sha256: %q is not 64 hex digits", name, p.SHA256))
 			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, m := range c.Middleware {
+		switch {
+		case !pluginName.MatchString(m):
+			probs = append(probs, fmt.Sprintf("middleware: %q is not a plugin name", m))
+		case m == c.Backend:
+			probs = append(probs, fmt.Sprintf("middleware: %q is the backend", m))
+		case seen[m]:
+			probs = append(probs, fmt.Sprintf("middleware: %q is listed twice", m))
+		}
+		seen[m] = true
+	}
+	for name, p := range c.Plugins {
+		if p.OnError != "" && p.OnError != FailClosed && p.OnError != FailOpen {
+			probs = append(probs, fmt.Sprintf("plugins.%s.on_error: %q is not fail_closed or fail_open", name, p.OnError))
 		}
 	}
 	if c.Lease.TTL < time.Second {

@@ -43,6 +43,12 @@ func (l *Lease) Convert(ctx context.Context, to Mode) error {
 	if !to.valid() {
 		return fmt.Errorf("%w: lock mode %d", ErrInvalidConfig, to)
 	}
+	return l.h.intercept(ctx, OpConvert, l.resource, to, nil, func(map[string]string) (int64, error) {
+		return l.token, l.convert(ctx, to)
+	})
+}
+
+func (l *Lease) convert(ctx context.Context, to Mode) error {
 	// One conversion at a time; l.mu itself is only held for moments, so
 	// Mode, Release and the host's Close never wait for an upgrade.
 	l.convMu.Lock()
@@ -212,7 +218,7 @@ func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, b
 		// holds the upgrade back.
 		var waitingFor []string
 		for _, b := range blockers {
-			if i := q.index(b); i >= 0 && (!Compatible(q[i].mode, to) || q[i].target != 0 && !Compatible(q[i].target, to)) {
+			if i := q.index(b); i >= 0 && q.stillBlocks(i, to) {
 				waitingFor = append(waitingFor, b)
 			}
 		}

@@ -28,6 +28,7 @@ type Host struct {
 	prefix  string // request ids start with it: unique per Host
 
 	backoff Backoff
+	chain   *chain
 	graph   *waitGraph
 	events  eventHub
 	metrics metrics
@@ -84,6 +85,10 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Host, error) 
 		h.backend.close()
 		return nil, err
 	}
+	if h.chain, err = startChain(ctx, cat, cfg, o.logger); err != nil {
+		h.backend.close()
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -118,6 +123,7 @@ func (h *Host) Close() error {
 		}
 	}
 	h.backend.close()
+	h.chain.close()
 	return errors.Join(errs...)
 }
 
@@ -169,7 +175,15 @@ func (h *Host) Acquire(ctx context.Context, resource string, opts ...LockOption)
 		o.owner = NewOwner("")
 	}
 	start := time.Now()
-	l, err := h.take(ctx, resource, o)
+	var l *Lease
+	err := h.intercept(ctx, OpAcquire, resource, o.mode, o.meta, func(meta map[string]string) (int64, error) {
+		o.meta = meta
+		var err error
+		if l, err = h.take(ctx, resource, o); err != nil {
+			return 0, err
+		}
+		return l.token, nil
+	})
 	if err != nil {
 		h.note(Event{Kind: EventFailed, Resource: resource, Mode: o.mode, Wait: time.Since(start), Err: err})
 		return nil, err

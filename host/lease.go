@@ -105,6 +105,13 @@ func (l *Lease) Lost() error {
 // of a lost or already released lease returns an error wrapping ErrNotHeld
 // (and, for a lost one, the cause of the loss).
 func (l *Lease) Release(ctx context.Context) error {
+	return l.h.intercept(ctx, OpRelease, l.resource, l.Mode(), nil, func(map[string]string) (int64, error) {
+		return l.token, l.releaseAll(ctx)
+	})
+}
+
+// releaseAll releases the lease, then its ancestors.
+func (l *Lease) releaseAll(ctx context.Context) error {
 	err := l.release(ctx)
 	if err != nil && !errors.Is(err, ErrNotHeld) {
 		// The leaf may still be held: its ancestors' intention locks

@@ -13,9 +13,9 @@ import (
 	"github.com/locksmithx/locksmith/config"
 )
 
-// filePlugin and redisPlugin are the backends' binaries, built once for
-// the package's tests.
-var filePlugin, redisPlugin string
+// filePlugin and redisPlugin are the backends' binaries, and auditPlugin a
+// middleware (testdata/auditmw), built once for the package's tests.
+var filePlugin, redisPlugin, auditPlugin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "locksmith-host-test-")
@@ -25,9 +25,10 @@ func TestMain(m *testing.M) {
 	}
 	filePlugin = filepath.Join(dir, "locksmith-plugin-file")
 	redisPlugin = filepath.Join(dir, "locksmith-plugin-redis")
+	auditPlugin = filepath.Join(dir, "locksmith-plugin-auditmw")
 	_, self, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(self))
-	for out, pkg := range map[string]string{filePlugin: "./plugins/file/cmd/locksmith-plugin-file", redisPlugin: "./plugins/redis/cmd/locksmith-plugin-redis"} {
+	for out, pkg := range map[string]string{filePlugin: "./plugins/file/cmd/locksmith-plugin-file", redisPlugin: "./plugins/redis/cmd/locksmith-plugin-redis", auditPlugin: "./host/testdata/auditmw"} {
 		build := exec.Command("go", "build", "-o", out, pkg)
 		build.Dir = root
 		if msg, err := build.CombinedOutput(); err != nil {

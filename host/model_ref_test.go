@@ -225,8 +225,9 @@ func (o refOutcome) String() string {
 // A downgrade changes the mode at once. An upgrade pins r (it keeps its
 // place and holds by right) and waits for the granted requests whose mode
 // or upgrade target conflicts with to — before or behind it, never for a
-// waiting one. If one of those is itself an upgrade waiting for r, neither
-// could proceed: r is refused and left as it was.
+// waiting one. If one of those is itself an upgrade waiting for r —
+// directly or through other upgrades — none could proceed: r is refused
+// and left as it was.
 func (q *refQueue) convert(r *refReq, to Mode) refOutcome {
 	if refWeaker(r.mode, to) {
 		r.mode, r.target, r.blockers = to, 0, nil
@@ -241,7 +242,7 @@ func (q *refQueue) convert(r *refReq, to Mode) refOutcome {
 		if !conflicts {
 			continue
 		}
-		if o.waitsFor(r) {
+		if q.waitsOn(o, r, map[*refReq]bool{}) {
 			return refDeadlock
 		}
 		blockers = append(blockers, o)
@@ -253,6 +254,25 @@ func (q *refQueue) convert(r *refReq, to Mode) refOutcome {
 	}
 	r.target, r.blockers = to, blockers
 	return refPending
+}
+
+// waitsOn reports whether o's pending upgrade waits for r, directly or
+// through other pending upgrades it waits for (a cycle of any length
+// among upgrades of one resource is a deadlock).
+func (q *refQueue) waitsOn(o, r *refReq, seen map[*refReq]bool) bool {
+	if o.target == 0 || seen[o] {
+		return false
+	}
+	seen[o] = true
+	for _, b := range o.blockers {
+		if !q.blocks(b, o) {
+			continue
+		}
+		if b == r || q.waitsOn(b, r, seen) {
+			return true
+		}
+	}
+	return false
 }
 
 // withdraw abandons r's pending upgrade: it keeps its old mode (and stays

@@ -85,8 +85,9 @@ func (q queue) granted(key string) bool {
 // t on this queue: the keys of the granted requests it must wait for, and
 // the request it would deadlock with (nil if none). A granted request
 // blocks the upgrade if it holds, or is itself upgrading to, a mode that
-// conflicts with t. If one of them is an upgrade waiting for p, neither
-// could ever proceed: a deadlock.
+// conflicts with t. If one of them is an upgrade waiting for p — directly
+// or through a chain of other upgrades — none could ever proceed: a
+// deadlock, found from the queue alone, so across hosts too.
 func (q queue) upgradeBlockers(p int, t Mode) ([]string, *request) {
 	var keys []string
 	for j, o := range q {
@@ -96,7 +97,7 @@ func (q queue) upgradeBlockers(p int, t Mode) ([]string, *request) {
 		if Compatible(o.mode, t) && (o.target == 0 || Compatible(o.target, t)) {
 			continue
 		}
-		if o.waitsFor(q[p].Key) {
+		if q.waitsOn(j, q[p].Key, map[int]bool{}) {
 			return nil, &q[j]
 		}
 		keys = append(keys, o.Key)
@@ -104,14 +105,32 @@ func (q queue) upgradeBlockers(p int, t Mode) ([]string, *request) {
 	return keys, nil
 }
 
-// pendingOn reports whether any of keys is still in the queue.
-func (q queue) pendingOn(keys []string) bool {
-	for _, k := range keys {
-		if q.index(k) >= 0 {
+// waitsOn reports whether the pending upgrade at position i waits for
+// key: directly, or through other pending upgrades it waits for. It
+// follows only blockers that are still there and still conflict with the
+// upgrade's target, as the upgrade itself does.
+func (q queue) waitsOn(i int, key string, seen map[int]bool) bool {
+	o := q[i]
+	if o.target == 0 || seen[i] {
+		return false
+	}
+	seen[i] = true
+	for _, b := range o.info.Blockers {
+		j := q.index(b)
+		if j < 0 || !q.stillBlocks(j, o.target) {
+			continue
+		}
+		if b == key || q.waitsOn(j, key, seen) {
 			return true
 		}
 	}
 	return false
+}
+
+// stillBlocks reports whether the request at position j holds, or is
+// upgrading to, a mode that conflicts with t.
+func (q queue) stillBlocks(j int, t Mode) bool {
+	return !Compatible(q[j].mode, t) || q[j].target != 0 && !Compatible(q[j].target, t)
 }
 
 // apply updates the queue with a watch event.

@@ -433,3 +433,52 @@ func TestReaderStreamDoesNotStarveWriter(t *testing.T) {
 		t.Fatal("no reader ran after the writer")
 	}
 }
+
+// TestUpgradeCycleAcrossHosts: three upgrades on one resource, each waiting
+// for the next, in three hosts (so no one host's wait-for graph sees the
+// cycle): the one that closes it is refused at once from the queue alone.
+func TestUpgradeCycleAcrossHosts(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := newTestHost(t, dir), newTestHost(t, dir), newTestHost(t, dir)
+	ctx := testCtx(t)
+	s := mustLock(t, a, "cycle", WithMode(Shared))
+	is1 := mustLock(t, b, "cycle", WithMode(IntentShared))
+	is2 := mustLock(t, c, "cycle", WithMode(IntentShared))
+	first := make(chan error, 1)
+	go func() { first <- is2.Convert(ctx, IntentExclusive) }() // waits for the S holder
+	waitFor(t, func() bool { return waitingUpgrade(a, ctx, "cycle") })
+	second := make(chan error, 1)
+	go func() { second <- is1.Convert(ctx, Shared) }() // waits for the IX upgrade
+	waitFor(t, func() bool {
+		be, _, _ := a.Backend(ctx)
+		r, _ := be.Range(ctx, "cycle")
+		n := 0
+		for _, q := range newQueue(r.Entries) {
+			if q.target != 0 {
+				n++
+			}
+		}
+		return n == 2
+	})
+	start := time.Now()
+	err := s.Convert(ctx, IntentExclusive) // would wait for the S upgrade: a cycle
+	if !errors.Is(err, ErrDeadlock) {
+		t.Fatalf("third upgrade closing a cycle: %v, want ErrDeadlock", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("cycle refused after %s, want at once", d)
+	}
+	if s.Mode() != Shared {
+		t.Fatalf("refused upgrader's mode %v, want shared kept", s.Mode())
+	}
+	// Its holder lets go; the others' upgrades go through in turn.
+	_ = s.Release(ctx)
+	if err := <-first; err != nil {
+		t.Fatalf("IS->IX after the cycle broke: %v", err)
+	}
+	_ = is2.Release(ctx)
+	if err := <-second; err != nil {
+		t.Fatalf("IS->S after the cycle broke: %v", err)
+	}
+	_ = is1.Release(ctx)
+}

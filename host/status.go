@@ -32,6 +32,12 @@ type ResourceStatus struct {
 // Status reads the queue of a resource key: who holds it and who waits,
 // in order. It takes no lock.
 func (h *Host) Status(ctx context.Context, resource string) (ResourceStatus, error) {
+	if st, err := h.statusAnswer(ctx, resource); st != nil || err != nil {
+		if err != nil {
+			return ResourceStatus{}, err
+		}
+		return *st, nil
+	}
 	g, err := h.backend.get(ctx)
 	if err != nil {
 		return ResourceStatus{}, err
