@@ -2,15 +2,12 @@ package host
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/internal/testbin"
 )
 
 // filePlugin and redisPlugin are the backends' binaries, and auditPlugin a
@@ -18,28 +15,15 @@ import (
 var filePlugin, redisPlugin, auditPlugin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "locksmith-host-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	filePlugin = filepath.Join(dir, "locksmith-plugin-file")
-	redisPlugin = filepath.Join(dir, "locksmith-plugin-redis")
-	auditPlugin = filepath.Join(dir, "locksmith-plugin-auditmw")
-	_, self, _, _ := runtime.Caller(0)
-	root := filepath.Dir(filepath.Dir(self))
-	for out, pkg := range map[string]string{filePlugin: "./plugins/file/cmd/locksmith-plugin-file", redisPlugin: "./plugins/redis/cmd/locksmith-plugin-redis", auditPlugin: "./host/testdata/auditmw"} {
-		build := exec.Command("go", "build", "-o", out, pkg)
-		build.Dir = root
-		if msg, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, msg)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, map[string]string{
+		"locksmith-plugin-file":    "./plugins/file/cmd/locksmith-plugin-file",
+		"locksmith-plugin-redis":   "./plugins/redis/cmd/locksmith-plugin-redis",
+		"locksmith-plugin-auditmw": "./host/testdata/auditmw",
+	}, func(dir string) {
+		filePlugin = filepath.Join(dir, "locksmith-plugin-file")
+		redisPlugin = filepath.Join(dir, "locksmith-plugin-redis")
+		auditPlugin = filepath.Join(dir, "locksmith-plugin-auditmw")
+	})
 }
 
 // testConfig is a config whose file backend keeps all its state under dir.

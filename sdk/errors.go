@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -141,5 +140,3 @@ func fromStatus(err error) error {
 	}
 	return &Error{Code: CodeUnknown, Message: st.Message()}
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -1,9 +1,9 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 )
 
 // Kind says which contract a plugin implements.
@@ -63,7 +63,7 @@ func (c Config) Decode(v any) error {
 	if err != nil {
 		return Errorf(CodeInvalidConfig, "encode config: %v", err)
 	}
-	dec := json.NewDecoder(bytesReader(raw))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return Errorf(CodeInvalidConfig, "%v", err)
@@ -88,5 +88,3 @@ type Plugin interface {
 type Closer interface {
 	Close() error
 }
-
-func describe(k Kind, name string) string { return fmt.Sprintf("%s plugin %q", k, name) }

@@ -7,11 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/locksmithx/locksmith/internal/testbin"
 )
 
 // binDir holds locksmith and locksmith-plugin-file, built once for the
@@ -22,31 +23,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "locksmith-cli-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	locksmith = filepath.Join(dir, "locksmith")
-	_, self, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(self), "..", "..")
-	for out, pkg := range map[string]string{
-		locksmith: "./cmd/locksmith",
-		filepath.Join(dir, "locksmith-plugin-file"):  "./plugins/file/cmd/locksmith-plugin-file",
-		filepath.Join(dir, "locksmith-plugin-redis"): "./plugins/redis/cmd/locksmith-plugin-redis",
-	} {
-		b := exec.Command("go", "build", "-o", out, pkg)
-		b.Dir = root
-		if msg, err := b.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, msg)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, map[string]string{
+		"locksmith":              "./cmd/locksmith",
+		"locksmith-plugin-file":  "./plugins/file/cmd/locksmith-plugin-file",
+		"locksmith-plugin-redis": "./plugins/redis/cmd/locksmith-plugin-redis",
+	}, func(dir string) {
+		binDir, locksmith = dir, filepath.Join(dir, "locksmith")
+	})
 }
 
 // env is a test's sandbox: a config that keeps the file backend's named
