@@ -69,7 +69,10 @@ func (c *catalog) resolve(name string) (pluginSpec, error) {
 			if err != nil {
 				return spec, fmt.Errorf("%w: plugin %q: %v", ErrInvalidConfig, name, err)
 			}
-			if got != pc.SHA256 {
+			// Compare the digests, not their spelling: hex is
+			// case-insensitive, and a Config built in Go is not
+			// normalised by config.Load.
+			if got != hex.EncodeToString(want) {
 				return spec, fmt.Errorf("%w: plugin %q at %s: expected sha256 %s, actual %s; not started",
 					ErrPluginChecksum, name, pc.Path, pc.SHA256, got)
 			}
