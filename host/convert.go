@@ -38,7 +38,10 @@ func weaker(from, to Mode) bool {
 // granted — two shared holders both upgrading — fails at once for the
 // later one with ErrDeadlock, which keeps its old mode; the other upgrades
 // when it lets go. If ctx ends first, the upgrade is withdrawn and the
-// lease keeps its old mode (ErrTimeout on a deadline).
+// lease keeps its old mode (ErrTimeout on a deadline). An upgrade that
+// finds the queue changed every time it tries to record itself gives up
+// with ErrConflict and also keeps the old mode: the lease stays held and
+// the upgrade can be tried again.
 func (l *Lease) Convert(ctx context.Context, to Mode) error {
 	if !to.valid() {
 		return fmt.Errorf("%w: lock mode %d", ErrInvalidConfig, to)
@@ -144,6 +147,13 @@ func (l *Lease) store(ctx context.Context, info requestInfo, guard int64, mode M
 	return nil
 }
 
+// entryRev is the entry's revision as last written.
+func (l *Lease) entryRev() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.modRev
+}
+
 // stored returns the entry's value as last written.
 func (l *Lease) stored() requestInfo {
 	l.mu.Lock()
@@ -172,6 +182,10 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 		if p < 0 {
 			return fmt.Errorf("convert %s: %w: its entry is gone", l.resource, ErrNotHeld)
 		}
+		if rev := l.entryRev(); q[p].ModRev != rev {
+			return fmt.Errorf("convert %s: %w: its entry changed under the lease (revision %d, the lease wrote %d)",
+				l.resource, ErrNotHeld, q[p].ModRev, rev)
+		}
 		blockers, dead := q.upgradeBlockers(p, to)
 		if dead != nil {
 			return fmt.Errorf("convert %s to %s: %w: request %s is upgrading to %s and waits for this lease",
@@ -187,8 +201,16 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 			info.Target, info.Blockers = to.String(), blockers
 		}
 		err = l.store(ctx, info, r.Rev, now)
-		if errors.Is(err, sdk.ErrRevMismatch) && try < maxConvertTries {
-			continue // the queue changed since it was read: decide again
+		if errors.Is(err, sdk.ErrRevMismatch) {
+			// The queue changed since it was read (the entry itself did
+			// not: that was checked above): decide again, a bounded
+			// number of times. Nothing was written, so the lease still
+			// holds its old mode.
+			if try < maxConvertTries {
+				continue
+			}
+			return fmt.Errorf("convert %s to %s: %w: the queue changed under each of %d tries; the lease still holds %s, try again",
+				l.resource, to, ErrConflict, try+1, l.Mode())
 		}
 		if err != nil {
 			return l.convertErr(err)
