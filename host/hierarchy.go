@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -67,6 +68,41 @@ func intentionFor(m Mode) Mode {
 }
 
 func withNoWait(on bool) LockOption { return func(o *lockOptions) { o.noWait = on } }
+
+// leaves returns the leases the host holds, less the ancestors of
+// hierarchical leases, sorted by resource (so a prefix of a resource
+// comes before it).
+func (h *Host) leaves() []*Lease {
+	h.mu.Lock()
+	all := make([]*Lease, 0, len(h.leases))
+	for l := range h.leases {
+		all = append(all, l)
+	}
+	h.mu.Unlock()
+	// l.mu is taken with h.mu released: a lease that ends holds its own
+	// mu while it takes h.mu to be forgotten.
+	ancestor := map[*Lease]bool{}
+	for _, l := range all {
+		l.mu.Lock()
+		for _, a := range l.ancestors {
+			ancestor[a] = true
+		}
+		l.mu.Unlock()
+	}
+	out := all[:0]
+	for _, l := range all {
+		if !ancestor[l] {
+			out = append(out, l)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].resource != out[j].resource {
+			return out[i].resource < out[j].resource
+		}
+		return out[i].token < out[j].token
+	})
+	return out
+}
 
 // releaseAll releases leases in reverse order, best effort.
 func releaseAll(ls []*Lease) error {

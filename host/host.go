@@ -101,10 +101,6 @@ func (h *Host) Close() error {
 		return nil
 	}
 	h.closed = true
-	leases := make([]*Lease, 0, len(h.leases))
-	for l := range h.leases {
-		leases = append(leases, l)
-	}
 	sess := h.sess
 	h.sess = nil
 	h.mu.Unlock()
@@ -112,8 +108,11 @@ func (h *Host) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var errs []error
-	for _, l := range leases {
-		if err := l.Release(ctx); err != nil && !errors.Is(err, ErrNotHeld) {
+	// Leaves first: releasing a hierarchical lease releases its ancestors
+	// after it, and a deeper resource goes before any prefix of it.
+	leaves := h.leaves()
+	for i := len(leaves) - 1; i >= 0; i-- {
+		if err := leaves[i].Release(ctx); err != nil && !errors.Is(err, ErrNotHeld) {
 			errs = append(errs, err)
 		}
 	}
@@ -260,16 +259,10 @@ func (h *Host) forget(l *Lease) {
 	h.mu.Unlock()
 }
 
-// Held returns the leases this host holds now.
-func (h *Host) Held() []*Lease {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]*Lease, 0, len(h.leases))
-	for l := range h.leases {
-		out = append(out, l)
-	}
-	return out
-}
+// Held returns the leases this host holds now, ordered by resource. The
+// intention locks a hierarchical lease holds on its ancestors are part of
+// that lease (its Release releases them), so they are not listed.
+func (h *Host) Held() []*Lease { return h.leaves() }
 
 // Backend returns the running backend and its info, starting the plugin
 // if it is not running.
