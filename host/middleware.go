@@ -124,19 +124,35 @@ func (c *chain) after(ctx context.Context, in sdk.Interception, result error) {
 	}
 }
 
-// resultCode names a host error for middleware.
+// resultCode names a host error for middleware. An error that wraps
+// several host errors is named by what happened to the operation: a
+// release of a lost lease is NOT_HELD, not LOST. A backend error the host
+// did not classify keeps its own code.
 func resultCode(err error) sdk.Code {
-	switch {
-	case errors.Is(err, ErrConflict), errors.Is(err, ErrTimeout):
-		return sdk.CodeExists
-	case errors.Is(err, ErrDenied):
-		return sdk.CodeDenied
-	case errors.Is(err, ErrBackendUnavailable):
-		return sdk.CodeUnavailable
-	case errors.Is(err, ErrInvalidConfig):
-		return sdk.CodeInvalidArgument
+	for _, c := range resultCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
 	}
-	return sdk.CodeUnknown
+	return sdk.CodeOf(err)
+}
+
+// resultCodes maps the host's errors to codes, most specific first.
+var resultCodes = []struct {
+	err  error
+	code sdk.Code
+}{
+	{ErrNotHeld, sdk.CodeNotHeld},
+	{ErrLost, sdk.CodeLost},
+	{ErrDeadlock, sdk.CodeDeadlock},
+	{ErrTimeout, sdk.CodeTimeout},
+	{ErrConflict, sdk.CodeConflict},
+	{ErrConditionFailed, sdk.CodeConditionFailed},
+	{ErrDenied, sdk.CodeDenied},
+	{ErrClosed, sdk.CodeClosed},
+	{ErrBackendUnavailable, sdk.CodeUnavailable},
+	{ErrPluginChecksum, sdk.CodeInvalidConfig},
+	{ErrInvalidConfig, sdk.CodeInvalidArgument},
 }
 
 // empty reports whether there is no middleware (c may be nil).

@@ -26,6 +26,15 @@ const (
 	CodeInvalidArgument Code = "INVALID_ARGUMENT"
 	CodeInvalidConfig   Code = "INVALID_CONFIG"
 	CodeDenied          Code = "DENIED"
+
+	// Outcomes of lock operations, as a host reports them to middleware.
+	CodeConflict        Code = "CONFLICT"
+	CodeTimeout         Code = "TIMEOUT"
+	CodeDeadlock        Code = "DEADLOCK"
+	CodeLost            Code = "LOST"
+	CodeNotHeld         Code = "NOT_HELD"
+	CodeConditionFailed Code = "CONDITION_FAILED"
+	CodeClosed          Code = "CLOSED"
 )
 
 // Sentinel errors, one per code, for errors.Is.
@@ -99,6 +108,13 @@ var grpcCodes = map[Code]codes.Code{
 	CodeInvalidArgument: codes.InvalidArgument,
 	CodeInvalidConfig:   codes.InvalidArgument,
 	CodeDenied:          codes.PermissionDenied,
+	CodeConflict:        codes.AlreadyExists,
+	CodeTimeout:         codes.DeadlineExceeded,
+	CodeDeadlock:        codes.Aborted,
+	CodeLost:            codes.FailedPrecondition,
+	CodeNotHeld:         codes.FailedPrecondition,
+	CodeConditionFailed: codes.FailedPrecondition,
+	CodeClosed:          codes.Unavailable,
 }
 
 // toStatus converts a plugin-side error into a gRPC status error that

@@ -40,7 +40,7 @@ func (a *audit) Health(context.Context) error { return nil }
 func (a *audit) Intercept(_ context.Context, in sdk.Interception) (sdk.Verdict, error) {
 	a.mu.Lock()
 	if f, err := os.OpenFile(a.log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-		fmt.Fprintf(f, "%s %s %s %s token=%d result=%q\n", in.Phase, in.Op, in.Resource, in.Principal, in.FencingToken, in.Result)
+		fmt.Fprintf(f, "%s %s %s %s token=%d result=%q code=%s\n", in.Phase, in.Op, in.Resource, in.Principal, in.FencingToken, in.Result, in.ResultCode)
 		f.Close()
 	}
 	a.mu.Unlock()
