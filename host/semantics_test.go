@@ -36,7 +36,10 @@ func TestUpgradeWaitsForReadersAndKeepsToken(t *testing.T) {
 	select {
 	case err := <-done:
 		t.Fatalf("upgrade finished while another reader held: %v", err)
-	case <-time.After(100 * time.Millisecond):
+	default:
+	}
+	if r1.Mode() != Shared {
+		t.Fatalf("mode %v while the upgrade waits, want shared", r1.Mode())
 	}
 	tok := r1.Token()
 	if err := r2.Release(ctx); err != nil {
@@ -149,11 +152,30 @@ func TestSemaphoreLimit(t *testing.T) {
 		}
 		got <- l
 	}()
-	time.Sleep(50 * time.Millisecond)
-	_ = l1.Release(ctx)
+	// The third request is queued and not granted while both slots are
+	// held.
+	waitFor(t, func() bool {
+		st, err := hosts[0].Status(ctx, "sem")
+		return err == nil && len(st.Holders) == 2 && len(st.Waiters) == 1 && !st.Waiters[0].Granted
+	})
+	select {
+	case l := <-got:
+		t.Fatalf("third holder of a 2-semaphore granted (token %d) while both slots were held", l.Token())
+	default:
+	}
+	if err := l1.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
 	l3 := <-got
 	if l3 == nil {
 		t.FailNow()
+	}
+	if l3.Token() <= l2.Token() {
+		t.Fatalf("third holder's token %d not above %d", l3.Token(), l2.Token())
+	}
+	st, err := hosts[0].Status(ctx, "sem")
+	if err != nil || len(st.Holders) != 2 || len(st.Waiters) != 0 {
+		t.Fatalf("after one slot freed: %+v, %v; want 2 holders, no waiter", st, err)
 	}
 	_ = l2.Release(ctx)
 	_ = l3.Release(ctx)
@@ -191,10 +213,14 @@ func TestHierarchicalLocks(t *testing.T) {
 		}
 		got <- l
 	}()
+	waitFor(t, func() bool {
+		st, err := a.Status(ctx, "a")
+		return err == nil && len(st.Waiters) == 1 && st.Waiters[0].Mode == "exclusive"
+	})
 	select {
 	case <-got:
 		t.Fatal("X on a granted while a/b/c is held")
-	case <-time.After(100 * time.Millisecond):
+	default:
 	}
 	if err := leaf.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -410,7 +436,11 @@ func TestReaderStreamDoesNotStarveWriter(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Let the stream run: some readers behind the writer try (and wait).
+	waitFor(t, func() bool {
+		st, err := a.Status(ctx, "starve")
+		return err == nil && len(st.Waiters) >= 2
+	})
 	released := time.Now()
 	if err := ahead.Release(ctx); err != nil {
 		t.Fatal(err)
