@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 TOOLS    := $(CURDIR)/.cache/bin
 
-.PHONY: all build test vet demo proto bench clean
+.PHONY: all build test vet demo proto bench chaos clean
 
 all: build
 
@@ -27,6 +27,13 @@ test: build vet
 
 demo: build
 	$(BIN)/locksmith demo
+
+# The chaos test (also part of `make test`, 10s per backend) run longer:
+# holders' execs, plugins and commands SIGKILLed at random for CHAOS_TIME
+# on each backend.
+CHAOS_TIME ?= 60s
+chaos: build
+	LOCKSMITH_CHAOS_DURATION=$(CHAOS_TIME) $(GO) test -race -count=1 -timeout 30m -run TestChaosExecKills -v ./cmd/locksmith/
 
 # Benchmarks print each measurement beside its raw baseline from the same run.
 bench: build

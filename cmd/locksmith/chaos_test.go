@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/locksmithx/locksmith/host"
+	"github.com/locksmithx/locksmith/internal/redistest"
+)
+
+// chaosDurationEnv sets how long the chaos test runs on each backend (a Go
+// duration, "10s" by default): `make chaos` runs it longer.
+const chaosDurationEnv = "LOCKSMITH_CHAOS_DURATION"
+
+// Chaos parameters. Every loop below is bounded by a deadline and by a
+// count.
+const (
+	chaosProcs    = 6                // processes looping `locksmith exec`
+	chaosMaxRuns  = 500              // exec runs per process, at most
+	chaosRunLimit = 60 * time.Second // one exec run, at most
+)
+
+// Kill kinds: what the killer SIGKILLs of the current holder.
+const (
+	killExec       = "exec"       // the holder's `locksmith exec`
+	killPlugin     = "plugin"     // the backend plugin process of that exec
+	killCommand    = "command"    // the exec's command (the worker)
+	killGrandchild = "grandchild" // a child of the command
+)
+
+var killKinds = []string{killExec, killPlugin, killCommand, killGrandchild}
+
+// chaosWorker is the command every exec runs, with the owner file and the
+// log as arguments. On entry it writes "pid token" into the owner file
+// (and logs what it found there: a holder that was killed leaves its
+// line behind); it starts a grandchild that keeps checking the owner file
+// still names its worker (until it finds it does not), checks it itself
+// while it works, waits for the
+// grandchild, and clears the file on exit. Every check that finds another
+// holder's line, and every entry that finds a previous holder still
+// running, logs an "overlap" line: two holders at once. Each log line is
+// one append, so lines never mix.
+const chaosWorker = `owner=$1 log=$2
+me="$$ $LOCKSMITH_FENCING_TOKEN"
+running() { [ -r /proc/$1/status ] && ! grep -q '^State:[[:space:]]*[ZX]' /proc/$1/status 2>/dev/null; }
+check() {
+	cur=$(cat "$owner" 2>/dev/null)
+	[ "$cur" = "$me" ] && return
+	echo "overlap $1 $me [$cur]" >> "$log"
+	return 1
+}
+prev=$(cat "$owner" 2>/dev/null)
+echo "$me" > "$owner"
+echo "enter $me [$prev]" >> "$log"
+if [ -n "$prev" ]; then
+	set -- $prev
+	if running "$1"; then echo "overlap entry $me [$prev]" >> "$log"; fi
+fi
+( i=0; while [ $i -lt 12 ]; do check grandchild || exit; sleep 0.01; i=$((i+1)); done ) &
+gc=$!
+echo "spawn $me $gc" >> "$log"
+i=0
+while [ $i -lt 4 ]; do sleep 0.01; check worker; i=$((i+1)); done
+wait $gc
+check worker
+[ "$(cat "$owner" 2>/dev/null)" = "$me" ] && : > "$owner"
+echo "exit $me" >> "$log"
+`
+
+// TestChaosExecKills runs many `locksmith exec` processes on one resource
+// while a killer SIGKILLs, at random, the current holder's exec, its
+// plugin process, its command or its command's child. Whatever is killed,
+// no process of a holder may run once another holder has the lock, and
+// fencing tokens rise in grant order.
+func TestChaosExecKills(t *testing.T) {
+	d := chaosDuration(t)
+	t.Run("file", func(t *testing.T) {
+		runChaos(t, newEnv(t), d)
+	})
+	t.Run("redis", func(t *testing.T) {
+		redistest.Require(t)
+		srv := redistest.Start(t)
+		runChaos(t, newRedisEnv(t, srv, "chaos", false), d)
+	})
+}
+
+func chaosDuration(t *testing.T) time.Duration {
+	v := os.Getenv(chaosDurationEnv)
+	if v == "" {
+		return 10 * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 || d > time.Hour {
+		t.Fatalf("%s=%q: want a duration between 0 and 1h", chaosDurationEnv, v)
+	}
+	return d
+}
+
+// chaos is one run's shared state.
+type chaos struct {
+	t      *testing.T
+	e      *env
+	worker string
+	owner  string
+	log    string
+	start  time.Time
+
+	mu      sync.Mutex
+	execs   map[int]bool      // exec pids running now
+	targets map[int]string    // exec pid -> kind of the kill aimed at its holder
+	killed  map[string]string // holder token -> what was killed, and when
+	kills   map[string]int    // kind -> kills done
+	exits   map[int]int       // exec exit code -> count
+	fails   []string          // exec runs that failed though nothing of theirs was killed
+}
+
+func runChaos(t *testing.T, e *env, d time.Duration) {
+	c := &chaos{
+		t: t, e: e,
+		worker: e.script("chaos-worker", chaosWorker),
+		owner:  filepath.Join(e.dir, "owner"),
+		log:    filepath.Join(e.dir, "chaos.log"),
+		start:  time.Now(),
+		execs:  map[int]bool{}, targets: map[int]string{}, killed: map[string]string{},
+		kills: map[string]int{}, exits: map[int]int{},
+	}
+	deadline := c.start.Add(d)
+	defer c.stopGrandchildren()
+
+	var wg sync.WaitGroup
+	for p := 0; p < chaosProcs; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for run := 0; run < chaosMaxRuns && time.Now().Before(deadline); run++ {
+				c.runOnce()
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	killerDone := make(chan struct{})
+	go func() {
+		defer close(killerDone)
+		c.killer(deadline, stop)
+	}()
+	wg.Wait()
+	close(stop)
+	<-killerDone
+	c.verify()
+}
+
+// runOnce runs one exec of the worker to its end, bounded by
+// chaosRunLimit.
+func (c *chaos) runOnce() {
+	cmd := c.e.command("exec", "--named", "--wait", "30s", "chaos", "--", "/bin/sh", c.worker, c.owner, c.log)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		c.t.Error(err)
+		return
+	}
+	pid := cmd.Process.Pid
+	c.mu.Lock()
+	c.execs[pid] = true
+	c.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(chaosRunLimit):
+			_ = cmd.Process.Kill()
+		}
+	}()
+	_ = cmd.Wait()
+	close(done)
+	code := cmd.ProcessState.ExitCode() // -1 when killed by a signal
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.execs, pid)
+	c.exits[code]++
+	if _, hit := c.targets[pid]; !hit && code != 0 {
+		c.fails = append(c.fails, fmt.Sprintf("exec %d (nothing of it killed) exited %d: %s", pid, code, strings.TrimSpace(out.String())))
+	}
+}
+
+// killer SIGKILLs part of the current holder every few hundred
+// milliseconds until deadline or stop.
+func (c *chaos) killer(deadline time.Time, stop <-chan struct{}) {
+	for n := 0; n < 10000 && time.Now().Before(deadline); n++ {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(400+rand.IntN(600)) * time.Millisecond):
+		}
+		c.killHolder(killKinds[rand.IntN(len(killKinds))])
+	}
+}
+
+// killHolder kills the part kind of the holder the owner file names, if
+// that holder is a worker of one of this test's execs and runs now.
+func (c *chaos) killHolder(kind string) {
+	raw, _ := os.ReadFile(c.owner)
+	f := strings.Fields(string(raw))
+	if len(f) != 2 {
+		return
+	}
+	worker, _ := strconv.Atoi(f[0])
+	token := f[1]
+	if worker <= 0 || !alive(worker) {
+		return
+	}
+	ex := parentOf(worker)
+	c.mu.Lock()
+	ours := c.execs[ex]
+	_, targeted := c.targets[ex]
+	c.mu.Unlock()
+	if !ours || targeted {
+		return
+	}
+	var victim int
+	switch kind {
+	case killExec:
+		victim = ex
+	case killCommand:
+		victim = worker
+	case killPlugin:
+		for _, k := range children(ex) {
+			if raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); bytes.Contains(raw, []byte(host.PluginPrefix)) {
+				victim = k
+			}
+		}
+	case killGrandchild:
+		for _, k := range children(worker) {
+			if raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); bytes.Contains(raw, []byte(c.worker)) {
+				victim = k
+			}
+		}
+	}
+	if victim == 0 {
+		return
+	}
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.targets[ex] = kind
+	c.killed[token] = fmt.Sprintf("its %s (pid %d) was killed at +%s", kind, victim, time.Since(c.start).Round(time.Millisecond))
+	c.kills[kind]++
+	c.mu.Unlock()
+}
+
+// parentOf is pid's parent pid, or 0.
+func parentOf(pid int) int {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	var state string
+	var ppid int
+	if i < 0 {
+		return 0
+	}
+	if _, err := fmt.Sscanf(s[i+2:], "%s %d", &state, &ppid); err != nil {
+		return 0
+	}
+	return ppid
+}
+
+// chaosLine is one line of the workers' log.
+type chaosLine struct {
+	kind  string // enter, spawn, exit, overlap
+	who   string // for an overlap: entry, worker or grandchild
+	pid   int
+	token string
+	saw   string // owner file content an enter or overlap found
+	child int    // for a spawn: the grandchild's pid
+}
+
+func (c *chaos) readLog() []chaosLine {
+	f, err := os.Open(c.log)
+	if err != nil {
+		c.t.Fatalf("no worker ever ran: %v", err)
+	}
+	defer f.Close()
+	var out []chaosLine
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		text := sc.Text()
+		fl := strings.Fields(text)
+		var l chaosLine
+		if i, j := strings.IndexByte(text, '['), strings.LastIndexByte(text, ']'); i >= 0 && j > i {
+			l.saw = text[i+1 : j]
+		}
+		switch {
+		case len(fl) >= 3 && (fl[0] == "enter" || fl[0] == "exit" || fl[0] == "spawn"):
+			l.kind, l.token = fl[0], fl[2]
+			l.pid, _ = strconv.Atoi(fl[1])
+			if fl[0] == "spawn" && len(fl) >= 4 {
+				l.child, _ = strconv.Atoi(fl[3])
+			}
+		case len(fl) >= 4 && fl[0] == "overlap":
+			l.kind, l.who, l.token = "overlap", fl[1], fl[3]
+			l.pid, _ = strconv.Atoi(fl[2])
+		default:
+			c.t.Errorf("chaos log: unreadable line %q", text)
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// verify reads the workers' log and reports every overlap, token order
+// violation and failed run, with what was killed.
+func (c *chaos) verify() {
+	lines := c.readLog()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var entered, completed int
+	var prevTok int64
+	var prevTokStr string
+	type pair struct{ who, token, saw string }
+	overlaps := map[pair]int{}
+	var order []pair
+	byWho := map[string]int{}
+	for _, l := range lines {
+		switch l.kind {
+		case "enter":
+			entered++
+			tok, err := strconv.ParseInt(l.token, 10, 64)
+			if err != nil {
+				c.t.Errorf("worker %d entered with fencing token %q", l.pid, l.token)
+				continue
+			}
+			if tok <= prevTok {
+				c.t.Errorf("fencing token %s entered after %s: tokens must rise in grant order", l.token, prevTokStr)
+			}
+			prevTok, prevTokStr = tok, l.token
+		case "exit":
+			completed++
+		case "overlap":
+			k := pair{l.who, l.token, l.saw}
+			if overlaps[k] == 0 {
+				order = append(order, k)
+				byWho[l.who]++
+			}
+			overlaps[k]++
+		}
+	}
+	byKill := map[string]int{}
+	for _, k := range order {
+		l := chaosLine{who: k.who, token: k.token, saw: k.saw}
+		for _, ln := range lines {
+			if ln.kind == "overlap" && ln.who == k.who && ln.token == k.token && ln.saw == k.saw {
+				l = ln
+				break
+			}
+		}
+		byKill[c.killKind(k.token)]++
+		c.t.Errorf("OVERLAP (seen %d×): %s", overlaps[k], c.explain(l))
+	}
+	var kinds []string
+	for _, k := range killKinds {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, c.kills[k]))
+	}
+	var codes []string
+	for code, n := range c.exits {
+		codes = append(codes, fmt.Sprintf("%d×%d", code, n))
+	}
+	sort.Strings(codes)
+	var after []string
+	for _, k := range append(append([]string{}, killKinds...), "") {
+		if byKill[k] > 0 {
+			name := k
+			if k == "" {
+				name = "nothing killed"
+			}
+			after = append(after, fmt.Sprintf("%s %d", name, byKill[k]))
+		}
+	}
+	c.t.Logf("chaos: %s; %d critical sections entered, %d completed; kills: %s; exec exits (code×count): %s; "+
+		"overlaps: %d seen on entry, %d by a worker, %d by a grandchild; the earlier holder had: %s",
+		time.Since(c.start).Round(time.Millisecond), entered, completed, strings.Join(kinds, ", "), strings.Join(codes, " "),
+		byWho["entry"], byWho["worker"], byWho["grandchild"], strings.Join(after, ", "))
+	for _, f := range c.fails {
+		c.t.Errorf("failed run: %s", f)
+	}
+	if completed == 0 {
+		c.t.Error("no critical section completed")
+	}
+}
+
+// killKind is the kind of the kill aimed at the holder with token, or "".
+func (c *chaos) killKind(token string) string {
+	k := c.killed[token]
+	for _, kind := range killKinds {
+		if strings.HasPrefix(k, "its "+kind+" ") {
+			return kind
+		}
+	}
+	return ""
+}
+
+// explain says what one overlap line means, naming the holders involved
+// and what had been killed of each.
+func (c *chaos) explain(l chaosLine) string {
+	holder := func(tok string) string {
+		if k, ok := c.killed[tok]; ok {
+			return "token " + tok + " (" + k + ")"
+		}
+		return "token " + tok + " (nothing of it killed)"
+	}
+	other := "an empty owner file (a holder that ended cleared it)"
+	if f := strings.Fields(l.saw); len(f) == 2 {
+		other = fmt.Sprintf("worker %s of %s", f[0], holder(f[1]))
+	}
+	switch l.who {
+	case "entry":
+		return fmt.Sprintf("worker %d of %s entered while the previous holder, %s, was still running",
+			l.pid, holder(l.token), other)
+	case "grandchild":
+		return fmt.Sprintf("a grandchild of worker %d of %s was still running when the owner file named %s",
+			l.pid, holder(l.token), other)
+	}
+	return fmt.Sprintf("worker %d of %s was still running when the owner file named %s",
+		l.pid, holder(l.token), other)
+}
+
+// stopGrandchildren kills, by pid, every grandchild the log names that
+// still runs the worker script (one whose worker was killed runs on).
+func (c *chaos) stopGrandchildren() {
+	raw, err := os.ReadFile(c.log)
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 || f[0] != "spawn" {
+			continue
+		}
+		pid, _ := strconv.Atoi(f[3])
+		if pid <= 0 || !alive(pid) {
+			continue
+		}
+		if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); bytes.Contains(cmd, []byte(c.worker)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
