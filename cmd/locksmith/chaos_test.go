@@ -53,7 +53,10 @@ var killKinds = []string{killExec, killPlugin, killCommand, killGrandchild}
 // one append, so lines never mix.
 const chaosWorker = `owner=$1 log=$2
 me="$$ $LOCKSMITH_FENCING_TOKEN"
-running() { [ -r /proc/$1/status ] && ! grep -q '^State:[[:space:]]*[ZX]' /proc/$1/status 2>/dev/null; }
+running() {
+	[ -r /proc/$1/status ] && ! grep -q '^State:[[:space:]]*[ZX]' /proc/$1/status 2>/dev/null &&
+		tr '\0' ' ' < /proc/$1/cmdline 2>/dev/null | grep -q chaos-worker
+}
 check() {
 	cur=$(cat "$owner" 2>/dev/null)
 	[ "$cur" = "$me" ] && return
@@ -250,11 +253,18 @@ func (c *chaos) killHolder(kind string) {
 	if victim == 0 {
 		return
 	}
+	// Recorded first: the exec may end, and be counted, before Kill
+	// returns.
+	c.mu.Lock()
+	c.targets[ex] = kind
+	c.mu.Unlock()
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		c.mu.Lock()
+		delete(c.targets, ex)
+		c.mu.Unlock()
 		return
 	}
 	c.mu.Lock()
-	c.targets[ex] = kind
 	c.killed[token] = fmt.Sprintf("its %s (pid %d) was killed at +%s", kind, victim, time.Since(c.start).Round(time.Millisecond))
 	c.kills[kind]++
 	c.mu.Unlock()
@@ -391,7 +401,7 @@ func (c *chaos) verify() {
 		}
 	}
 	c.t.Logf("chaos: %s; %d critical sections entered, %d completed; kills: %s; exec exits (code×count): %s; "+
-		"overlaps: %d seen on entry, %d by a worker, %d by a grandchild; the earlier holder had: %s",
+		"overlaps: %d seen on entry, %d by a worker, %d by a grandchild; what had been killed of the holders that ran on: %s",
 		time.Since(c.start).Round(time.Millisecond), entered, completed, strings.Join(kinds, ", "), strings.Join(codes, " "),
 		byWho["entry"], byWho["worker"], byWho["grandchild"], strings.Join(after, ", "))
 	for _, f := range c.fails {
@@ -422,19 +432,19 @@ func (c *chaos) explain(l chaosLine) string {
 		}
 		return "token " + tok + " (nothing of it killed)"
 	}
-	other := "an empty owner file (a holder that ended cleared it)"
+	other := "the owner file was empty (a later holder had ended and cleared it)"
 	if f := strings.Fields(l.saw); len(f) == 2 {
-		other = fmt.Sprintf("worker %s of %s", f[0], holder(f[1]))
+		other = fmt.Sprintf("the owner file named worker %s of %s", f[0], holder(f[1]))
 	}
 	switch l.who {
 	case "entry":
-		return fmt.Sprintf("worker %d of %s entered while the previous holder, %s, was still running",
-			l.pid, holder(l.token), other)
+		return fmt.Sprintf("worker %d of %s entered while the previous holder, named in the owner file as worker %s, was still running",
+			l.pid, holder(l.token), l.saw)
 	case "grandchild":
-		return fmt.Sprintf("a grandchild of worker %d of %s was still running when the owner file named %s",
+		return fmt.Sprintf("a grandchild of worker %d of %s was still running after the lock passed on: %s",
 			l.pid, holder(l.token), other)
 	}
-	return fmt.Sprintf("worker %d of %s was still running when the owner file named %s",
+	return fmt.Sprintf("worker %d of %s was still running after the lock passed on: %s",
 		l.pid, holder(l.token), other)
 }
 
