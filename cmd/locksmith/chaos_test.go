@@ -438,8 +438,8 @@ func (c *chaos) explain(l chaosLine) string {
 	}
 	switch l.who {
 	case "entry":
-		return fmt.Sprintf("worker %d of %s entered while the previous holder, named in the owner file as worker %s, was still running",
-			l.pid, holder(l.token), l.saw)
+		return fmt.Sprintf("worker %d of %s entered while the previous holder was still running: %s",
+			l.pid, holder(l.token), other)
 	case "grandchild":
 		return fmt.Sprintf("a grandchild of worker %d of %s was still running after the lock passed on: %s",
 			l.pid, holder(l.token), other)
