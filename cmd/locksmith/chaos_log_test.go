@@ -12,7 +12,7 @@ import (
 
 // chaosLine is one line of the workers' log.
 type chaosLine struct {
-	kind  string // enter, spawn, exit, overlap
+	kind  string // enter, spawn, term, exit, overlap
 	who   string // for an overlap: entry, worker or grandchild
 	pid   int
 	token string
@@ -35,7 +35,7 @@ func (c *chaos) readLog() []chaosLine {
 			l.saw = text[i+1 : j]
 		}
 		switch {
-		case len(fl) >= 3 && (fl[0] == "enter" || fl[0] == "exit" || fl[0] == "spawn"):
+		case len(fl) >= 3 && (fl[0] == "enter" || fl[0] == "exit" || fl[0] == "spawn" || fl[0] == "term"):
 			l.kind, l.token = fl[0], fl[2]
 			l.pid, _ = strconv.Atoi(fl[1])
 			if fl[0] == "spawn" && len(fl) >= 4 {
@@ -59,7 +59,7 @@ func (c *chaos) verify() {
 	lines := c.readLog()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var entered, completed int
+	var entered, completed, stopped int
 	var prevTok int64
 	var prevTokStr string
 	type pair struct{ who, token, saw string }
@@ -81,6 +81,8 @@ func (c *chaos) verify() {
 			prevTok, prevTokStr = tok, l.token
 		case "exit":
 			completed++
+		case "term":
+			stopped++
 		case "overlap":
 			k := pair{l.who, l.token, l.saw}
 			if overlaps[k] == 0 {
@@ -121,9 +123,9 @@ func (c *chaos) verify() {
 			after = append(after, fmt.Sprintf("%s %d", name, byKill[k]))
 		}
 	}
-	c.t.Logf("chaos: %s; %d critical sections entered, %d completed; kills: %s; exec exits (code×count): %s; "+
+	c.t.Logf("chaos: %s; %d critical sections entered, %d completed, %d stopped by SIGTERM; kills: %s; exec exits (code×count): %s (%d still queued at the end); "+
 		"overlaps: %d seen on entry, %d by a worker, %d by a grandchild; what had been killed of the holders that ran on: %s",
-		time.Since(c.start).Round(time.Millisecond), entered, completed, strings.Join(kinds, ", "), strings.Join(codes, " "),
+		time.Since(c.start).Round(time.Millisecond), entered, completed, stopped, strings.Join(kinds, ", "), strings.Join(codes, " "), c.late,
 		byWho["entry"], byWho["worker"], byWho["grandchild"], strings.Join(after, ", "))
 	for _, f := range c.fails {
 		c.t.Errorf("failed run: %s", f)

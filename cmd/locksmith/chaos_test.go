@@ -27,6 +27,7 @@ const (
 	chaosProcs    = 6                // processes looping `locksmith exec`
 	chaosMaxRuns  = 500              // exec runs per process, at most
 	chaosRunLimit = 60 * time.Second // one exec run, at most
+	chaosGrace    = 3 * time.Second  // how long past the deadline a run may wait
 )
 
 // Kill kinds: what the killer SIGKILLs of the current holder.
@@ -44,11 +45,13 @@ var killKinds = []string{killExec, killPlugin, killCommand, killGrandchild}
 // (and logs what it found there: a holder that was killed leaves its
 // line behind); it starts a grandchild that keeps checking the owner file
 // still names its worker (until it finds it does not), checks it itself
-// while it works, waits for the
-// grandchild, and clears the file on exit. Every check that finds another
-// holder's line, and every entry that finds a previous holder still
-// running, logs an "overlap" line: two holders at once. Each log line is
-// one append, so lines never mix.
+// while it works, waits for the grandchild, and clears the file on exit.
+// Told to stop (SIGTERM, as exec does when its lock is lost), it stops
+// as a real command would: it finishes what it is doing, checks once
+// more, and exits 143 without clearing the file. Every check that finds
+// another holder's line, and every entry that finds a previous holder
+// still running, logs an "overlap" line: two holders at once. Each log
+// line is one append, so lines never mix.
 const chaosWorker = `owner=$1 log=$2
 me="$$ $LOCKSMITH_FENCING_TOKEN"
 running() {
@@ -61,6 +64,15 @@ check() {
 	echo "overlap $1 $me [$cur]" >> "$log"
 	return 1
 }
+stop=0
+trap 'stop=1' TERM
+stopping() {
+	[ $stop = 1 ] || return 0
+	echo "term $me" >> "$log"
+	sleep 0.01
+	check worker
+	exit 143
+}
 prev=$(cat "$owner" 2>/dev/null)
 echo "$me" > "$owner"
 echo "enter $me [$prev]" >> "$log"
@@ -68,12 +80,13 @@ if [ -n "$prev" ]; then
 	set -- $prev
 	if running "$1"; then echo "overlap entry $me [$prev]" >> "$log"; fi
 fi
-( i=0; while [ $i -lt 12 ]; do check grandchild || exit; sleep 0.01; i=$((i+1)); done ) &
+( trap - TERM; i=0; while [ $i -lt 12 ]; do check grandchild || exit; sleep 0.01; i=$((i+1)); done ) &
 gc=$!
 echo "spawn $me $gc" >> "$log"
 i=0
-while [ $i -lt 4 ]; do sleep 0.01; check worker; i=$((i+1)); done
-wait $gc
+while [ $i -lt 4 ]; do sleep 0.01; check worker; stopping; i=$((i+1)); done
+while ! wait $gc; do stopping; kill -0 $gc 2>/dev/null || break; done
+stopping
 check worker
 [ "$(cat "$owner" 2>/dev/null)" = "$me" ] && : > "$owner"
 echo "exit $me" >> "$log"
@@ -124,6 +137,7 @@ type chaos struct {
 	kills   map[string]int    // kind -> kills done
 	exits   map[int]int       // exec exit code -> count
 	fails   []string          // exec runs that failed though nothing of theirs was killed
+	late    int               // runs still waiting at the end, which gave up
 }
 
 func runChaos(t *testing.T, e *env, d time.Duration) {
@@ -145,7 +159,7 @@ func runChaos(t *testing.T, e *env, d time.Duration) {
 		go func() {
 			defer wg.Done()
 			for run := 0; run < chaosMaxRuns && time.Now().Before(deadline); run++ {
-				c.runOnce()
+				c.runOnce(deadline)
 			}
 		}()
 	}
@@ -162,9 +176,12 @@ func runChaos(t *testing.T, e *env, d time.Duration) {
 }
 
 // runOnce runs one exec of the worker to its end, bounded by
-// chaosRunLimit.
-func (c *chaos) runOnce() {
-	cmd := c.e.command("exec", "--named", "--wait", "30s", "chaos", "--", "/bin/sh", c.worker, c.owner, c.log)
+// chaosRunLimit. It waits for the lock until a little after deadline: a
+// run still queued then gives up (exit 75), which ends the test in
+// bounded time and is not a failure.
+func (c *chaos) runOnce(deadline time.Time) {
+	wait := max(time.Until(deadline)+chaosGrace, time.Second).Round(time.Millisecond)
+	cmd := c.e.command("exec", "--named", "--wait", wait.String(), "chaos", "--", "/bin/sh", c.worker, c.owner, c.log)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -190,6 +207,10 @@ func (c *chaos) runOnce() {
 	defer c.mu.Unlock()
 	delete(c.execs, pid)
 	c.exits[code]++
+	if code == exitNotLocked && time.Now().After(deadline) {
+		c.late++
+		return
+	}
 	if _, hit := c.targets[pid]; !hit && code != 0 {
 		c.fails = append(c.fails, fmt.Sprintf("exec %d (nothing of it killed) exited %d: %s", pid, code, strings.TrimSpace(out.String())))
 	}
