@@ -67,11 +67,13 @@ func FuzzLoad(f *testing.F) {
 // sets; or, for a document that does not parse as YAML, the file.
 func namesKey(msg string, doc []byte, env []string, file string) bool {
 	keys := []string{"backend", "plugin_dir", "plugins", "middleware", "lease", "ttl", "log", "level"}
-	if m, err := yaml.Parser().Unmarshal(doc); err == nil {
-		keys = append(keys, docKeys(m)...)
-	} else if strings.Contains(msg, file) && strings.Contains(msg, "yaml") {
-		return true
+	m, err := yaml.Parser().Unmarshal(doc)
+	if err != nil {
+		return strings.Contains(msg, file) && strings.Contains(msg, "yaml")
 	}
+	keys = append(keys, docKeys(m)...)
+	// The file's path is no key, whatever it happens to contain.
+	msg = strings.ReplaceAll(msg, file, "")
 	for _, kv := range env {
 		if k, _, ok := strings.Cut(kv, "="); ok && envKeys[k] != "" {
 			keys = append(keys, envKeys[k])
