@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 type backendClient struct {
 	pluginClient
 	c pb.BackendClient
+	// anchors is the anchor channel to the plugin process; nil when the
+	// connection has none (a test connection).
+	anchors *anchorChannel
 
 	mu      sync.Mutex
 	streams map[string]*keepAliveStream
@@ -30,6 +34,40 @@ type keepAliveStream struct {
 
 func (c *backendClient) OpenSession(ctx context.Context, ttl time.Duration, meta map[string]string) (Session, error) {
 	r, err := c.c.OpenSession(ctx, &pb.OpenSessionRequest{TtlMs: ms(ttl), Meta: meta})
+	if err != nil {
+		return Session{}, clientErr(ctx, err)
+	}
+	sess := Session{ID: r.Session, TTL: fromMS(r.TtlMs)}
+	if r.Anchored {
+		a, err := c.anchors.receive(ctx, r.Session)
+		if err != nil {
+			// A session the host cannot anchor would not survive a plugin
+			// crash as it should: give it up.
+			rctx, cancel := context.WithTimeout(context.Background(), anchorWait)
+			_ = c.Revoke(rctx, r.Session)
+			cancel()
+			if cerr := ctxErr(ctx); cerr != nil {
+				return Session{}, cerr
+			}
+			return Session{}, Errorf(CodeUnavailable, "open session: %v", err)
+		}
+		sess.Anchor = a
+	}
+	return sess, nil
+}
+
+// AdoptSession hands session id to this plugin process: it sends a copy
+// of anchor (which the caller keeps) over the anchor channel, then asks the
+// plugin to adopt the session.
+func (c *backendClient) AdoptSession(ctx context.Context, id string, ttl time.Duration, anchor *os.File) (Session, error) {
+	req := &pb.AdoptSessionRequest{Session: id, TtlMs: ms(ttl)}
+	if anchor != nil {
+		if err := c.anchors.send(id, anchor); err != nil {
+			return Session{}, Errorf(CodeUnavailable, "adopt session: %v", err)
+		}
+		req.Anchored = true
+	}
+	r, err := c.c.AdoptSession(ctx, req)
 	if err != nil {
 		return Session{}, clientErr(ctx, err)
 	}
