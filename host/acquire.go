@@ -175,6 +175,9 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 			// follow the queue there from the last revision seen.
 			continue
 		}
+		if !s.alive() {
+			return q, sessionEnded(s, resource)
+		}
 		if !errors.Is(err, sdk.ErrCompacted) {
 			if sdk.CodeOf(err) != sdk.CodeUnknown && ctx.Err() == nil {
 				return q, backendErr("watch "+resource, err)

@@ -107,11 +107,11 @@ func (s *session) call(ctx context.Context, op func(be sdk.Backend, retry bool) 
 
 // movable reports, after err from a call on g, whether the call should be
 // retried: g's process has exited and the session has moved to another.
+// When g exited and the session cannot move (the backend cannot adopt, or
+// adoption failed), it returns false once the session has ended, so the
+// caller reports the loss rather than the broken call.
 func (s *session) movable(ctx context.Context, g *generation, err error) bool {
-	if !g.info.Has(sdk.CapAdopt) || ctx.Err() != nil || !s.alive() {
-		return false
-	}
-	if sdk.CodeOf(err) != sdk.CodeUnavailable {
+	if ctx.Err() != nil || !s.alive() || sdk.CodeOf(err) != sdk.CodeUnavailable {
 		return false
 	}
 	if !g.waitExited(ctx, exitWait) {

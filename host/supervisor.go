@@ -209,11 +209,11 @@ func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 func launchErr(role string, spec pluginSpec, err error) error {
 	switch {
 	case errors.Is(err, sdk.ErrNotPlugin):
-		return fmt.Errorf("%w: %s plugin %q (%s): %w", ErrPluginBroken, role, spec.Name, spec.Path, err)
+		return fmt.Errorf("%w: %s plugin %q: %w", ErrPluginBroken, role, spec.Name, err)
 	case errors.Is(err, sdk.ErrWrongKind):
-		return fmt.Errorf("%w: %s plugin %q (%s): %w", ErrInvalidConfig, role, spec.Name, spec.Path, err)
+		return fmt.Errorf("%w: %s plugin %q: %w", ErrInvalidConfig, role, spec.Name, err)
 	}
-	return fmt.Errorf("%w: %s plugin %q (%s): %w", ErrBackendUnavailable, role, spec.Name, spec.Path, err)
+	return fmt.Errorf("%w: %s plugin %q: %w", ErrBackendUnavailable, role, spec.Name, err)
 }
 
 // watch waits for g's process to exit, then reports it and restarts the

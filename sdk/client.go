@@ -157,7 +157,20 @@ func launchErr(path string, err error) error {
 	if errors.Is(err, plugin.ErrChecksumsDoNotMatch) || errors.As(err, &ee) || errors.As(err, &pe) {
 		return fmt.Errorf("start plugin %s: %w", path, err)
 	}
-	return fmt.Errorf("start plugin %s: %w: no handshake: %s", path, ErrNotPlugin, firstLine(err.Error()))
+	msg := firstLine(err.Error())
+	switch {
+	case msg == "plugin exited before we could connect":
+		msg = "it exited before its handshake"
+	case strings.HasPrefix(msg, "timeout while waiting"):
+		msg = "no handshake within the start timeout"
+	case strings.HasPrefix(msg, "Unrecognized remote plugin message:"):
+		if out := strings.TrimSpace(strings.TrimPrefix(msg, "Unrecognized remote plugin message:")); out != "" {
+			msg = fmt.Sprintf("it printed %q instead of a handshake", out)
+		} else {
+			msg = "it exited without a handshake"
+		}
+	}
+	return fmt.Errorf("start plugin %s: %w: %s", path, ErrNotPlugin, msg)
 }
 
 // firstLine is s up to its first line break.

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,10 +66,34 @@ func launch(t testing.TB, dir string) *sdk.Conn {
 }
 
 // TestPluginProcessConformance runs the conformance suite against real
-// plugin processes, one per check, all on one directory.
+// plugin processes, one per check, all on one directory. A crash is kill -9
+// of the plugin process: its sessions live on in the anchors the suite
+// holds, and a new process adopts them.
 func TestPluginProcessConformance(t *testing.T) {
 	dir := t.TempDir()
-	backendtest.Run(t, func(t *testing.T) sdk.Backend { return launch(t, dir).Backend() }, backendtest.WithoutGRPC())
+	var mu sync.Mutex
+	conns := map[sdk.Backend]*sdk.Conn{}
+	backendtest.Run(t, func(t *testing.T) sdk.Backend {
+		c := launch(t, dir)
+		mu.Lock()
+		conns[c.Backend()] = c
+		mu.Unlock()
+		return c.Backend()
+	}, backendtest.WithoutGRPC(), backendtest.WithCrash(func(t *testing.T, b sdk.Backend) {
+		mu.Lock()
+		c := conns[b]
+		mu.Unlock()
+		if err := syscall.Kill(c.Pid(), syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 plugin: %v", err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !c.Exited() {
+			if time.Now().After(deadline) {
+				t.Fatal("plugin still running 10s after kill -9")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}))
 }
 
 // TestPluginKilledHolderReleasesWaiter: kill -9 of the plugin process that
