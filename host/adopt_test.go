@@ -34,9 +34,11 @@ func killPlugin(t *testing.T, h *Host) *generation {
 }
 
 // adopted waits until h's session is served by a generation other than
-// old, checking check on every round; it fails the test after 15s.
-func adopted(t *testing.T, h *Host, old *generation, check func()) {
+// old, checking check on every round, and returns how long it waited; it
+// fails the test after 15s.
+func adopted(t *testing.T, h *Host, old *generation, check func()) time.Duration {
 	t.Helper()
+	start := time.Now()
 	h.mu.Lock()
 	s := h.sess
 	h.mu.Unlock()
@@ -46,8 +48,9 @@ func adopted(t *testing.T, h *Host, old *generation, check func()) {
 		if time.Now().After(deadline) {
 			t.Fatal("the session was not adopted by a restarted plugin within 15s")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
+	return time.Since(start)
 }
 
 // TestLeaseSurvivesPluginCrash: kill -9 of the plugin serving a lease
@@ -87,7 +90,7 @@ func testLeaseSurvivesPluginCrash(t *testing.T, cfg config.Config) {
 		}
 	}
 	old := killPlugin(t, h1)
-	adopted(t, h1, old, tryOther)
+	t.Logf("session adopted by the restarted plugin %v after kill -9", adopted(t, h1, old, tryOther).Round(time.Millisecond))
 	// Keep checking for longer than a TTL: the adopted session is renewed
 	// on the new plugin, or it would expire in the store.
 	until := time.Now().Add(cfg.Lease.TTL + cfg.Lease.TTL/2)

@@ -242,7 +242,7 @@ func (s *session) suspend(g *generation, lastOK time.Time) bool {
 		close(s.moved)
 		s.moved = make(chan struct{})
 		s.mu.Unlock()
-		s.log.Info("session adopted by the restarted plugin", "session", s.id, "pid", next.conn.Pid(), "suspended", time.Since(lastOK).Round(time.Millisecond))
+		s.log.Info("session adopted by the restarted plugin", "session", s.id, "pid", next.conn.Pid(), "since_renewal", time.Since(lastOK).Round(time.Millisecond))
 		return true
 	}
 }
