@@ -225,7 +225,7 @@ func (s *supervisor) watch(g *generation) {
 		<-t.C
 	}
 	t.Stop()
-	g.conn.Kill() // free what the dead process's connection still holds
+	go g.conn.Kill() // free what the dead process's connection still holds
 
 	s.mu.Lock()
 	if s.cur == g {
