@@ -178,6 +178,9 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 		if !s.alive() {
 			return q, sessionEnded(s, resource)
 		}
+		if ctx.Err() != nil {
+			return q, waitErr(ctx, resource)
+		}
 		if !errors.Is(err, sdk.ErrCompacted) {
 			if sdk.CodeOf(err) != sdk.CodeUnknown && ctx.Err() == nil {
 				return q, backendErr("watch "+resource, err)
