@@ -225,7 +225,6 @@ func (s *supervisor) watch(g *generation) {
 		<-t.C
 	}
 	t.Stop()
-	go g.conn.Kill() // free what the dead process's connection still holds
 
 	s.mu.Lock()
 	if s.cur == g {
@@ -236,6 +235,9 @@ func (s *supervisor) watch(g *generation) {
 		s.mu.Unlock()
 		return
 	}
+	// The process died on its own: free what its connection still holds
+	// (close stops a process it kills itself).
+	go g.conn.Kill()
 	if time.Since(g.started) > stableAfter {
 		s.crashes = 0
 	}
