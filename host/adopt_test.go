@@ -247,14 +247,20 @@ func TestFailedAdoptionKeepsLockThroughGrace(t *testing.T) {
 	killPlugin(t, h1)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		s.mu.Lock()
-		dropped := s.dropped
-		s.mu.Unlock()
 		l2, err := h2.Named(ctx, "late", NoWait())
+		granted := time.Now() // the grant came before this
 		if err == nil {
+			s.mu.Lock()
+			dropped, lostAt, grace := s.dropped, s.lostAt, s.ttl/3
+			s.mu.Unlock()
 			if !dropped {
 				t.Fatal("another host took the lock while the lost session's anchor was held")
 			}
+			if lostAt.IsZero() || granted.Before(lostAt.Add(grace)) {
+				t.Fatalf("another host took the lock %v after the session was lost, within the grace of %v",
+					granted.Sub(lostAt).Round(time.Millisecond), grace)
+			}
+			t.Logf("another host took the lock %v after the session was lost (grace %v)", granted.Sub(lostAt).Round(time.Millisecond), grace)
 			_ = l2.Release(ctx)
 			break
 		}

@@ -54,8 +54,9 @@ type session struct {
 	moved   chan struct{} // closed when the session moves to another generation
 	ttl     time.Duration
 	anchor  *os.File // the session's anchor, or nil
-	leases  int      // leases on the session that have not ended
-	dropped bool     // the anchor is closed
+	leases  int       // leases on the session that have not ended
+	dropped bool      // the anchor is closed
+	lostAt  time.Time // when the session was lost; zero while it lives
 }
 
 // errSessionClosed is the cause of a session ended by its host on purpose.
@@ -172,9 +173,10 @@ func (s *session) keep() {
 			timer.Reset(s.ttlNow() / 3)
 		case s.ctx.Err() != nil:
 			return
-		case g.info.Has(sdk.CapAdopt) && g.waitExited(s.ctx, exitWait):
-			// The renewal failed because the plugin died: the exit
-			// branch above adopts the session on its successor.
+		case g.info.Has(sdk.CapAdopt) && errors.Is(err, sdk.ErrUnavailable) && g.waitExited(s.ctx, exitWait):
+			// The renewal failed because the plugin died (its stream
+			// broke): the exit branch above adopts the session on its
+			// successor. An expiry the plugin reported is lost at once.
 			timer.Reset(0)
 		case errors.Is(err, sdk.ErrSessionExpired):
 			s.lose(fmt.Errorf("session %s expired: %w", s.id, err))
@@ -269,11 +271,12 @@ func (s *session) lose(cause error) {
 		return
 	}
 	s.log.Error("session lost; its locks are lost", "session", s.id, "cause", cause)
-	s.cancel(cause)
-	grace := s.ttlNow() / 3
 	s.mu.Lock()
+	s.lostAt = time.Now()
 	none := s.leases == 0
+	grace := s.ttl / 3
 	s.mu.Unlock()
+	s.cancel(cause)
 	if none {
 		s.dropAnchor()
 		return

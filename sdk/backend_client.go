@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -137,10 +138,16 @@ type passing struct{ err error }
 
 func (p passing) Error() string { return p.err.Error() }
 
+// streamErr is the error of a keep-alive stream that ended. A stream that
+// broke (the plugin process went away) is ErrSessionExpired, for the plugin
+// revokes a session whose stream ends, and also ErrUnavailable, so that a
+// host whose backend adopts sessions can tell it from an expiry the plugin
+// reported: the plugin may have died, its session living on.
 func streamErr(session string, err error) error {
 	e := fromStatus(err)
 	if CodeOf(e) == CodeUnavailable || CodeOf(e) == CodeUnknown {
-		return Errorf(CodeSessionExpired, "session %s: keep-alive stream broke: %v", session, e)
+		return fmt.Errorf("%w: %w", Errorf(CodeSessionExpired, "session %s: keep-alive stream broke", session),
+			Errorf(CodeUnavailable, "%v", e))
 	}
 	return e
 }
