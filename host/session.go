@@ -53,7 +53,7 @@ type session struct {
 	gen     *generation   // the plugin process serving the session now
 	moved   chan struct{} // closed when the session moves to another generation
 	ttl     time.Duration
-	anchor  *os.File // the session's anchor, or nil
+	anchor  *os.File  // the session's anchor, or nil
 	leases  int       // leases on the session that have not ended
 	dropped bool      // the anchor is closed
 	lostAt  time.Time // when the session was lost; zero while it lives
