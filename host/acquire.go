@@ -19,13 +19,14 @@ type grant struct {
 // uncontended acquire is one backend call: the put returns the queue
 // atomically with it.
 func (h *Host) acquire(ctx context.Context, s *session, resource, key string, info requestInfo, o lockOptions) (grant, error) {
-	be := s.gen.backend
-	put, err := be.Put(ctx, sdk.PutRequest{Resource: resource, Key: key, Value: encodeRequest(info),
-		Session: s.id, IfAbsent: true, WithRange: true})
+	put, err := h.enqueue(ctx, s, resource, key, info)
 	if err != nil {
 		if errors.Is(err, sdk.ErrSessionExpired) {
 			s.lose(fmt.Errorf("session %s expired: %w", s.id, err))
 			return grant{}, fmt.Errorf("lock %s: %w: %w", resource, ErrLost, err)
+		}
+		if !s.alive() {
+			return grant{}, sessionEnded(s, resource)
 		}
 		if ctxErr(err) {
 			return grant{}, waitErr(ctx, resource)
@@ -48,6 +49,33 @@ func (h *Host) acquire(ctx context.Context, s *session, resource, key string, in
 		return grant{}, err
 	}
 	return g, nil
+}
+
+// enqueue puts the request's entry and returns the queue after it. A put
+// retried on a restarted plugin that finds its key present was done by
+// the first attempt: the queue is read to find it.
+func (h *Host) enqueue(ctx context.Context, s *session, resource, key string, info requestInfo) (sdk.PutResult, error) {
+	var put sdk.PutResult
+	err := s.call(ctx, func(be sdk.Backend, retry bool) error {
+		var err error
+		put, err = be.Put(ctx, sdk.PutRequest{Resource: resource, Key: key, Value: encodeRequest(info),
+			Session: s.id, IfAbsent: true, WithRange: true})
+		if !retry || !errors.Is(err, sdk.ErrExists) {
+			return err
+		}
+		r, rerr := be.Range(ctx, resource)
+		if rerr != nil {
+			return rerr
+		}
+		for _, e := range r.Entries {
+			if e.Key == key {
+				put = sdk.PutResult{CreateRev: e.CreateRev, ModRev: e.ModRev, Rev: r.Rev, Entries: r.Entries}
+				return nil
+			}
+		}
+		return err
+	})
+	return put, err
 }
 
 // wait blocks until key is granted.
@@ -82,16 +110,16 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 	if ok, err := done(q); ok || err != nil {
 		return q, err
 	}
-	be := s.gen.backend
-	if !s.gen.info.Has(sdk.CapWatch) {
+	if !s.current().info.Has(sdk.CapWatch) {
 		return h.poll(ctx, s, resource, done)
 	}
 	for {
+		g := s.current()
 		wctx, cancel := context.WithCancel(ctx)
 		events := make(chan sdk.Event, 64)
 		errc := make(chan error, 1)
 		go func(from int64) {
-			errc <- be.Watch(wctx, resource, from, func(ev sdk.Event) error {
+			errc <- g.backend.Watch(wctx, resource, from, func(ev sdk.Event) error {
 				select {
 				case events <- ev:
 					return nil
@@ -134,18 +162,39 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 		if ok {
 			return q, nil
 		}
+		if !s.alive() {
+			// Whatever broke the watch, the wait ends because the session
+			// did: say so, with its cause.
+			return q, sessionEnded(s, resource)
+		}
 		if ctxErr(err) {
 			return q, waitErr(ctx, resource)
 		}
+		if s.movable(ctx, g, err) {
+			// The plugin died and the session lives on in its restart:
+			// follow the queue there from the last revision seen.
+			continue
+		}
+		if !s.alive() {
+			return q, sessionEnded(s, resource)
+		}
+		if ctx.Err() != nil {
+			return q, waitErr(ctx, resource)
+		}
 		if !errors.Is(err, sdk.ErrCompacted) {
-			if sdk.CodeOf(err) != sdk.CodeUnknown && ctx.Err() == nil && s.alive() {
+			if sdk.CodeOf(err) != sdk.CodeUnknown && ctx.Err() == nil {
 				return q, backendErr("watch "+resource, err)
 			}
 			return q, err
 		}
 		// The watch fell behind the store's history: read the queue again
 		// and follow it from there.
-		r, rerr := be.Range(ctx, resource)
+		var r sdk.RangeResult
+		rerr := s.call(ctx, func(be sdk.Backend, _ bool) error {
+			var err error
+			r, err = be.Range(ctx, resource)
+			return err
+		})
 		if rerr != nil {
 			if ctxErr(rerr) {
 				return q, waitErr(ctx, resource)
@@ -175,8 +224,16 @@ func (h *Host) poll(ctx context.Context, s *session, resource string, done func(
 			t.Stop()
 			return nil, waitErr(ctx, resource)
 		}
-		r, err := s.gen.backend.Range(ctx, resource)
+		var r sdk.RangeResult
+		err := s.call(ctx, func(be sdk.Backend, _ bool) error {
+			var err error
+			r, err = be.Range(ctx, resource)
+			return err
+		})
 		if err != nil {
+			if !s.alive() {
+				return nil, sessionEnded(s, resource)
+			}
 			if ctx.Err() != nil || ctxErr(err) {
 				return nil, waitErr(ctx, resource)
 			}
@@ -224,10 +281,13 @@ func ctxErr(err error) bool {
 func (h *Host) withdraw(s *session, resource, key string, modRev int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := s.gen.backend.Delete(ctx, sdk.DeleteRequest{Resource: resource, Key: key, ExpectRev: modRev})
-	if err == nil || errors.Is(err, sdk.ErrNotFound) {
+	err := s.call(ctx, func(be sdk.Backend, _ bool) error {
+		_, err := be.Delete(ctx, sdk.DeleteRequest{Resource: resource, Key: key, ExpectRev: modRev})
+		return err
+	})
+	if err == nil || errors.Is(err, sdk.ErrNotFound) || !s.alive() {
 		return
 	}
 	s.lose(fmt.Errorf("withdraw request from %s: %w", resource, err))
-	_ = s.gen.backend.Revoke(ctx, s.id)
+	_ = s.backend().Revoke(ctx, s.id)
 }

@@ -112,7 +112,7 @@ func (l *Lease) CanUpgrade(ctx context.Context) (bool, error) {
 	if ended || l.Lost() != nil {
 		return false, fmt.Errorf("can upgrade %s: %w", l.resource, ErrNotHeld)
 	}
-	r, err := l.sess.gen.backend.Range(ctx, l.resource)
+	r, err := l.sess.backend().Range(ctx, l.resource)
 	if err != nil {
 		return false, backendErr("can upgrade "+l.resource, err)
 	}
@@ -135,7 +135,7 @@ func (l *Lease) store(ctx context.Context, info requestInfo, guard int64, mode M
 	if l.ended {
 		return fmt.Errorf("convert %s: %w", l.resource, ErrNotHeld)
 	}
-	r, err := l.sess.gen.backend.Update(ctx, sdk.UpdateRequest{Resource: l.resource, Key: l.key,
+	r, err := l.sess.backend().Update(ctx, sdk.UpdateRequest{Resource: l.resource, Key: l.key,
 		Value: encodeRequest(info), ExpectRev: l.modRev, ExpectResourceRev: guard})
 	if err != nil {
 		return err
@@ -171,7 +171,7 @@ func (l *Lease) downgrade(ctx context.Context, to Mode) error {
 }
 
 func (l *Lease) upgrade(ctx context.Context, to Mode) error {
-	be := l.sess.gen.backend
+	be := l.sess.backend()
 	for try := 0; ; try++ {
 		r, err := be.Range(ctx, l.resource)
 		if err != nil {

@@ -31,6 +31,10 @@ var (
 	// ErrPluginChecksum: a plugin binary does not match its configured
 	// sha256; it was not started.
 	ErrPluginChecksum = errors.New("locksmith: plugin checksum mismatch")
+	// ErrPluginBroken: a configured plugin program is not a Locksmith
+	// plugin: it exited, printed something else, or did not complete its
+	// handshake in time. It was stopped; check its path.
+	ErrPluginBroken = errors.New("locksmith: plugin broken")
 	// ErrConditionFailed: a conditional lock's condition was false once the
 	// lock was held; the lock was released.
 	ErrConditionFailed = errors.New("locksmith: lock condition failed")

@@ -11,11 +11,21 @@ import (
 // A lease is lost when its session cannot be renewed in time or its
 // backend goes away. Work done under the lock should run under the lease's
 // Context, which is cancelled then; Lost says why, and OnLost is called.
-// Here the backend plugin is killed, as a crash would.
+// Here the backend plugin is killed, as a crash would, and the backend (the
+// in-memory example) keeps its sessions in the plugin process, so they die
+// with it. (The file and Redis backends survive such a crash: the restarted
+// plugin adopts the session, and the lease is kept.)
 func ExampleOnLost() {
-	h, stop := exampleHost()
-	defer stop()
+	cfg, cleanup := exampleConfig()
+	defer cleanup()
+	cfg.Backend = "memory"
 	ctx := context.Background()
+	h, err := host.New(ctx, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer h.Close()
 
 	lost := make(chan error, 1)
 	l, err := h.Named(ctx, "leader", host.OnLost(func(err error) { lost <- err }))

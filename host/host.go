@@ -244,7 +244,7 @@ func (h *Host) session(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	hostname, _ := os.Hostname()
-	s, err := openSession(ctx, g, h.cfg.Lease.TTL, map[string]string{"pid": strconv.Itoa(os.Getpid()), "host": hostname}, h.log.Named("session"))
+	s, err := openSession(ctx, h.backend, g, h.cfg.Lease.TTL, map[string]string{"pid": strconv.Itoa(os.Getpid()), "host": hostname}, h.log.Named("session"))
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -187,54 +185,6 @@ func TestReleaseTwiceIsNotHeld(t *testing.T) {
 	if len(h.Held()) != 0 {
 		t.Fatalf("Held after release: %d", len(h.Held()))
 	}
-}
-
-func TestPluginDeathLosesLeases(t *testing.T) {
-	dir := t.TempDir()
-	h, other := newTestHost(t, dir), newTestHost(t, dir)
-	ctx := testCtx(t)
-	var lostCause atomic.Value
-	l, err := h.Named(ctx, "victim", OnLost(func(err error) { lostCause.Store(err) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := h.backend.get(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(g.conn.Pid(), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-l.Context().Done():
-	case <-time.After(2 * time.Second):
-		t.Fatal("lease not lost 2s after its plugin was killed")
-	}
-	if err := l.Lost(); !errors.Is(err, ErrLost) || !errors.Is(err, ErrBackendUnavailable) {
-		t.Fatalf("Lost() = %v, want ErrLost and ErrBackendUnavailable", err)
-	}
-	waitFor(t, func() bool { return lostCause.Load() != nil })
-	// The other host can take the lock at once: the dead plugin's session
-	// went with its process.
-	wctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
-	defer cancel()
-	l2, err := other.Named(wctx, "victim")
-	if err != nil {
-		t.Fatalf("lock of a killed plugin's holder not free within 1.5s: %v", err)
-	}
-	if l2.Token() <= l.Token() {
-		t.Fatalf("token went backwards: %d after %d", l2.Token(), l.Token())
-	}
-	_ = l2.Release(ctx)
-	// The host restarts its plugin and locks again.
-	l3, err := h.Named(ctx, "victim")
-	if err != nil {
-		t.Fatalf("lock after plugin restart: %v", err)
-	}
-	if err := l.Release(ctx); !errors.Is(err, ErrNotHeld) {
-		t.Fatalf("release of lost lease: %v, want ErrNotHeld", err)
-	}
-	_ = l3.Release(ctx)
 }
 
 func TestChecksumMismatchRefused(t *testing.T) {

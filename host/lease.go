@@ -42,6 +42,7 @@ func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRe
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	l := &Lease{h: h, sess: s, resource: resource, key: key, mode: mode, token: token, owner: owner,
 		acquired: time.Now(), ctx: ctx, cancel: cancel, modRev: modRev, info: info}
+	s.leaseStarted()
 	go func() {
 		<-ctx.Done()
 		err := l.Lost()
@@ -136,11 +137,19 @@ func (l *Lease) release(ctx context.Context) error {
 	}
 	if err := l.Lost(); err != nil {
 		l.ended = true
+		l.sess.leaseEnded()
 		return fmt.Errorf("release %s: %w: %w", l.resource, ErrNotHeld, err)
 	}
-	_, err := l.sess.gen.backend.Delete(ctx, sdk.DeleteRequest{Resource: l.resource, Key: l.key, ExpectRev: l.modRev})
+	retried := false
+	err := l.sess.call(ctx, func(be sdk.Backend, retry bool) error {
+		retried = retry
+		_, err := be.Delete(ctx, sdk.DeleteRequest{Resource: l.resource, Key: l.key, ExpectRev: l.modRev})
+		return err
+	})
 	switch {
-	case err == nil:
+	case err == nil, retried && errors.Is(err, sdk.ErrNotFound):
+		// A retried delete that finds nothing: the first attempt
+		// reached the store before its plugin died.
 		l.end(errReleased)
 		return nil
 	case errors.Is(err, sdk.ErrNotFound):
@@ -156,6 +165,7 @@ func (l *Lease) release(ctx context.Context) error {
 // end marks the lease over; l.mu is held.
 func (l *Lease) end(cause error) {
 	l.ended = true
+	l.sess.leaseEnded()
 	l.cancel(cause)
 	l.h.forget(l)
 	l.h.graph.disown(l.key)

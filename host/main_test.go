@@ -10,18 +10,21 @@ import (
 	"github.com/locksmithx/locksmith/internal/testbin"
 )
 
-// filePlugin and redisPlugin are the backends' binaries, and auditPlugin a
+// filePlugin and redisPlugin are the backends' binaries, memoryPlugin the
+// example backend (which cannot adopt sessions), and auditPlugin a
 // middleware (testdata/auditmw), built once for the package's tests.
-var filePlugin, redisPlugin, auditPlugin string
+var filePlugin, redisPlugin, memoryPlugin, auditPlugin string
 
 func TestMain(m *testing.M) {
 	testbin.Main(m, map[string]string{
 		"locksmith-plugin-file":    "./plugins/file/cmd/locksmith-plugin-file",
 		"locksmith-plugin-redis":   "./plugins/redis/cmd/locksmith-plugin-redis",
+		"locksmith-plugin-memory":  "./examples/custom-backend/cmd/locksmith-plugin-memory",
 		"locksmith-plugin-auditmw": "./host/testdata/auditmw",
 	}, func(dir string) {
 		filePlugin = filepath.Join(dir, "locksmith-plugin-file")
 		redisPlugin = filepath.Join(dir, "locksmith-plugin-redis")
+		memoryPlugin = filepath.Join(dir, "locksmith-plugin-memory")
 		auditPlugin = filepath.Join(dir, "locksmith-plugin-auditmw")
 	})
 }

@@ -51,17 +51,12 @@ func startChain(ctx context.Context, cat *catalog, cfg config.Config, log hclog.
 		if spec.Sum != nil {
 			opts = append(opts, sdk.WithChecksum(spec.Sum))
 		}
-		conn, err := sdk.Launch(spec.command(), sdk.PluginMiddleware, opts...)
+		conn, err := sdk.Launch(spec.command(), sdk.KindMiddleware, opts...)
 		if err != nil {
 			c.close()
-			return nil, fmt.Errorf("%w: middleware %q (%s): %v", ErrBackendUnavailable, name, spec.Path, err)
+			return nil, launchErr("middleware", spec, err)
 		}
 		m := conn.Middleware()
-		if m == nil {
-			conn.Kill()
-			c.close()
-			return nil, fmt.Errorf("%w: plugin %q is not a middleware", ErrInvalidConfig, name)
-		}
 		if err := m.Configure(ctx, sdk.Config(cfg.Plugin(name).Config)); err != nil {
 			conn.Kill()
 			c.close()

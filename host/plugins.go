@@ -60,9 +60,9 @@ func (h *Host) pluginStatus(ctx context.Context, name string) PluginStatus {
 		st.Active, st.Ready, plugin = true, g.ready, g.backend
 	} else {
 		start := time.Now()
-		conn, err := sdk.Launch(spec.command(), sdk.PluginBackend, sdk.WithHostLogger(h.log.Named("plugin."+name)))
+		conn, err := sdk.Launch(spec.command(), sdk.KindBackend, sdk.WithHostLogger(h.log.Named("plugin."+name)))
 		if err != nil {
-			conn, err = sdk.Launch(spec.command(), sdk.PluginMiddleware, sdk.WithHostLogger(h.log.Named("plugin."+name)))
+			conn, err = sdk.Launch(spec.command(), sdk.KindMiddleware, sdk.WithHostLogger(h.log.Named("plugin."+name)))
 		}
 		if err != nil {
 			st.Health = err.Error()

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -22,10 +23,13 @@ const (
 	exitPoll = 20 * time.Millisecond
 )
 
-// supervisor runs one backend plugin process, restarts it with backoff when
-// it dies, and tells the sessions on it that it died: go-plugin does not
-// restart plugins, so this is the host's job. A process's life is a
-// generation; everything granted in a generation is lost when it ends.
+// supervisor runs one backend plugin process, restarts it when it dies (at
+// once after a first crash, with backoff after repeated ones), and tells
+// the sessions on it that it died: go-plugin does not restart plugins, so
+// this is the host's job. A process's life is a generation. When a
+// generation ends, the sessions on a backend that can adopt (CapAdopt)
+// move to the next one; on any other backend everything granted in the
+// generation is lost.
 type supervisor struct {
 	spec pluginSpec
 	cfg  sdk.Config
@@ -37,6 +41,8 @@ type supervisor struct {
 	crashes  int
 	starting chan struct{} // closed when an ongoing start finishes
 	lastErr  error
+	// notBefore holds restarts back after repeated crashes.
+	notBefore time.Time
 }
 
 // generation is one running plugin process.
@@ -47,6 +53,24 @@ type generation struct {
 	started time.Time
 	ready   time.Duration // from launch until configured
 	exited  chan struct{} // closed when the process has exited
+}
+
+// waitExited reports whether the process has exited, waiting up to d (or
+// until ctx ends) to know.
+func (g *generation) waitExited(ctx context.Context, d time.Duration) bool {
+	if g.conn.Exited() {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-g.exited:
+		return true
+	case <-t.C:
+		return g.conn.Exited()
+	case <-ctx.Done():
+		return g.conn.Exited()
+	}
 }
 
 func newSupervisor(spec pluginSpec, cfg sdk.Config, log hclog.Logger) *supervisor {
@@ -87,9 +111,14 @@ func (s *supervisor) get(ctx context.Context) (*generation, error) {
 			}
 		}
 		s.starting = make(chan struct{})
+		wait := time.Until(s.notBefore)
 		s.mu.Unlock()
 
-		g, err := s.launch(ctx)
+		var g *generation
+		err := sleepCtx(ctx, wait)
+		if err == nil {
+			g, err = s.launch(ctx)
+		}
 		s.mu.Lock()
 		close(s.starting)
 		s.starting = nil
@@ -108,6 +137,40 @@ func (s *supervisor) get(ctx context.Context) (*generation, error) {
 	}
 }
 
+// next returns a running generation other than old, waiting for old's exit
+// to be noticed and for the restart.
+func (s *supervisor) next(ctx context.Context, old *generation) (*generation, error) {
+	for {
+		select {
+		case <-old.exited:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		g, err := s.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if g != old {
+			return g, nil
+		}
+	}
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // launch starts, configures and checks one plugin process.
 func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 	start := time.Now()
@@ -115,15 +178,11 @@ func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 	if s.spec.Sum != nil {
 		opts = append(opts, sdk.WithChecksum(s.spec.Sum))
 	}
-	conn, err := sdk.Launch(s.spec.command(), sdk.PluginBackend, opts...)
+	conn, err := sdk.Launch(s.spec.command(), sdk.KindBackend, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: plugin %q (%s): %v", ErrBackendUnavailable, s.spec.Name, s.spec.Path, err)
+		return nil, launchErr("backend", s.spec, err)
 	}
 	be := conn.Backend()
-	if be == nil {
-		conn.Kill()
-		return nil, fmt.Errorf("%w: plugin %q is not a backend", ErrInvalidConfig, s.spec.Name)
-	}
 	// Info after Configure: what a plugin cannot guarantee (its Warnings)
 	// often depends on its config and the store it reached.
 	err = be.Configure(ctx, s.cfg)
@@ -144,35 +203,58 @@ func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 	return g, nil
 }
 
+// launchErr is the error of a plugin that did not start, as one line: a
+// program that is not a plugin is ErrPluginBroken, a plugin of another
+// kind ErrInvalidConfig.
+func launchErr(role string, spec pluginSpec, err error) error {
+	switch {
+	case errors.Is(err, sdk.ErrNotPlugin):
+		return fmt.Errorf("%w: %s plugin %q: %w", ErrPluginBroken, role, spec.Name, err)
+	case errors.Is(err, sdk.ErrWrongKind):
+		return fmt.Errorf("%w: %s plugin %q: %w", ErrInvalidConfig, role, spec.Name, err)
+	}
+	return fmt.Errorf("%w: %s plugin %q: %w", ErrBackendUnavailable, role, spec.Name, err)
+}
+
 // watch waits for g's process to exit, then reports it and restarts the
-// plugin after a backoff.
+// plugin: at once after a first crash, after a growing delay when it keeps
+// crashing.
 func (s *supervisor) watch(g *generation) {
 	t := time.NewTicker(exitPoll)
 	for !g.conn.Exited() {
 		<-t.C
 	}
 	t.Stop()
-	close(g.exited)
 
 	s.mu.Lock()
 	if s.cur == g {
 		s.cur = nil
 	}
+	close(g.exited)
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
+	// The process died on its own: free what its connection still holds
+	// (close stops a process it kills itself).
+	go g.conn.Kill()
 	if time.Since(g.started) > stableAfter {
 		s.crashes = 0
 	}
 	s.crashes++
-	delay := minRestartDelay << min(s.crashes-1, 10)
-	delay = min(delay, maxRestartDelay)
+	var delay time.Duration
+	if s.crashes > 1 {
+		delay = min(minRestartDelay<<min(s.crashes-2, 10), maxRestartDelay)
+	}
+	s.notBefore = time.Now().Add(delay)
 	s.mu.Unlock()
 
-	s.log.Error("plugin exited; every lock it held is lost", "plugin", s.spec.Name, "restart_in", delay)
-	time.Sleep(delay)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if g.info.Has(sdk.CapAdopt) {
+		s.log.Error("plugin exited; restarting it to adopt its sessions", "plugin", s.spec.Name, "restart_in", delay)
+	} else {
+		s.log.Error("plugin exited; every lock it held is lost", "plugin", s.spec.Name, "restart_in", delay)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+delay)
 	defer cancel()
 	if _, err := s.get(ctx); err != nil && err != ErrClosed {
 		s.log.Error("plugin restart failed", "plugin", s.spec.Name, "error", err)

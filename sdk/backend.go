@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"os"
 	"time"
 )
 
@@ -77,6 +78,16 @@ type Backend interface {
 type Session struct {
 	ID  string
 	TTL time.Duration
+	// Anchor, when a backend sets it, is an open file that keeps the
+	// session alive for as long as some process holds a descriptor of it
+	// (the file backend's locked session file). It never travels as data:
+	// the sdk sends a copy of its descriptor to the host, which holds it
+	// while the session lives, so the session outlives a crash of the
+	// plugin process and a restarted plugin can adopt it (see
+	// SessionAdopter). In a plugin, the backend keeps owning Anchor. In the
+	// host, Session.Anchor returned by a plugin's OpenSession is the host's
+	// own copy, which the host closes when it is done with the session.
+	Anchor *os.File
 }
 
 // Entry is one key of a resource.

@@ -3,6 +3,8 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -14,6 +16,9 @@ import (
 type backendClient struct {
 	pluginClient
 	c pb.BackendClient
+	// anchors is the anchor channel to the plugin process; nil when the
+	// connection has none (a test connection).
+	anchors *anchorChannel
 
 	mu      sync.Mutex
 	streams map[string]*keepAliveStream
@@ -30,6 +35,40 @@ type keepAliveStream struct {
 
 func (c *backendClient) OpenSession(ctx context.Context, ttl time.Duration, meta map[string]string) (Session, error) {
 	r, err := c.c.OpenSession(ctx, &pb.OpenSessionRequest{TtlMs: ms(ttl), Meta: meta})
+	if err != nil {
+		return Session{}, clientErr(ctx, err)
+	}
+	sess := Session{ID: r.Session, TTL: fromMS(r.TtlMs)}
+	if r.Anchored {
+		a, err := c.anchors.receive(ctx, r.Session)
+		if err != nil {
+			// A session the host cannot anchor would not survive a plugin
+			// crash as it should: give it up.
+			rctx, cancel := context.WithTimeout(context.Background(), anchorWait)
+			_ = c.Revoke(rctx, r.Session)
+			cancel()
+			if cerr := ctxErr(ctx); cerr != nil {
+				return Session{}, cerr
+			}
+			return Session{}, Errorf(CodeUnavailable, "open session: %v", err)
+		}
+		sess.Anchor = a
+	}
+	return sess, nil
+}
+
+// AdoptSession hands session id to this plugin process: it sends a copy
+// of anchor (which the caller keeps) over the anchor channel, then asks the
+// plugin to adopt the session.
+func (c *backendClient) AdoptSession(ctx context.Context, id string, ttl time.Duration, anchor *os.File) (Session, error) {
+	req := &pb.AdoptSessionRequest{Session: id, TtlMs: ms(ttl)}
+	if anchor != nil {
+		if err := c.anchors.send(id, anchor); err != nil {
+			return Session{}, Errorf(CodeUnavailable, "adopt session: %v", err)
+		}
+		req.Anchored = true
+	}
+	r, err := c.c.AdoptSession(ctx, req)
 	if err != nil {
 		return Session{}, clientErr(ctx, err)
 	}
@@ -99,10 +138,16 @@ type passing struct{ err error }
 
 func (p passing) Error() string { return p.err.Error() }
 
+// streamErr is the error of a keep-alive stream that ended. A stream that
+// broke (the plugin process went away) is ErrSessionExpired, for the plugin
+// revokes a session whose stream ends, and also ErrUnavailable, so that a
+// host whose backend adopts sessions can tell it from an expiry the plugin
+// reported: the plugin may have died, its session living on.
 func streamErr(session string, err error) error {
 	e := fromStatus(err)
 	if CodeOf(e) == CodeUnavailable || CodeOf(e) == CodeUnknown {
-		return Errorf(CodeSessionExpired, "session %s: keep-alive stream broke: %v", session, e)
+		return fmt.Errorf("%w: %w", Errorf(CodeSessionExpired, "session %s: keep-alive stream broke", session),
+			Errorf(CodeUnavailable, "%v", e))
 	}
 	return e
 }

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"os"
 	"sync"
 	"time"
 
@@ -17,12 +18,30 @@ type backendServer struct {
 
 	mu       sync.Mutex
 	sessions map[string]struct{}
+	anchors  *anchorChannel // nil when the host passed no anchor channel
 }
 
 func newBackendServer(impl Backend) *backendServer {
 	return &backendServer{impl: impl, sessions: map[string]struct{}{}}
 }
 
+// useAnchors gives the server the anchor channel its host passed.
+func (s *backendServer) useAnchors(c *anchorChannel) {
+	s.mu.Lock()
+	s.anchors = c
+	s.mu.Unlock()
+}
+
+func (s *backendServer) anchorChannel() *anchorChannel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.anchors
+}
+
+// OpenSession opens a session. If the backend gives it an anchor and the
+// host passed an anchor channel, a copy of the anchor is on its way to the
+// host before the answer is: the host then holds the session across a
+// crash of this process.
 func (s *backendServer) OpenSession(ctx context.Context, req *pb.OpenSessionRequest) (*pb.OpenSessionResponse, error) {
 	sess, err := s.impl.OpenSession(ctx, fromMS(req.TtlMs), req.Meta)
 	if err != nil {
@@ -31,7 +50,41 @@ func (s *backendServer) OpenSession(ctx context.Context, req *pb.OpenSessionRequ
 	s.mu.Lock()
 	s.sessions[sess.ID] = struct{}{}
 	s.mu.Unlock()
-	return &pb.OpenSessionResponse{Session: sess.ID, TtlMs: ms(sess.TTL)}, nil
+	resp := &pb.OpenSessionResponse{Session: sess.ID, TtlMs: ms(sess.TTL)}
+	if ch := s.anchorChannel(); ch != nil && sess.Anchor != nil {
+		if err := ch.send(sess.ID, sess.Anchor); err != nil {
+			s.revoke(sess.ID)
+			return nil, toStatus(Errorf(CodeUnavailable, "open session: %v", err))
+		}
+		resp.Anchored = true
+	}
+	return resp, nil
+}
+
+// AdoptSession hands the backend a session an earlier process of this
+// plugin opened, with the anchor the host sent just before.
+func (s *backendServer) AdoptSession(ctx context.Context, req *pb.AdoptSessionRequest) (*pb.AdoptSessionResponse, error) {
+	var anchor *os.File
+	if req.Anchored {
+		a, err := s.anchorChannel().receive(ctx, req.Session)
+		if err != nil {
+			return nil, toStatus(Errorf(CodeUnavailable, "adopt session %s: %v", req.Session, err))
+		}
+		anchor = a
+		defer anchor.Close()
+	}
+	ad, ok := s.impl.(SessionAdopter)
+	if !ok {
+		return nil, toStatus(Errorf(CodeInvalidArgument, "adopt session %s: this backend cannot adopt sessions", req.Session))
+	}
+	sess, err := ad.AdoptSession(ctx, req.Session, fromMS(req.TtlMs), anchor)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.mu.Lock()
+	s.sessions[sess.ID] = struct{}{}
+	s.mu.Unlock()
+	return &pb.AdoptSessionResponse{Session: sess.ID, TtlMs: ms(sess.TTL)}, nil
 }
 
 // KeepAlive renews the sessions named on the stream. However the stream

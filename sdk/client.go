@@ -1,10 +1,15 @@
 package sdk
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -12,9 +17,25 @@ import (
 
 // Conn is a host's connection to one running plugin process.
 type Conn struct {
-	client *plugin.Client
-	raw    any
+	client  *plugin.Client
+	raw     any
+	anchors *anchorChannel
 }
+
+// DefaultStartTimeout is how long Launch waits for a plugin to complete
+// its handshake before it refuses it (see WithStartTimeout).
+const DefaultStartTimeout = 5 * time.Second
+
+// Errors of Launch.
+var (
+	// ErrNotPlugin: the program started as a plugin is not one: it exited,
+	// printed something else, or said nothing before its handshake was
+	// due.
+	ErrNotPlugin = errors.New("not a Locksmith plugin")
+	// ErrWrongKind: the plugin serves another kind than the one asked for
+	// (a middleware started as a backend, say).
+	ErrWrongKind = errors.New("wrong kind of plugin")
+)
 
 // LaunchOpt is an optional setting of Launch.
 type LaunchOpt func(*plugin.ClientConfig)
@@ -33,11 +54,20 @@ func WithHostLogger(l hclog.Logger) LaunchOpt {
 	return func(c *plugin.ClientConfig) { c.Logger = l }
 }
 
+// WithStartTimeout sets how long Launch waits for the plugin's handshake
+// (default DefaultStartTimeout).
+func WithStartTimeout(d time.Duration) LaunchOpt {
+	return func(c *plugin.ClientConfig) { c.StartTimeout = d }
+}
+
 // Launch starts the plugin command cmd, which must serve the plugin kind
-// named by kind (PluginBackend or PluginMiddleware), and connects to it over
-// gRPC with mutual TLS on fresh keys (see tls.go). The caller owns the returned Conn and
-// must Kill it.
-func Launch(cmd *exec.Cmd, kind string, opts ...LaunchOpt) (*Conn, error) {
+// kind, and connects to it over gRPC with mutual TLS on fresh keys (see
+// tls.go). A backend also gets an anchor channel (see anchor.go). A program
+// that does not complete the handshake within the start timeout, or that
+// serves another kind, is stopped and refused with a one-line error
+// wrapping ErrNotPlugin or ErrWrongKind. The caller owns the returned Conn and must Kill
+// it.
+func Launch(cmd *exec.Cmd, kind Kind, opts ...LaunchOpt) (*Conn, error) {
 	tlsConfig, bundle, err := hostTLS()
 	if err != nil {
 		return nil, fmt.Errorf("start plugin %s: TLS: %w", cmd.Path, err)
@@ -54,11 +84,24 @@ func Launch(cmd *exec.Cmd, kind string, opts ...LaunchOpt) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start plugin %s: pass TLS material: %w", cmd.Path, err)
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
 	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", tlsFDEnv, 2+len(cmd.ExtraFiles)))
+	var anchors *anchorChannel
+	if kind == KindBackend {
+		ch, peer, err := newAnchorPair()
+		if err != nil {
+			return nil, fmt.Errorf("start plugin %s: %w", cmd.Path, err)
+		}
+		if ch != nil {
+			anchors = ch
+			defer peer.Close()
+			cmd.ExtraFiles = append(cmd.ExtraFiles, peer)
+			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", anchorFDEnv, 2+len(cmd.ExtraFiles)))
+		}
+	}
 
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
@@ -67,22 +110,80 @@ func Launch(cmd *exec.Cmd, kind string, opts ...LaunchOpt) (*Conn, error) {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		TLSConfig:        tlsConfig,
 		Logger:           hclog.NewNullLogger(),
+		StartTimeout:     DefaultStartTimeout,
 	}
 	for _, o := range opts {
 		o(cfg)
 	}
 	client := plugin.NewClient(cfg)
+	fail := func(err error) (*Conn, error) {
+		client.Kill()
+		anchors.close()
+		return nil, err
+	}
 	proto, err := client.Client()
 	if err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("start plugin %s: %w", cmd.Path, err)
+		return fail(launchErr(cmd.Path, err))
 	}
-	raw, err := proto.Dispense(kind)
+	raw, err := proto.Dispense(string(kind))
 	if err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("start plugin %s: %w", cmd.Path, err)
+		return fail(fmt.Errorf("start plugin %s: %w", cmd.Path, err))
 	}
-	return &Conn{client: client, raw: raw}, nil
+	// go-plugin's Dispense does not ask the plugin what it serves: ask.
+	p, ok := raw.(Plugin)
+	if !ok {
+		return fail(fmt.Errorf("start plugin %s: %w: no %s client", cmd.Path, ErrNotPlugin, kind))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
+	info, err := p.Info(ctx)
+	cancel()
+	if err != nil {
+		return fail(fmt.Errorf("start plugin %s: %w: it does not answer Info: %s", cmd.Path, ErrNotPlugin, firstLine(err.Error())))
+	}
+	if info.Kind != kind {
+		return fail(fmt.Errorf("start plugin %s: %w: it is a %s plugin, not a %s", cmd.Path, ErrWrongKind, orNone(string(info.Kind)), kind))
+	}
+	if bc, ok := raw.(*backendClient); ok {
+		bc.anchors = anchors
+	}
+	return &Conn{client: client, raw: raw, anchors: anchors}, nil
+}
+
+// launchErr is the one-line error of a plugin that did not start: a
+// handshake that failed or never came wraps ErrNotPlugin.
+func launchErr(path string, err error) error {
+	var ee *exec.Error
+	var pe *fs.PathError
+	if errors.Is(err, plugin.ErrChecksumsDoNotMatch) || errors.As(err, &ee) || errors.As(err, &pe) {
+		return fmt.Errorf("start plugin %s: %w", path, err)
+	}
+	msg := firstLine(err.Error())
+	switch {
+	case msg == "plugin exited before we could connect":
+		msg = "it exited before its handshake"
+	case strings.HasPrefix(msg, "timeout while waiting"):
+		msg = "no handshake within the start timeout"
+	case strings.HasPrefix(msg, "Unrecognized remote plugin message:"):
+		if out := strings.TrimSpace(strings.TrimPrefix(msg, "Unrecognized remote plugin message:")); out != "" {
+			msg = fmt.Sprintf("it printed %q instead of a handshake", out)
+		} else {
+			msg = "it exited without a handshake"
+		}
+	}
+	return fmt.Errorf("start plugin %s: %w: %s", path, ErrNotPlugin, msg)
+}
+
+// firstLine is s up to its first line break.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "kindless"
+	}
+	return s
 }
 
 // Backend returns the plugin as a Backend, or nil if it serves another kind.
@@ -112,6 +213,9 @@ func (c *Conn) Pid() int {
 // Protocol is the protocol version negotiated with the plugin.
 func (c *Conn) Protocol() int { return c.client.NegotiatedVersion() }
 
-// Kill stops the plugin: gracefully first, then by force. It can safely be
-// called more than once.
-func (c *Conn) Kill() { c.client.Kill() }
+// Kill stops the plugin: gracefully first, then by force, and closes the
+// anchor channel. It can safely be called more than once.
+func (c *Conn) Kill() {
+	c.client.Kill()
+	c.anchors.close()
+}

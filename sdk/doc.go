@@ -14,4 +14,10 @@
 // Backends know nothing of lock modes: every lock recipe is built by the host
 // on the store. Keys are (resource, key) pairs; atomicity and ordering hold
 // within one resource and never across resources.
+//
+// A session belongs to the host, not to the plugin process. A backend whose
+// sessions can outlive a crash of that process implements [SessionAdopter]
+// (and announces [CapAdopt]); one whose session lives in a resource of the
+// process, such as a locked file, returns it as [Session.Anchor], a copy of
+// which the host holds over the crash and hands to the restarted plugin.
 package sdk

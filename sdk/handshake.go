@@ -9,12 +9,6 @@ import (
 // version can be added beside version 1 without breaking existing plugins.
 const ProtocolVersion = 1
 
-// Plugin names used in a plugin set: a plugin process serves one of them.
-const (
-	PluginBackend    = "backend"
-	PluginMiddleware = "middleware"
-)
-
 // Handshake is the go-plugin handshake every Locksmith plugin and host share.
 // It is a UX feature, not a security one: it stops a plugin binary from
 // being run by hand by mistake.
@@ -26,12 +20,12 @@ var Handshake = plugin.HandshakeConfig{
 
 // VersionedPlugins returns the plugin sets a host passes to go-plugin's
 // ClientConfig.VersionedPlugins: every protocol version the host speaks,
-// each with the backend and middleware plugin kinds.
+// each with the backend and middleware plugin kinds, named by their Kind.
 func VersionedPlugins() map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
 		1: {
-			PluginBackend:    &backendPlugin{},
-			PluginMiddleware: &middlewarePlugin{},
+			string(KindBackend):    &backendPlugin{},
+			string(KindMiddleware): &middlewarePlugin{},
 		},
 	}
 }

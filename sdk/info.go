@@ -25,6 +25,10 @@ const (
 	CapDistributed = "distributed"
 	// CapRepair: Check and Repair find and fix damaged state.
 	CapRepair = "repair"
+	// CapAdopt: the backend implements SessionAdopter, so a session
+	// survives a crash of the plugin process: the restarted plugin adopts
+	// it and its leases are kept.
+	CapAdopt = "adopt"
 )
 
 // PluginInfo describes a plugin to its host.

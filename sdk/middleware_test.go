@@ -35,10 +35,10 @@ func (denyWrites) Intercept(_ context.Context, in Interception) (Verdict, error)
 
 func TestMiddlewareOverGRPC(t *testing.T) {
 	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
-		PluginMiddleware: &middlewarePlugin{impl: denyWrites{}},
+		string(KindMiddleware): &middlewarePlugin{impl: denyWrites{}},
 	})
 	defer client.Close()
-	raw, err := client.Dispense(PluginMiddleware)
+	raw, err := client.Dispense(string(KindMiddleware))
 	if err != nil {
 		t.Fatal(err)
 	}

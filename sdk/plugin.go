@@ -157,5 +157,6 @@ var (
 	_ plugin.GRPCPlugin = (*backendPlugin)(nil)
 	_ plugin.GRPCPlugin = (*middlewarePlugin)(nil)
 	_ Backend           = (*backendClient)(nil)
+	_ SessionAdopter    = (*backendClient)(nil)
 	_ Middleware        = (*middlewareClient)(nil)
 )

@@ -52,15 +52,17 @@ func WithMaxProcs(n int) ServeOpt { return func(c *serveConfig) { c.maxProcs = n
 func ServeBackend(impl Backend, opts ...ServeOpt) {
 	srv := newBackendServer(impl)
 	p := &backendPlugin{impl: impl, server: srv}
-	serve(PluginBackend, p, impl, srv.revokeAll, opts)
+	serve(KindBackend, p, impl, srv.revokeAll, srv.useAnchors, opts)
 }
 
 // ServeMiddleware serves impl as a middleware plugin, like ServeBackend.
 func ServeMiddleware(impl Middleware, opts ...ServeOpt) {
-	serve(PluginMiddleware, &middlewarePlugin{impl: impl}, impl, func() {}, opts)
+	serve(KindMiddleware, &middlewarePlugin{impl: impl}, impl, func() {}, nil, opts)
 }
 
-func serve(name string, p plugin.Plugin, impl any, drain func(), opts []ServeOpt) {
+// serve runs the plugin. anchors, when set, is given the anchor channel the
+// host passed (see anchor.go).
+func serve(kind Kind, p plugin.Plugin, impl any, drain func(), anchors func(*anchorChannel), opts []ServeOpt) {
 	cfg := serveConfig{parentCheck: 200 * time.Millisecond, maxProcs: 1}
 	for _, o := range opts {
 		o(&cfg)
@@ -87,10 +89,15 @@ func serve(name string, p plugin.Plugin, impl any, drain func(), opts []ServeOpt
 		})
 	}
 	go watchHost(cfg.parentCheck, stop)
+	if ch, err := pluginAnchors(); err != nil {
+		cfg.logger.Error("no anchor channel; sessions will not survive a crash of this process", "error", err)
+	} else if ch != nil && anchors != nil {
+		anchors(ch)
+	}
 
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {name: p}},
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {string(kind): p}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 		TLSProvider:      pluginTLS,
 		Logger:           cfg.logger,

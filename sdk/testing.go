@@ -25,12 +25,12 @@ func TestBackendConn(t testing.TB, impl Backend) Backend {
 func TestBackendConnClosable(t testing.TB, impl Backend) (Backend, func()) {
 	t.Helper()
 	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
-		PluginBackend: &backendPlugin{impl: impl},
+		string(KindBackend): &backendPlugin{impl: impl},
 	})
 	var once sync.Once
 	closeConn := func() { once.Do(func() { _ = client.Close() }) }
 	t.Cleanup(closeConn)
-	raw, err := client.Dispense(PluginBackend)
+	raw, err := client.Dispense(string(KindBackend))
 	if err != nil {
 		t.Fatalf("dispense backend: %v", err)
 	}

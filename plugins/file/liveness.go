@@ -18,20 +18,29 @@ const maxProbeFiles = 4096
 
 // liveness tells whether a session owned by another process is alive: its
 // owner holds flock(LOCK_EX) on the session file for as long as the session
-// lives, and the kernel drops that lock when the owner dies. A probe takes
-// LOCK_SH|LOCK_NB on a descriptor of its own: success means nobody holds
-// the session, so it is dead; a missing file is dead too. Descriptors of
-// live sessions are kept, so a repeated probe is one system call.
+// lives (the plugin that opened it and the host holding its anchor share
+// that one lock), and the kernel drops that lock when every holder is gone.
+// A probe takes LOCK_SH|LOCK_NB on a descriptor of its own: success means
+// nobody holds the session, so it is dead; a missing file is dead too, and
+// so is a locked file that is no longer at its path (a revoked session
+// whose anchor has not been closed yet). Descriptors of live sessions are
+// kept, so a repeated probe costs a flock and a stat.
 type liveness struct {
 	dir string
 	log hclog.Logger
 
 	mu   sync.Mutex
-	open map[string]*os.File
+	open map[string]*probeFile
+}
+
+// probeFile is a kept descriptor of a session file and the file's identity.
+type probeFile struct {
+	f        *os.File
+	dev, ino uint64
 }
 
 func newLiveness(dir string, log hclog.Logger) *liveness {
-	return &liveness{dir: dir, log: log, open: map[string]*os.File{}}
+	return &liveness{dir: dir, log: log, open: map[string]*probeFile{}}
 }
 
 // alive probes session id. Uncertain answers (a file it may not open) count
@@ -40,12 +49,12 @@ func (l *liveness) alive(id string) bool {
 	if !validSessionID(id) {
 		return false
 	}
+	path := filepath.Join(l.dir, id)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f := l.open[id]
-	if f == nil {
-		var err error
-		f, err = os.Open(filepath.Join(l.dir, id))
+	p := l.open[id]
+	if p == nil {
+		f, err := os.Open(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return false
 		}
@@ -53,17 +62,29 @@ func (l *liveness) alive(id string) bool {
 			l.log.Warn("cannot probe session; treating it as alive", "session", id, "error", err)
 			return true
 		}
+		dev, ino, err := fileID(f)
+		if err != nil {
+			_ = f.Close()
+			l.log.Warn("cannot probe session; treating it as alive", "session", id, "error", err)
+			return true
+		}
 		if len(l.open) >= maxProbeFiles {
 			l.closeAllLocked()
 		}
-		l.open[id] = f
+		p = &probeFile{f: f, dev: dev, ino: ino}
+		l.open[id] = p
 	}
-	switch err := flock(f, syscall.LOCK_SH|syscall.LOCK_NB); {
+	switch err := flock(p.f, syscall.LOCK_SH|syscall.LOCK_NB); {
 	case err == nil:
-		_ = f.Close()
+		_ = p.f.Close()
 		delete(l.open, id)
 		return false
 	case errors.Is(err, syscall.EWOULDBLOCK):
+		if !atPath(path, p.dev, p.ino) {
+			_ = p.f.Close()
+			delete(l.open, id)
+			return false
+		}
 		return true
 	default:
 		l.log.Warn("cannot probe session; treating it as alive", "session", id, "error", err)
@@ -78,10 +99,30 @@ func (l *liveness) close() {
 }
 
 func (l *liveness) closeAllLocked() {
-	for id, f := range l.open {
-		_ = f.Close()
+	for id, p := range l.open {
+		_ = p.f.Close()
 		delete(l.open, id)
 	}
+}
+
+// fileID returns the device and inode of an open file.
+func fileID(f *os.File) (dev, ino uint64, err error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, 0, err
+	}
+	return uint64(st.Dev), st.Ino, nil
+}
+
+// atPath reports whether the file at path is still the file (dev, ino):
+// false once it was removed, or replaced. An error other than a missing
+// file counts as still there.
+func atPath(path string, dev, ino uint64) bool {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return !errors.Is(err, syscall.ENOENT)
+	}
+	return uint64(st.Dev) == dev && st.Ino == ino
 }
 
 // staleNewAge is how old a session file still being created ("<id>.new")

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func pluginBinary(t testing.TB) string {
 // the test ends.
 func launch(t testing.TB, dir string) *sdk.Conn {
 	t.Helper()
-	conn, err := sdk.Launch(exec.Command(pluginBinary(t)), sdk.PluginBackend)
+	conn, err := sdk.Launch(exec.Command(pluginBinary(t)), sdk.KindBackend)
 	if err != nil {
 		t.Fatalf("launch plugin: %v", err)
 	}
@@ -65,14 +66,40 @@ func launch(t testing.TB, dir string) *sdk.Conn {
 }
 
 // TestPluginProcessConformance runs the conformance suite against real
-// plugin processes, one per check, all on one directory.
+// plugin processes, one per check, all on one directory. A crash is kill -9
+// of the plugin process: its sessions live on in the anchors the suite
+// holds, and a new process adopts them.
 func TestPluginProcessConformance(t *testing.T) {
 	dir := t.TempDir()
-	backendtest.Run(t, func(t *testing.T) sdk.Backend { return launch(t, dir).Backend() }, backendtest.WithoutGRPC())
+	var mu sync.Mutex
+	conns := map[sdk.Backend]*sdk.Conn{}
+	backendtest.Run(t, func(t *testing.T) sdk.Backend {
+		c := launch(t, dir)
+		mu.Lock()
+		conns[c.Backend()] = c
+		mu.Unlock()
+		return c.Backend()
+	}, backendtest.WithoutGRPC(), backendtest.WithCrash(func(t *testing.T, b sdk.Backend) {
+		mu.Lock()
+		c := conns[b]
+		mu.Unlock()
+		if err := syscall.Kill(c.Pid(), syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 plugin: %v", err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !c.Exited() {
+			if time.Now().After(deadline) {
+				t.Fatal("plugin still running 10s after kill -9")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}))
 }
 
 // TestPluginKilledHolderReleasesWaiter: kill -9 of the plugin process that
-// holds a lock frees a waiter in another plugin process within 1.5s.
+// holds a lock keeps the lock while the host holds the session's anchor,
+// and frees a waiter in another plugin process within 1.5s once the host
+// closes it.
 func TestPluginKilledHolderReleasesWaiter(t *testing.T) {
 	dir := t.TempDir()
 	holder, waiter := launch(t, dir), launch(t, dir)
@@ -103,21 +130,30 @@ func TestPluginKilledHolderReleasesWaiter(t *testing.T) {
 	if pid == 0 || err != nil {
 		t.Fatalf("holder pid %d: %v", pid, err)
 	}
-	killed := time.Now()
+	if hs.Anchor == nil {
+		t.Fatal("the session has no anchor")
+	}
 	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	select {
+	case err := <-granted:
+		t.Fatalf("waiter done while the host holds the holder's anchor: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	killed := time.Now()
+	_ = hs.Anchor.Close()
 	select {
 	case err := <-granted:
 		if err != nil {
 			t.Fatal(err)
 		}
 		d := time.Since(killed)
-		t.Logf("waiter got the lock %v after kill -9 of the holder's plugin", d)
+		t.Logf("waiter got the lock %v after the anchor of the killed holder's session was closed", d)
 		if d > 1500*time.Millisecond {
 			t.Errorf("took %v; want within 1.5s", d)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("waiter still waiting 5s after kill -9")
+		t.Fatal("waiter still waiting 5s after the anchor was closed")
 	}
 }

@@ -20,7 +20,10 @@ const revokeTimeout = 10 * time.Second
 
 // session is a session owned by this process. Its file in the session
 // directory stays flock(LOCK_EX)-ed for as long as the session lives, which
-// is how every other process tells it is alive.
+// is how every other process tells it is alive. The descriptor is also the
+// session's anchor: the host holds a copy of it (the same open file
+// description, so the same lock), which keeps the session alive across a
+// crash of this process until a restarted plugin adopts it.
 type session struct {
 	id   string
 	ttl  time.Duration
@@ -29,8 +32,11 @@ type session struct {
 	// timer revokes the session when it is not kept alive within its TTL.
 	timer *time.Timer
 	// resources are the state files it has put entries in; Revoke visits
-	// them.
+	// them. An adopted session knows only those it put entries in since:
+	// the entries it had before are purged by the next access to their
+	// resource once the session file is gone (see Revoke).
 	resources map[*stateFile]struct{}
+	adopted   bool
 	ended     bool
 }
 
@@ -72,7 +78,91 @@ func (s *Store) OpenSession(ctx context.Context, ttl time.Duration, meta map[str
 	s.sessions[id] = sess
 	sess.timer = time.AfterFunc(ttl, func() { s.expire(id) })
 	s.mu.Unlock()
+	return sdk.Session{ID: id, TTL: ttl, Anchor: f}, nil
+}
+
+// AdoptSession takes over session id, opened by an earlier process of this
+// plugin, given its anchor: a descriptor of the session file that still
+// holds the session's lock. It checks that anchor is the file now at the
+// session's path and that the file is locked through anchor (not merely
+// locked by someone), keeps a duplicate of it, and starts the session's
+// TTL timer. Entries the session had stay as they are. Adopting a session
+// this process already has just restarts its timer.
+func (s *Store) AdoptSession(ctx context.Context, id string, ttl time.Duration, anchor *os.File) (sdk.Session, error) {
+	if err := s.ready(); err != nil {
+		return sdk.Session{}, err
+	}
+	if ttl <= 0 {
+		return sdk.Session{}, sdk.Errorf(sdk.CodeInvalidArgument, "adopt session: ttl %s is not positive", ttl)
+	}
+	if !validSessionID(id) {
+		return sdk.Session{}, sdk.Errorf(sdk.CodeSessionExpired, "adopt session: no session %q", id)
+	}
+	if _, err := s.KeepAlive(ctx, id); err == nil {
+		return sdk.Session{ID: id, TTL: ttl}, nil
+	}
+	if anchor == nil {
+		return sdk.Session{}, sdk.Errorf(sdk.CodeSessionExpired, "adopt session %s: no anchor: a file session is adopted with the session file its host holds", id)
+	}
+	path := filepath.Join(s.cfg.sessionDir, id)
+	f, err := holdAnchor(path, anchor)
+	if err != nil {
+		return sdk.Session{}, sdk.Errorf(sdk.CodeSessionExpired, "adopt session %s: %v", id, err)
+	}
+	sess := &session{id: id, ttl: ttl, path: path, f: f, resources: map[*stateFile]struct{}{}, adopted: true}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = f.Close()
+		return sdk.Session{}, errClosed
+	}
+	if old := s.sessions[id]; old != nil && !old.ended {
+		s.mu.Unlock()
+		_ = f.Close()
+		return sdk.Session{ID: id, TTL: old.ttl}, nil
+	}
+	s.sessions[id] = sess
+	sess.timer = time.AfterFunc(ttl, func() { s.expire(id) })
+	s.mu.Unlock()
 	return sdk.Session{ID: id, TTL: ttl}, nil
+}
+
+// holdAnchor checks that anchor is the session file at path and holds its
+// lock, and returns a duplicate of it for this process to keep.
+func holdAnchor(path string, anchor *os.File) (*os.File, error) {
+	dev, ino, err := fileID(anchor)
+	if err != nil {
+		return nil, fmt.Errorf("anchor: %w", err)
+	}
+	if !atPath(path, dev, ino) {
+		return nil, errors.New("the session file is gone: the session was revoked or expired")
+	}
+	// Someone holds the lock: a probe of our own cannot share it...
+	probe, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("the session file is gone: %w", err)
+	}
+	err = flock(probe, syscall.LOCK_SH|syscall.LOCK_NB)
+	_ = probe.Close()
+	if err == nil {
+		return nil, errors.New("the session file is not locked: the session is dead")
+	}
+	if !errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, fmt.Errorf("probe session file: %w", err)
+	}
+	fd, err := syscall.Dup(int(anchor.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("keep anchor: %w", err)
+	}
+	syscall.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), path)
+	// ...and the anchor can take it exclusively: so the holder is the
+	// anchor's own open file description, the session's.
+	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, errors.New("the session file is locked by another holder than its anchor")
+	}
+	return f, nil
 }
 
 // createSessionFile creates the file under a temporary name, locks it, and
@@ -119,8 +209,13 @@ func (s *Store) KeepAlive(ctx context.Context, id string) (time.Duration, error)
 
 // Revoke ends a session: it removes the session's entries from every
 // resource it put entries in (each removal a revision and a delete event),
-// then removes the session file and releases its lock. Revoking an unknown
-// or ended session does nothing.
+// then removes the session file and releases its lock, for every holder of
+// the anchor too. Revoking an unknown or ended session does nothing.
+//
+// An adopted session does not know the resources it had entries in before
+// it was adopted: those entries belong to a dead session from then on, so
+// the next access to their resource purges them (a watch in another
+// process with an entry of the session probes it every probe_interval).
 func (s *Store) Revoke(ctx context.Context, id string) error {
 	s.mu.Lock()
 	sess := s.sessions[id]
@@ -150,8 +245,11 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 
 // release removes the session's file and drops its lock. The file goes
 // first: a probe then finds either no file or no lock, both meaning dead.
+// The lock is dropped explicitly, not by closing: it belongs to the open
+// file description, which the host's copy of the anchor shares.
 func (s *Store) release(sess *session) {
 	_ = os.Remove(sess.path)
+	unlockFile(sess.f)
 	_ = sess.f.Close()
 	s.mu.Lock()
 	delete(s.sessions, sess.id)
@@ -186,3 +284,6 @@ func (s *Store) alive(id string) bool {
 	}
 	return s.probes.alive(id)
 }
+
+// Interface guards.
+var _ sdk.SessionAdopter = (*Store)(nil)

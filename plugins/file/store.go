@@ -80,7 +80,7 @@ func (s *Store) Info(context.Context) (sdk.PluginInfo, error) {
 		Name:         "file",
 		Version:      Version,
 		Kind:         sdk.KindBackend,
-		Capabilities: []string{sdk.CapWatch, sdk.CapPersistent, sdk.CapRepair},
+		Capabilities: []string{sdk.CapWatch, sdk.CapPersistent, sdk.CapRepair, sdk.CapAdopt},
 		ConfigSchema: configSchema,
 		Warnings:     warnings,
 	}, nil

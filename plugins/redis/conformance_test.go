@@ -15,7 +15,15 @@ func TestConformanceSingle(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithAOF("always"))
 	backendtest.Run(t, func(t *testing.T) sdk.Backend {
 		return open(t, []string{srv.Addr}, sdk.Config{"prefix": "conf:", "history": 50})
-	})
+	}, backendtest.WithCrash(crash))
+}
+
+// crash drops a store as a killed plugin process would: its sessions stay
+// in Redis, unrevoked.
+func crash(t *testing.T, b sdk.Backend) {
+	if err := b.(*Store).Close(); err != nil {
+		t.Fatalf("close store: %v", err)
+	}
 }
 
 // TestConformanceCluster runs the suite on a 3-master Redis Cluster and

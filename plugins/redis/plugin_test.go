@@ -23,7 +23,7 @@ func TestPluginBinary(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/locksmith-plugin-redis").CombinedOutput(); err != nil {
 		t.Fatalf("build plugin: %v\n%s", err, out)
 	}
-	conn, err := sdk.Launch(exec.Command(bin), sdk.PluginBackend)
+	conn, err := sdk.Launch(exec.Command(bin), sdk.KindBackend)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"os"
 	"sync"
 	"time"
 
@@ -79,6 +80,19 @@ func (s *Store) KeepAlive(ctx context.Context, session string) (time.Duration, e
 		c.live.renewed(session, start, ttl)
 	}
 	return ttl, nil
+}
+
+// AdoptSession takes over a session an earlier process of this plugin
+// opened: a session lives in Redis, not in the process, so adopting it is
+// checking that its key still exists and extending it by its TTL, as
+// KeepAlive does. A session that expired or was revoked gives
+// ErrSessionExpired. The anchor is unused (the store gives none).
+func (s *Store) AdoptSession(ctx context.Context, session string, _ time.Duration, _ *os.File) (sdk.Session, error) {
+	ttl, err := s.KeepAlive(ctx, session)
+	if err != nil {
+		return sdk.Session{}, err
+	}
+	return sdk.Session{ID: session, TTL: ttl}, nil
 }
 
 // Revoke deletes the session key (from then on the session is dead), then

@@ -50,6 +50,9 @@ var checks = []check{
 	{name: "SessionExpires", run: checkSessionExpires, timed: true},
 	{name: "SessionKeptAlive", run: checkSessionKeptAlive, timed: true},
 	{name: "BrokenKeepAliveStreamRevokes", run: checkBrokenKeepAliveStream, timed: true, remote: true},
+	{name: "AdoptUnknownOrEndedSession", run: checkAdoptUnknownOrEnded},
+	{name: "AdoptedSessionKeepsEntries", run: checkAdoptedKeepsEntries},
+	{name: "AdoptedSessionExpires", run: checkAdoptedExpires, timed: true},
 }
 
 // Run runs the suite against the backends f returns: under "direct" as
@@ -88,6 +91,16 @@ func runMode(t *testing.T, f Factory, cfg config, remote bool) {
 				e.b = sdk.TestBackendConn(t, impl)
 				e.dial = func() (sdk.Backend, func()) { return sdk.TestBackendConnClosable(t, impl) }
 			}
+			if cfg.crash != nil {
+				e.crash = func() { cfg.crash(t, impl) }
+				e.fresh = func() sdk.Backend {
+					b := f(t)
+					if remote {
+						return sdk.TestBackendConn(t, b)
+					}
+					return b
+				}
+			}
 			c.run(t, e)
 		})
 	}
@@ -112,7 +125,12 @@ type env struct {
 	b sdk.Backend
 	// dial opens another connection to the same backend and returns it with
 	// a function that breaks it; nil unless the suite runs over gRPC.
-	dial   func() (sdk.Backend, func())
+	dial func() (sdk.Backend, func())
+	// crash crashes the backend under test (see WithCrash), and fresh
+	// returns another backend on the same store; both nil without
+	// WithCrash.
+	crash  func()
+	fresh  func() sdk.Backend
 	cfg    config
 	prefix string
 }

@@ -3,6 +3,7 @@ package backendtest
 import (
 	"context"
 	"errors"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ type broken struct {
 	rangeOf     func(context.Context, string) (sdk.RangeResult, error)
 	watch       func(context.Context, string, int64, func(sdk.Event) error) error
 	resources   func(context.Context, string) ([]string, error)
+	adopt       func(context.Context, string, time.Duration, *os.File) (sdk.Session, error)
 }
 
 func (b *broken) Info(ctx context.Context) (sdk.PluginInfo, error) {
@@ -274,6 +276,29 @@ var breakages = []breakage{
 	{name: "BrokenStreamKeepsSession", check: "BrokenKeepAliveStreamRevokes", remote: true, breakStore: func(s sdk.Backend, b *broken) {
 		b.revoke = func(context.Context, string) error { return nil }
 	}},
+	{name: "AdoptAnything", check: "AdoptUnknownOrEndedSession", breakStore: func(s sdk.Backend, b *broken) {
+		b.adopt = func(_ context.Context, id string, ttl time.Duration, _ *os.File) (sdk.Session, error) {
+			return sdk.Session{ID: id, TTL: ttl}, nil
+		}
+	}},
+	{name: "AdoptDropsEntries", check: "AdoptedSessionKeepsEntries", breakStore: func(s sdk.Backend, b *broken) {
+		b.adopt = func(ctx context.Context, id string, ttl time.Duration, _ *os.File) (sdk.Session, error) {
+			// Starts the session afresh: what it held is gone.
+			return sdk.Session{ID: id, TTL: ttl}, s.Revoke(ctx, id)
+		}
+	}},
+	{name: "AdoptedNeverExpires", check: "AdoptedSessionExpires", breakStore: func(s sdk.Backend, b *broken) {
+		b.adopt = func(ctx context.Context, id string, ttl time.Duration, anchor *os.File) (sdk.Session, error) {
+			sess, err := s.(sdk.SessionAdopter).AdoptSession(ctx, id, ttl, anchor)
+			go func() {
+				for i := 0; i < 40; i++ {
+					time.Sleep(ttl / 4)
+					_, _ = s.KeepAlive(context.Background(), id)
+				}
+			}()
+			return sess, err
+		}
+	}},
 }
 
 // selfTestConfig makes the checks quick enough to run each one twice.
@@ -346,13 +371,16 @@ func recordCheck(t *testing.T, c check, remote bool, wrap func(sdk.Backend) sdk.
 	if err := s.Configure(context.Background(), sdk.Config{"history": 64}); err != nil {
 		t.Fatalf("configure: %v", err)
 	}
-	impl := wrap(s)
+	first := &adoptingStore{Backend: s}
+	impl := wrap(first)
 	rec := &recorder{name: t.Name()}
 	e := newEnv(rec, impl, selfTestConfig())
 	if remote {
 		e.b = sdk.TestBackendConn(t, impl)
 		e.dial = func() (sdk.Backend, func()) { return sdk.TestBackendConnClosable(t, impl) }
 	}
+	e.crash = func() { first.dead.Store(true) }
+	e.fresh = func() sdk.Backend { return wrap(&adoptingStore{Backend: s}) }
 	rec.run(c.run, e)
 	return rec
 }

@@ -1,6 +1,11 @@
 package backendtest
 
-import "time"
+import (
+	"testing"
+	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
+)
 
 // Option tunes Run.
 type Option func(*config)
@@ -12,6 +17,7 @@ type config struct {
 	clients   int
 	inProcess bool
 	grpc      bool
+	crash     func(t *testing.T, b sdk.Backend)
 }
 
 func defaultConfig() config {
@@ -51,3 +57,12 @@ func WithoutGRPC() Option { return func(c *config) { c.grpc = false } }
 
 // WithOnlyGRPC runs the suite only through the gRPC connection.
 func WithOnlyGRPC() Option { return func(c *config) { c.inProcess = false } }
+
+// WithCrash gives the suite a way to crash a backend the factory returned,
+// as a plugin process dies under kill -9: crash must leave the store's
+// sessions as they are (no revocation), and the backend unusable. With it,
+// a backend that announces sdk.CapAdopt is checked to adopt the sessions of
+// a crashed backend from a fresh one; without it those checks are skipped.
+func WithCrash(crash func(t *testing.T, b sdk.Backend)) Option {
+	return func(c *config) { c.crash = crash }
+}

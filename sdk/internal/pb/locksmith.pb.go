@@ -71,7 +71,7 @@ func (x WatchResponse_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchResponse_Type.Descriptor instead.
 func (WatchResponse_Type) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{22, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{24, 0}
 }
 
 type InterceptRequest_Phase int32
@@ -117,7 +117,7 @@ func (x InterceptRequest_Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptRequest_Phase.Descriptor instead.
 func (InterceptRequest_Phase) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{30, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{32, 0}
 }
 
 type InterceptResponse_Action int32
@@ -166,7 +166,7 @@ func (x InterceptResponse_Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptResponse_Action.Descriptor instead.
 func (InterceptResponse_Action) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{31, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{33, 0}
 }
 
 type InfoRequest struct {
@@ -587,9 +587,12 @@ func (x *OpenSessionRequest) GetMeta() map[string]string {
 }
 
 type OpenSessionResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	TtlMs         int64                  `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	TtlMs   int64                  `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// anchored: the plugin sent the session's anchor over the anchor channel
+	// before answering.
+	Anchored      bool `protobuf:"varint,3,opt,name=anchored,proto3" json:"anchored,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -638,6 +641,125 @@ func (x *OpenSessionResponse) GetTtlMs() int64 {
 	return 0
 }
 
+func (x *OpenSessionResponse) GetAnchored() bool {
+	if x != nil {
+		return x.Anchored
+	}
+	return false
+}
+
+type AdoptSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	Anchored      bool                   `protobuf:"varint,3,opt,name=anchored,proto3" json:"anchored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdoptSessionRequest) Reset() {
+	*x = AdoptSessionRequest{}
+	mi := &file_locksmith_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdoptSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdoptSessionRequest) ProtoMessage() {}
+
+func (x *AdoptSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdoptSessionRequest.ProtoReflect.Descriptor instead.
+func (*AdoptSessionRequest) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AdoptSessionRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *AdoptSessionRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *AdoptSessionRequest) GetAnchored() bool {
+	if x != nil {
+		return x.Anchored
+	}
+	return false
+}
+
+type AdoptSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdoptSessionResponse) Reset() {
+	*x = AdoptSessionResponse{}
+	mi := &file_locksmith_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdoptSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdoptSessionResponse) ProtoMessage() {}
+
+func (x *AdoptSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdoptSessionResponse.ProtoReflect.Descriptor instead.
+func (*AdoptSessionResponse) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *AdoptSessionResponse) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *AdoptSessionResponse) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
 type KeepAliveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
@@ -647,7 +769,7 @@ type KeepAliveRequest struct {
 
 func (x *KeepAliveRequest) Reset() {
 	*x = KeepAliveRequest{}
-	mi := &file_locksmith_proto_msgTypes[9]
+	mi := &file_locksmith_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +781,7 @@ func (x *KeepAliveRequest) String() string {
 func (*KeepAliveRequest) ProtoMessage() {}
 
 func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[9]
+	mi := &file_locksmith_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +794,7 @@ func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
 func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{9}
+	return file_locksmith_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KeepAliveRequest) GetSession() string {
@@ -698,7 +820,7 @@ type KeepAliveResponse struct {
 
 func (x *KeepAliveResponse) Reset() {
 	*x = KeepAliveResponse{}
-	mi := &file_locksmith_proto_msgTypes[10]
+	mi := &file_locksmith_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +832,7 @@ func (x *KeepAliveResponse) String() string {
 func (*KeepAliveResponse) ProtoMessage() {}
 
 func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[10]
+	mi := &file_locksmith_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +845,7 @@ func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
 func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{10}
+	return file_locksmith_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *KeepAliveResponse) GetSession() string {
@@ -763,7 +885,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_locksmith_proto_msgTypes[11]
+	mi := &file_locksmith_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +897,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[11]
+	mi := &file_locksmith_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +910,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{11}
+	return file_locksmith_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RevokeRequest) GetSession() string {
@@ -806,7 +928,7 @@ type RevokeResponse struct {
 
 func (x *RevokeResponse) Reset() {
 	*x = RevokeResponse{}
-	mi := &file_locksmith_proto_msgTypes[12]
+	mi := &file_locksmith_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +940,7 @@ func (x *RevokeResponse) String() string {
 func (*RevokeResponse) ProtoMessage() {}
 
 func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[12]
+	mi := &file_locksmith_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +953,7 @@ func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
 func (*RevokeResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{12}
+	return file_locksmith_proto_rawDescGZIP(), []int{14}
 }
 
 type PutRequest struct {
@@ -849,7 +971,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_locksmith_proto_msgTypes[13]
+	mi := &file_locksmith_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +983,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[13]
+	mi := &file_locksmith_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +996,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{13}
+	return file_locksmith_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PutRequest) GetResource() string {
@@ -931,7 +1053,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_locksmith_proto_msgTypes[14]
+	mi := &file_locksmith_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1065,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[14]
+	mi := &file_locksmith_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1078,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{14}
+	return file_locksmith_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PutResponse) GetCreateRev() int64 {
@@ -1002,7 +1124,7 @@ type UpdateRequest struct {
 
 func (x *UpdateRequest) Reset() {
 	*x = UpdateRequest{}
-	mi := &file_locksmith_proto_msgTypes[15]
+	mi := &file_locksmith_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1136,7 @@ func (x *UpdateRequest) String() string {
 func (*UpdateRequest) ProtoMessage() {}
 
 func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[15]
+	mi := &file_locksmith_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1149,7 @@ func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{15}
+	return file_locksmith_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateRequest) GetResource() string {
@@ -1075,7 +1197,7 @@ type UpdateResponse struct {
 
 func (x *UpdateResponse) Reset() {
 	*x = UpdateResponse{}
-	mi := &file_locksmith_proto_msgTypes[16]
+	mi := &file_locksmith_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1209,7 @@ func (x *UpdateResponse) String() string {
 func (*UpdateResponse) ProtoMessage() {}
 
 func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[16]
+	mi := &file_locksmith_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1222,7 @@ func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{16}
+	return file_locksmith_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateResponse) GetModRev() int64 {
@@ -1128,7 +1250,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_locksmith_proto_msgTypes[17]
+	mi := &file_locksmith_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1262,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[17]
+	mi := &file_locksmith_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1275,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{17}
+	return file_locksmith_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteRequest) GetResource() string {
@@ -1186,7 +1308,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_locksmith_proto_msgTypes[18]
+	mi := &file_locksmith_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1320,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[18]
+	mi := &file_locksmith_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1333,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{18}
+	return file_locksmith_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteResponse) GetRev() int64 {
@@ -1230,7 +1352,7 @@ type RangeRequest struct {
 
 func (x *RangeRequest) Reset() {
 	*x = RangeRequest{}
-	mi := &file_locksmith_proto_msgTypes[19]
+	mi := &file_locksmith_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1364,7 @@ func (x *RangeRequest) String() string {
 func (*RangeRequest) ProtoMessage() {}
 
 func (x *RangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[19]
+	mi := &file_locksmith_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1377,7 @@ func (x *RangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRequest.ProtoReflect.Descriptor instead.
 func (*RangeRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{19}
+	return file_locksmith_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RangeRequest) GetResource() string {
@@ -1275,7 +1397,7 @@ type RangeResponse struct {
 
 func (x *RangeResponse) Reset() {
 	*x = RangeResponse{}
-	mi := &file_locksmith_proto_msgTypes[20]
+	mi := &file_locksmith_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1409,7 @@ func (x *RangeResponse) String() string {
 func (*RangeResponse) ProtoMessage() {}
 
 func (x *RangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[20]
+	mi := &file_locksmith_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1422,7 @@ func (x *RangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeResponse.ProtoReflect.Descriptor instead.
 func (*RangeResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{20}
+	return file_locksmith_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RangeResponse) GetRev() int64 {
@@ -1327,7 +1449,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_locksmith_proto_msgTypes[21]
+	mi := &file_locksmith_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1461,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[21]
+	mi := &file_locksmith_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1474,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{21}
+	return file_locksmith_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchRequest) GetResource() string {
@@ -1380,7 +1502,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_locksmith_proto_msgTypes[22]
+	mi := &file_locksmith_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1514,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[22]
+	mi := &file_locksmith_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1527,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{22}
+	return file_locksmith_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchResponse) GetType() WatchResponse_Type {
@@ -1438,7 +1560,7 @@ type ResourcesRequest struct {
 
 func (x *ResourcesRequest) Reset() {
 	*x = ResourcesRequest{}
-	mi := &file_locksmith_proto_msgTypes[23]
+	mi := &file_locksmith_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1572,7 @@ func (x *ResourcesRequest) String() string {
 func (*ResourcesRequest) ProtoMessage() {}
 
 func (x *ResourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[23]
+	mi := &file_locksmith_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1585,7 @@ func (x *ResourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourcesRequest.ProtoReflect.Descriptor instead.
 func (*ResourcesRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{23}
+	return file_locksmith_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ResourcesRequest) GetPrefix() string {
@@ -1482,7 +1604,7 @@ type ResourcesResponse struct {
 
 func (x *ResourcesResponse) Reset() {
 	*x = ResourcesResponse{}
-	mi := &file_locksmith_proto_msgTypes[24]
+	mi := &file_locksmith_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1616,7 @@ func (x *ResourcesResponse) String() string {
 func (*ResourcesResponse) ProtoMessage() {}
 
 func (x *ResourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[24]
+	mi := &file_locksmith_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1629,7 @@ func (x *ResourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourcesResponse.ProtoReflect.Descriptor instead.
 func (*ResourcesResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{24}
+	return file_locksmith_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResourcesResponse) GetResources() []string {
@@ -1526,7 +1648,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_locksmith_proto_msgTypes[25]
+	mi := &file_locksmith_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1660,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[25]
+	mi := &file_locksmith_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1673,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{25}
+	return file_locksmith_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CheckRequest) GetResource() string {
@@ -1573,7 +1695,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_locksmith_proto_msgTypes[26]
+	mi := &file_locksmith_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1585,7 +1707,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[26]
+	mi := &file_locksmith_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1598,7 +1720,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{26}
+	return file_locksmith_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Problem) GetResource() string {
@@ -1638,7 +1760,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_locksmith_proto_msgTypes[27]
+	mi := &file_locksmith_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1772,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[27]
+	mi := &file_locksmith_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1785,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{27}
+	return file_locksmith_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CheckResponse) GetProblems() []*Problem {
@@ -1682,7 +1804,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_locksmith_proto_msgTypes[28]
+	mi := &file_locksmith_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1816,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[28]
+	mi := &file_locksmith_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1829,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{28}
+	return file_locksmith_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RepairRequest) GetResource() string {
@@ -1726,7 +1848,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1860,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1873,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{29}
+	return file_locksmith_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RepairResponse) GetProblems() []*Problem {
@@ -1779,7 +1901,7 @@ type InterceptRequest struct {
 
 func (x *InterceptRequest) Reset() {
 	*x = InterceptRequest{}
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1913,7 @@ func (x *InterceptRequest) String() string {
 func (*InterceptRequest) ProtoMessage() {}
 
 func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1926,7 @@ func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptRequest.ProtoReflect.Descriptor instead.
 func (*InterceptRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{30}
+	return file_locksmith_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *InterceptRequest) GetPhase() InterceptRequest_Phase {
@@ -1885,7 +2007,7 @@ type InterceptResponse struct {
 
 func (x *InterceptResponse) Reset() {
 	*x = InterceptResponse{}
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +2019,7 @@ func (x *InterceptResponse) String() string {
 func (*InterceptResponse) ProtoMessage() {}
 
 func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +2032,7 @@ func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptResponse.ProtoReflect.Descriptor instead.
 func (*InterceptResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{31}
+	return file_locksmith_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *InterceptResponse) GetAction() InterceptResponse_Action {
@@ -1981,8 +2103,16 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x04meta\x18\x02 \x03(\v21.locksmith.plugin.v1.OpenSessionRequest.MetaEntryR\x04meta\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"b\n" +
 	"\x13OpenSessionResponse\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x15\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\x12\x1a\n" +
+	"\banchored\x18\x03 \x01(\bR\banchored\"b\n" +
+	"\x13AdoptSessionRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x15\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\x12\x1a\n" +
+	"\banchored\x18\x03 \x01(\bR\banchored\"G\n" +
+	"\x14AdoptSessionResponse\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x15\n" +
 	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\",\n" +
 	"\x10KeepAliveRequest\x12\x18\n" +
@@ -2095,7 +2225,7 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x06Plugin\x12K\n" +
 	"\x04Info\x12 .locksmith.plugin.v1.InfoRequest\x1a!.locksmith.plugin.v1.InfoResponse\x12Z\n" +
 	"\tConfigure\x12%.locksmith.plugin.v1.ConfigureRequest\x1a&.locksmith.plugin.v1.ConfigureResponse\x12Q\n" +
-	"\x06Health\x12\".locksmith.plugin.v1.HealthRequest\x1a#.locksmith.plugin.v1.HealthResponse2\xaf\a\n" +
+	"\x06Health\x12\".locksmith.plugin.v1.HealthRequest\x1a#.locksmith.plugin.v1.HealthResponse2\x94\b\n" +
 	"\aBackend\x12`\n" +
 	"\vOpenSession\x12'.locksmith.plugin.v1.OpenSessionRequest\x1a(.locksmith.plugin.v1.OpenSessionResponse\x12^\n" +
 	"\tKeepAlive\x12%.locksmith.plugin.v1.KeepAliveRequest\x1a&.locksmith.plugin.v1.KeepAliveResponse(\x010\x01\x12Q\n" +
@@ -2107,7 +2237,8 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x05Watch\x12!.locksmith.plugin.v1.WatchRequest\x1a\".locksmith.plugin.v1.WatchResponse0\x01\x12Z\n" +
 	"\tResources\x12%.locksmith.plugin.v1.ResourcesRequest\x1a&.locksmith.plugin.v1.ResourcesResponse\x12N\n" +
 	"\x05Check\x12!.locksmith.plugin.v1.CheckRequest\x1a\".locksmith.plugin.v1.CheckResponse\x12Q\n" +
-	"\x06Repair\x12\".locksmith.plugin.v1.RepairRequest\x1a#.locksmith.plugin.v1.RepairResponse2h\n" +
+	"\x06Repair\x12\".locksmith.plugin.v1.RepairRequest\x1a#.locksmith.plugin.v1.RepairResponse\x12c\n" +
+	"\fAdoptSession\x12(.locksmith.plugin.v1.AdoptSessionRequest\x1a).locksmith.plugin.v1.AdoptSessionResponse2h\n" +
 	"\n" +
 	"Middleware\x12Z\n" +
 	"\tIntercept\x12%.locksmith.plugin.v1.InterceptRequest\x1a&.locksmith.plugin.v1.InterceptResponseB1Z/github.com/locksmithx/locksmith/sdk/internal/pbb\x06proto3"
@@ -2125,7 +2256,7 @@ func file_locksmith_proto_rawDescGZIP() []byte {
 }
 
 var file_locksmith_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_locksmith_proto_goTypes = []any{
 	(WatchResponse_Type)(0),       // 0: locksmith.plugin.v1.WatchResponse.Type
 	(InterceptRequest_Phase)(0),   // 1: locksmith.plugin.v1.InterceptRequest.Phase
@@ -2139,77 +2270,81 @@ var file_locksmith_proto_goTypes = []any{
 	(*Entry)(nil),                 // 9: locksmith.plugin.v1.Entry
 	(*OpenSessionRequest)(nil),    // 10: locksmith.plugin.v1.OpenSessionRequest
 	(*OpenSessionResponse)(nil),   // 11: locksmith.plugin.v1.OpenSessionResponse
-	(*KeepAliveRequest)(nil),      // 12: locksmith.plugin.v1.KeepAliveRequest
-	(*KeepAliveResponse)(nil),     // 13: locksmith.plugin.v1.KeepAliveResponse
-	(*RevokeRequest)(nil),         // 14: locksmith.plugin.v1.RevokeRequest
-	(*RevokeResponse)(nil),        // 15: locksmith.plugin.v1.RevokeResponse
-	(*PutRequest)(nil),            // 16: locksmith.plugin.v1.PutRequest
-	(*PutResponse)(nil),           // 17: locksmith.plugin.v1.PutResponse
-	(*UpdateRequest)(nil),         // 18: locksmith.plugin.v1.UpdateRequest
-	(*UpdateResponse)(nil),        // 19: locksmith.plugin.v1.UpdateResponse
-	(*DeleteRequest)(nil),         // 20: locksmith.plugin.v1.DeleteRequest
-	(*DeleteResponse)(nil),        // 21: locksmith.plugin.v1.DeleteResponse
-	(*RangeRequest)(nil),          // 22: locksmith.plugin.v1.RangeRequest
-	(*RangeResponse)(nil),         // 23: locksmith.plugin.v1.RangeResponse
-	(*WatchRequest)(nil),          // 24: locksmith.plugin.v1.WatchRequest
-	(*WatchResponse)(nil),         // 25: locksmith.plugin.v1.WatchResponse
-	(*ResourcesRequest)(nil),      // 26: locksmith.plugin.v1.ResourcesRequest
-	(*ResourcesResponse)(nil),     // 27: locksmith.plugin.v1.ResourcesResponse
-	(*CheckRequest)(nil),          // 28: locksmith.plugin.v1.CheckRequest
-	(*Problem)(nil),               // 29: locksmith.plugin.v1.Problem
-	(*CheckResponse)(nil),         // 30: locksmith.plugin.v1.CheckResponse
-	(*RepairRequest)(nil),         // 31: locksmith.plugin.v1.RepairRequest
-	(*RepairResponse)(nil),        // 32: locksmith.plugin.v1.RepairResponse
-	(*InterceptRequest)(nil),      // 33: locksmith.plugin.v1.InterceptRequest
-	(*InterceptResponse)(nil),     // 34: locksmith.plugin.v1.InterceptResponse
-	nil,                           // 35: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
-	nil,                           // 36: locksmith.plugin.v1.InterceptRequest.MetadataEntry
-	nil,                           // 37: locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	(*AdoptSessionRequest)(nil),   // 12: locksmith.plugin.v1.AdoptSessionRequest
+	(*AdoptSessionResponse)(nil),  // 13: locksmith.plugin.v1.AdoptSessionResponse
+	(*KeepAliveRequest)(nil),      // 14: locksmith.plugin.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),     // 15: locksmith.plugin.v1.KeepAliveResponse
+	(*RevokeRequest)(nil),         // 16: locksmith.plugin.v1.RevokeRequest
+	(*RevokeResponse)(nil),        // 17: locksmith.plugin.v1.RevokeResponse
+	(*PutRequest)(nil),            // 18: locksmith.plugin.v1.PutRequest
+	(*PutResponse)(nil),           // 19: locksmith.plugin.v1.PutResponse
+	(*UpdateRequest)(nil),         // 20: locksmith.plugin.v1.UpdateRequest
+	(*UpdateResponse)(nil),        // 21: locksmith.plugin.v1.UpdateResponse
+	(*DeleteRequest)(nil),         // 22: locksmith.plugin.v1.DeleteRequest
+	(*DeleteResponse)(nil),        // 23: locksmith.plugin.v1.DeleteResponse
+	(*RangeRequest)(nil),          // 24: locksmith.plugin.v1.RangeRequest
+	(*RangeResponse)(nil),         // 25: locksmith.plugin.v1.RangeResponse
+	(*WatchRequest)(nil),          // 26: locksmith.plugin.v1.WatchRequest
+	(*WatchResponse)(nil),         // 27: locksmith.plugin.v1.WatchResponse
+	(*ResourcesRequest)(nil),      // 28: locksmith.plugin.v1.ResourcesRequest
+	(*ResourcesResponse)(nil),     // 29: locksmith.plugin.v1.ResourcesResponse
+	(*CheckRequest)(nil),          // 30: locksmith.plugin.v1.CheckRequest
+	(*Problem)(nil),               // 31: locksmith.plugin.v1.Problem
+	(*CheckResponse)(nil),         // 32: locksmith.plugin.v1.CheckResponse
+	(*RepairRequest)(nil),         // 33: locksmith.plugin.v1.RepairRequest
+	(*RepairResponse)(nil),        // 34: locksmith.plugin.v1.RepairResponse
+	(*InterceptRequest)(nil),      // 35: locksmith.plugin.v1.InterceptRequest
+	(*InterceptResponse)(nil),     // 36: locksmith.plugin.v1.InterceptResponse
+	nil,                           // 37: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	nil,                           // 38: locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	nil,                           // 39: locksmith.plugin.v1.InterceptResponse.MetadataEntry
 }
 var file_locksmith_proto_depIdxs = []int32{
-	35, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	37, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
 	9,  // 1: locksmith.plugin.v1.PutResponse.entries:type_name -> locksmith.plugin.v1.Entry
 	9,  // 2: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
 	0,  // 3: locksmith.plugin.v1.WatchResponse.type:type_name -> locksmith.plugin.v1.WatchResponse.Type
 	9,  // 4: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
-	29, // 5: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	29, // 6: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	31, // 5: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	31, // 6: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
 	1,  // 7: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
-	36, // 8: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	38, // 8: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
 	2,  // 9: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
-	37, // 10: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	39, // 10: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
 	3,  // 11: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
 	5,  // 12: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
 	7,  // 13: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
 	10, // 14: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
-	12, // 15: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
-	14, // 16: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
-	16, // 17: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
-	18, // 18: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
-	20, // 19: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
-	22, // 20: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
-	24, // 21: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
-	26, // 22: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
-	28, // 23: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
-	31, // 24: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
-	33, // 25: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
-	4,  // 26: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
-	6,  // 27: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
-	8,  // 28: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
-	11, // 29: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
-	13, // 30: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
-	15, // 31: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
-	17, // 32: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
-	19, // 33: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
-	21, // 34: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
-	23, // 35: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
-	25, // 36: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
-	27, // 37: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
-	30, // 38: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
-	32, // 39: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
-	34, // 40: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
-	26, // [26:41] is the sub-list for method output_type
-	11, // [11:26] is the sub-list for method input_type
+	14, // 15: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
+	16, // 16: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
+	18, // 17: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
+	20, // 18: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
+	22, // 19: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
+	24, // 20: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
+	26, // 21: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
+	28, // 22: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
+	30, // 23: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
+	33, // 24: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
+	12, // 25: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
+	35, // 26: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
+	4,  // 27: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
+	6,  // 28: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
+	8,  // 29: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
+	11, // 30: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
+	15, // 31: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
+	17, // 32: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
+	19, // 33: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
+	21, // 34: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
+	23, // 35: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
+	25, // 36: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
+	27, // 37: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
+	29, // 38: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
+	32, // 39: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
+	34, // 40: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
+	13, // 41: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
+	36, // 42: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
+	27, // [27:43] is the sub-list for method output_type
+	11, // [11:27] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -2226,7 +2361,7 @@ func file_locksmith_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_locksmith_proto_rawDesc), len(file_locksmith_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

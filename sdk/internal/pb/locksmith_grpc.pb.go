@@ -208,17 +208,18 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Backend_OpenSession_FullMethodName = "/locksmith.plugin.v1.Backend/OpenSession"
-	Backend_KeepAlive_FullMethodName   = "/locksmith.plugin.v1.Backend/KeepAlive"
-	Backend_Revoke_FullMethodName      = "/locksmith.plugin.v1.Backend/Revoke"
-	Backend_Put_FullMethodName         = "/locksmith.plugin.v1.Backend/Put"
-	Backend_Update_FullMethodName      = "/locksmith.plugin.v1.Backend/Update"
-	Backend_Delete_FullMethodName      = "/locksmith.plugin.v1.Backend/Delete"
-	Backend_Range_FullMethodName       = "/locksmith.plugin.v1.Backend/Range"
-	Backend_Watch_FullMethodName       = "/locksmith.plugin.v1.Backend/Watch"
-	Backend_Resources_FullMethodName   = "/locksmith.plugin.v1.Backend/Resources"
-	Backend_Check_FullMethodName       = "/locksmith.plugin.v1.Backend/Check"
-	Backend_Repair_FullMethodName      = "/locksmith.plugin.v1.Backend/Repair"
+	Backend_OpenSession_FullMethodName  = "/locksmith.plugin.v1.Backend/OpenSession"
+	Backend_KeepAlive_FullMethodName    = "/locksmith.plugin.v1.Backend/KeepAlive"
+	Backend_Revoke_FullMethodName       = "/locksmith.plugin.v1.Backend/Revoke"
+	Backend_Put_FullMethodName          = "/locksmith.plugin.v1.Backend/Put"
+	Backend_Update_FullMethodName       = "/locksmith.plugin.v1.Backend/Update"
+	Backend_Delete_FullMethodName       = "/locksmith.plugin.v1.Backend/Delete"
+	Backend_Range_FullMethodName        = "/locksmith.plugin.v1.Backend/Range"
+	Backend_Watch_FullMethodName        = "/locksmith.plugin.v1.Backend/Watch"
+	Backend_Resources_FullMethodName    = "/locksmith.plugin.v1.Backend/Resources"
+	Backend_Check_FullMethodName        = "/locksmith.plugin.v1.Backend/Check"
+	Backend_Repair_FullMethodName       = "/locksmith.plugin.v1.Backend/Repair"
+	Backend_AdoptSession_FullMethodName = "/locksmith.plugin.v1.Backend/AdoptSession"
 )
 
 // BackendClient is the client API for Backend service.
@@ -240,6 +241,11 @@ type BackendClient interface {
 	Resources(ctx context.Context, in *ResourcesRequest, opts ...grpc.CallOption) (*ResourcesResponse, error)
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 	Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error)
+	// AdoptSession takes over a live session opened by an earlier process of
+	// the same plugin (which crashed), for a backend that announces the
+	// "adopt" capability. When anchored, the host has sent the session's
+	// anchor over the anchor channel first.
+	AdoptSession(ctx context.Context, in *AdoptSessionRequest, opts ...grpc.CallOption) (*AdoptSessionResponse, error)
 }
 
 type backendClient struct {
@@ -372,6 +378,16 @@ func (c *backendClient) Repair(ctx context.Context, in *RepairRequest, opts ...g
 	return out, nil
 }
 
+func (c *backendClient) AdoptSession(ctx context.Context, in *AdoptSessionRequest, opts ...grpc.CallOption) (*AdoptSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdoptSessionResponse)
+	err := c.cc.Invoke(ctx, Backend_AdoptSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BackendServer is the server API for Backend service.
 // All implementations must embed UnimplementedBackendServer
 // for forward compatibility.
@@ -391,6 +407,11 @@ type BackendServer interface {
 	Resources(context.Context, *ResourcesRequest) (*ResourcesResponse, error)
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	Repair(context.Context, *RepairRequest) (*RepairResponse, error)
+	// AdoptSession takes over a live session opened by an earlier process of
+	// the same plugin (which crashed), for a backend that announces the
+	// "adopt" capability. When anchored, the host has sent the session's
+	// anchor over the anchor channel first.
+	AdoptSession(context.Context, *AdoptSessionRequest) (*AdoptSessionResponse, error)
 	mustEmbedUnimplementedBackendServer()
 }
 
@@ -433,6 +454,9 @@ func (UnimplementedBackendServer) Check(context.Context, *CheckRequest) (*CheckR
 }
 func (UnimplementedBackendServer) Repair(context.Context, *RepairRequest) (*RepairResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Repair not implemented")
+}
+func (UnimplementedBackendServer) AdoptSession(context.Context, *AdoptSessionRequest) (*AdoptSessionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AdoptSession not implemented")
 }
 func (UnimplementedBackendServer) mustEmbedUnimplementedBackendServer() {}
 func (UnimplementedBackendServer) testEmbeddedByValue()                 {}
@@ -635,6 +659,24 @@ func _Backend_Repair_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Backend_AdoptSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdoptSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).AdoptSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_AdoptSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).AdoptSession(ctx, req.(*AdoptSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Backend_ServiceDesc is the grpc.ServiceDesc for Backend service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -677,6 +719,10 @@ var Backend_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Repair",
 			Handler:    _Backend_Repair_Handler,
+		},
+		{
+			MethodName: "AdoptSession",
+			Handler:    _Backend_AdoptSession_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -27,7 +27,7 @@ func TestPluginProcess(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	conn, err := sdk.Launch(exec.Command(bin), sdk.PluginBackend)
+	conn, err := sdk.Launch(exec.Command(bin), sdk.KindBackend)
 	if err != nil {
 		t.Fatalf("launch plugin: %v", err)
 	}
