@@ -29,14 +29,16 @@ func (b *busyBackend) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.Up
 	return b.Backend.Update(ctx, req)
 }
 
-// onBackend points l at a copy of its session whose backend is be, for
-// the lease's own calls only.
+// onBackend makes l's session reach the store through be: a copy of its
+// generation with be as its backend. The tests using it hold one lease on
+// the session, and be passes everything it does not count to the real
+// backend.
 func onBackend(l *Lease, be sdk.Backend) {
+	l.sess.mu.Lock()
+	defer l.sess.mu.Unlock()
 	g := *l.sess.gen
 	g.backend = be
-	s := *l.sess
-	s.gen = &g
-	l.sess = &s
+	l.sess.gen = &g
 }
 
 // TestUpgradeGivingUpKeepsLease: an upgrade whose queue changes under each
@@ -47,7 +49,7 @@ func TestUpgradeGivingUpKeepsLease(t *testing.T) {
 	a, b := newTestHost(t, dir), newTestHost(t, dir)
 	ctx := testCtx(t)
 	l := mustLock(t, a, "busy", WithMode(Shared))
-	real := l.sess.gen.backend
+	real := l.sess.backend()
 	busy := &busyBackend{Backend: real}
 	busy.newcomer = func(ctx context.Context) error {
 		r, err := b.Named(ctx, "busy", WithMode(Shared), NoWait())
@@ -93,7 +95,7 @@ func TestUpgradeOfChangedEntryIsNotHeld(t *testing.T) {
 	h := newTestHost(t, t.TempDir())
 	ctx := testCtx(t)
 	l := mustLock(t, h, "changed", WithMode(Shared))
-	be := l.sess.gen.backend
+	be := l.sess.backend()
 	if _, err := be.Update(ctx, sdk.UpdateRequest{Resource: "changed", Key: l.key,
 		Value: encodeRequest(l.stored()), ExpectRev: l.entryRev()}); err != nil {
 		t.Fatal(err)
