@@ -37,6 +37,7 @@ type supervisor struct {
 	crashes  int
 	starting chan struct{} // closed when an ongoing start finishes
 	lastErr  error
+	guards   guardList // process groups the plugin kills if the host dies
 }
 
 // generation is one running plugin process.
@@ -138,6 +139,7 @@ func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 	for _, w := range info.Warnings {
 		s.log.Warn("plugin cannot guarantee: "+w, "plugin", s.spec.Name)
 	}
+	s.guards.resend(ctx, conn, s.log)
 	g := &generation{conn: conn, backend: be, info: info, started: start,
 		ready: time.Since(start), exited: make(chan struct{})}
 	s.log.Debug("plugin started", "plugin", s.spec.Name, "path", s.spec.Path, "pid", conn.Pid(), "ready", g.ready)

@@ -49,18 +49,22 @@ func WithMaxProcs(n int) ServeOpt { return func(c *serveConfig) { c.maxProcs = n
 // meant to be the whole of a plugin's main function. The process exits when
 // the host stops it, when the host dies, or on SIGTERM; in each case the
 // sessions it opened are revoked and impl is closed if it is a Closer.
+// Before the sessions are revoked, every process group the host guards
+// (Conn.GuardProcessGroups) is killed, and waited for up to GuardWait.
 func ServeBackend(impl Backend, opts ...ServeOpt) {
-	srv := newBackendServer(impl)
-	p := &backendPlugin{impl: impl, server: srv}
-	serve(PluginBackend, p, impl, srv.revokeAll, opts)
+	guards := newGuardSet()
+	srv := newBackendServer(impl, guards)
+	p := &backendPlugin{impl: impl, server: srv, guards: guards}
+	serve(PluginBackend, p, impl, guards, srv.revokeAll, opts)
 }
 
 // ServeMiddleware serves impl as a middleware plugin, like ServeBackend.
 func ServeMiddleware(impl Middleware, opts ...ServeOpt) {
-	serve(PluginMiddleware, &middlewarePlugin{impl: impl}, impl, func() {}, opts)
+	guards := newGuardSet()
+	serve(PluginMiddleware, &middlewarePlugin{impl: impl, guards: guards}, impl, guards, func() {}, opts)
 }
 
-func serve(name string, p plugin.Plugin, impl any, drain func(), opts []ServeOpt) {
+func serve(name string, p plugin.Plugin, impl any, guards *guardSet, drain func(), opts []ServeOpt) {
 	cfg := serveConfig{parentCheck: 200 * time.Millisecond, maxProcs: 1}
 	for _, o := range opts {
 		o(&cfg)
@@ -79,6 +83,7 @@ func serve(name string, p plugin.Plugin, impl any, drain func(), opts []ServeOpt
 	var once sync.Once
 	stop := func(code int) {
 		once.Do(func() {
+			guards.killAll(GuardWait)
 			drain()
 			if c, ok := impl.(Closer); ok {
 				_ = c.Close()
