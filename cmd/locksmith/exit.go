@@ -17,18 +17,26 @@ import (
 // which retrying cannot cure; 69 for a plugin that is not one; 75 for what
 // may pass (the backend unreachable, the session lost, a denial).
 func notObtained(h *host.Host, resource string, err error, conflictExit int) error {
-	switch {
-	case errors.Is(err, host.ErrConflict), errors.Is(err, host.ErrTimeout):
+	if errors.Is(err, host.ErrConflict) || errors.Is(err, host.ErrTimeout) {
 		return &exitError{code: conflictExit, err: heldBy(h, resource, err)}
-	case errors.Is(err, host.ErrInvalidArgument), errors.Is(err, host.ErrInvalidConfig):
-		return &exitError{code: exitUsage, err: fmt.Errorf("lock %s not obtained: %w", resource, err)}
+	}
+	if permanent(err) {
+		hint := ""
+		if sdk.CodeOf(err) == sdk.CodeCorrupt {
+			hint = "; run: locksmith repair " + resource
+			if strings.HasSuffix(err.Error(), "run repair") {
+				hint = ": locksmith repair " + resource
+			}
+		}
+		return &exitError{code: exitUsage, err: fmt.Errorf("lock %s not obtained, and retrying will not help: %w%s", resource, err, hint)}
 	}
 	return startFailure(fmt.Errorf("lock %s not obtained: %w", resource, err), exitNotLocked)
 }
 
 // startFailure is err with the exit code its kind calls for, when a host
-// could not start or a lock could not be taken for a reason other than a
-// conflict; passing is the code for a failure that may pass.
+// could not start or serve a request: 2 for invalid config or requests
+// and permanent failures, 69 for a plugin that is not one; passing for a
+// failure that may pass.
 func startFailure(err error, passing int) error {
 	switch {
 	case errors.Is(err, host.ErrInvalidArgument), errors.Is(err, host.ErrInvalidConfig), errors.Is(err, host.ErrPluginChecksum):
@@ -36,7 +44,7 @@ func startFailure(err error, passing int) error {
 	case pluginBroken(err):
 		return &exitError{code: exitUnavailable, err: fmt.Errorf("%s: the plugin did not answer the locksmith plugin handshake; check its path", firstLine(err.Error()))}
 	case permanent(err):
-		return &exitError{code: exitUsage, err: fmt.Errorf("permanent failure, retrying will not help: %w", err)}
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w (a permanent failure: retrying will not help)", err)}
 	}
 	return &exitError{code: passing, err: err}
 }

@@ -78,6 +78,15 @@ func TestExecStopsWhatTheCommandLeftBehind(t *testing.T) {
 	e := newEnv(t)
 	r := filepath.Join(e.dir, "R")
 	plain, stubborn := filepath.Join(e.dir, "plain.pid"), filepath.Join(e.dir, "stubborn.pid")
+	t.Cleanup(func() {
+		for _, f := range []string{plain, stubborn} {
+			if raw, err := os.ReadFile(f); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && pid > 1 {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+	})
 	code, out := e.run("exec", "--ttl", "3s", r, "--", "sh", "-c",
 		"sleep 30 & echo $! > "+plain+"; sh -c 'trap \"\" TERM; echo $$ > "+stubborn+"; while :; do sleep 0.05; done' & "+
 			"while [ ! -s "+stubborn+" ]; do sleep 0.01; done; exit 3")
