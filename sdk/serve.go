@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"log"
 	"os"
 	"os/signal"
 	"runtime"
@@ -25,6 +26,11 @@ type serveConfig struct {
 // MaxProcsEnv overrides, for every plugin a host starts, the number of
 // CPUs the plugin's Go runtime uses (see WithMaxProcs).
 const MaxProcsEnv = "LOCKSMITH_PLUGIN_GOMAXPROCS"
+
+// LogLevelEnv sets the level of the default logger of a plugin (trace,
+// debug, info, warn, error, off; default trace). A host's Launch sets it to
+// its own logger's level (see WithHostLogger).
+const LogLevelEnv = "LOCKSMITH_PLUGIN_LOG_LEVEL"
 
 // WithLogger sets the plugin's logger. By default the plugin logs JSON to
 // stderr, which go-plugin forwards into the host's log under the plugin's
@@ -76,10 +82,18 @@ func serve(name string, p plugin.Plugin, impl any, guards *guardSet, drain func(
 		runtime.GOMAXPROCS(cfg.maxProcs)
 	}
 	if cfg.logger == nil {
+		level := hclog.LevelFromString(os.Getenv(LogLevelEnv))
+		if level == hclog.NoLevel {
+			level = hclog.Trace
+		}
 		cfg.logger = hclog.New(&hclog.LoggerOptions{
-			Level: hclog.Trace, Output: os.Stderr, JSONFormat: true,
+			Level: level, Output: os.Stderr, JSONFormat: true,
 		})
 	}
+	// What libraries print with the standard log package goes through
+	// the plugin's logger too, and so to the host's, at the host's level.
+	log.SetFlags(0)
+	log.SetOutput(cfg.logger.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true}))
 	var once sync.Once
 	stop := func(code int) {
 		once.Do(func() {
