@@ -249,3 +249,29 @@ func TestExecCommandOwnsTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestExecJobKilledAsAGroupTakesItsCommandsGroup(t *testing.T) {
+	e := newEnv(t)
+	r := filepath.Join(e.dir, "R")
+	pidFile := filepath.Join(e.dir, "grandchild.pid")
+	// A shell kills a job by its process group: exec's own.
+	holder := e.command("exec", r, "--", "sh", "-c", "sleep 30 & echo $! > "+pidFile+"; wait")
+	holder.SysProcAttr.Setpgid = true
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	grandchild := readPID(t, pidFile)
+	defer func() { _ = syscall.Kill(grandchild, syscall.SIGKILL) }()
+	if err := syscall.Kill(-holder.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = holder.Wait()
+	seen := filepath.Join(e.dir, "seen")
+	if code, out := e.run("exec", "--wait", "20s", r, "--", "sh", "-c", stateScript(pidFile, seen)); code != 0 {
+		t.Fatalf("next holder: exit %d: %s", code, out)
+	}
+	if s := strings.TrimSpace(waitFile(t, seen, 5*time.Second)); s != "gone" && s != "Z" {
+		t.Fatalf("the next holder ran while the killed job's grandchild was in state %s", s)
+	}
+}
