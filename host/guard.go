@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -25,7 +26,7 @@ const guardTimeout = 5 * time.Second
 // The guard holds until unguard is called (call it once the group is gone,
 // before releasing the lock it ran under; calling it more than once is
 // safe), and across plugin restarts: a restarted plugin is told again. It
-// fails when pgid is not above 1, or when the plugin cannot guard (one
+// fails when pgid is not above 1 or is the host's own group, or when the plugin cannot guard (one
 // built with an older sdk); the group is then guarded by no one but the
 // caller. Safe for concurrent use.
 //
@@ -34,6 +35,9 @@ const guardTimeout = 5 * time.Second
 func (h *Host) GuardProcessGroup(pgid int) (unguard func(), err error) {
 	if pgid <= 1 {
 		return nil, fmt.Errorf("%w: guard process group %d: not a process group id", ErrInvalidArgument, pgid)
+	}
+	if pgid == syscall.Getpgrp() {
+		return nil, fmt.Errorf("%w: guard process group %d: it is this process's own group; run the command in a group of its own", ErrInvalidArgument, pgid)
 	}
 	s := h.backend
 	s.guards.add(pgid)

@@ -33,14 +33,18 @@ func newGuardSet() *guardSet {
 	return &guardSet{parent: os.Getppid(), pgids: map[int]struct{}{}}
 }
 
-// set replaces the guarded groups. A group id must be above 1 and must not
-// be the plugin's own group: killing it would kill the plugin, and maybe
-// its host's shell.
+// set replaces the guarded groups. A group id must be above 1 and must be
+// neither the plugin's own group nor its host's: killing those would kill
+// the plugin or the host, and maybe the host's shell.
 func (g *guardSet) set(pgids []int64) error {
 	own := syscall.Getpgrp()
+	host, err := syscall.Getpgid(g.parent)
+	if err != nil {
+		host = own
+	}
 	next := make(map[int]struct{}, len(pgids))
 	for _, p := range pgids {
-		if p <= 1 || p != int64(int(p)) || int(p) == own {
+		if p <= 1 || p != int64(int(p)) || int(p) == own || int(p) == host {
 			return Errorf(CodeInvalidArgument, "guard process group %d: not a process group of the host's children", p)
 		}
 		next[int(p)] = struct{}{}

@@ -47,7 +47,8 @@ func TestGuardSetKillsEveryProcessOfItsGroups(t *testing.T) {
 
 func TestGuardSetRefusesGroupsItMustNotKill(t *testing.T) {
 	g := newGuardSet()
-	for _, p := range []int64{0, 1, -5, int64(syscall.Getpgrp())} {
+	own, _ := syscall.Getpgid(syscall.Getppid())
+	for _, p := range []int64{0, 1, -5, int64(syscall.Getpgrp()), int64(own)} {
 		if err := g.set([]int64{p}); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("set(%d): %v, want ErrInvalidArgument", p, err)
 		}
