@@ -40,11 +40,20 @@ func execCommand(g *globals) *cobra.Command {
 		Long: `Run CMD while holding a lock on RESOURCE (a file, which need not exist; its
 lock state lives beside it in RESOURCE.locksmith), in the spirit of flock(1).
 
-The exit status is CMD's; 75 when the lock was not obtained (or the
---conflict-exit-code); 2 for usage or config errors. CMD gets
-LOCKSMITH_FENCING_TOKEN, LOCKSMITH_RESOURCE and LOCKSMITH_MODE. Signals are
-forwarded to CMD. If the lock is lost, CMD gets SIGTERM, then SIGKILL well
-inside the remaining lease; and CMD dies with locksmith.`,
+The exit status is CMD's; 75 when the lock was not obtained (for a lock
+held with --no-wait or still held after --wait: the --conflict-exit-code);
+2 for usage or config errors, invalid requests and permanent failures; 69
+for a plugin that is not one; 130 or 143 when SIGINT or SIGTERM ends the
+wait. CMD gets LOCKSMITH_FENCING_TOKEN, LOCKSMITH_RESOURCE and
+LOCKSMITH_MODE.
+
+CMD runs in a process group of its own (the terminal's foreground group,
+in a terminal), and no process of it runs once the lock can pass to
+another holder: signals are forwarded to the group; what CMD leaves running
+is stopped (SIGTERM, then SIGKILL) before the lock is released; a lost lock
+sends the group SIGTERM, then SIGKILL well inside the remaining lease; and
+if locksmith is killed, its backend plugin kills the group before it ends
+the session.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.modeSet = cmd.Flags().Changed("mode")
