@@ -154,7 +154,7 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := openHost(ctx, cfg, f.conflictExit)
+	h, err := openHost(ctx, cfg, exitNotLocked)
 	if err != nil {
 		return err
 	}

@@ -189,3 +189,22 @@ func TestCheckAndRepair(t *testing.T) {
 		t.Fatalf("repair without RESOURCE: exit %d, want 2: %s", code, out)
 	}
 }
+
+func TestExecUnreachableBackendIsNotAConflict(t *testing.T) {
+	e := newEnv(t)
+	cfg := filepath.Join(e.dir, "down.yaml")
+	body := fmt.Sprintf("backend: redis\nplugins:\n  redis:\n    path: %s\n    config: { addrs: [\"127.0.0.1:1\"] }\n", filepath.Join(binDir, "locksmith-plugin-redis"))
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ran := filepath.Join(e.dir, "ran")
+	c := e.command("exec", "--conflict-exit-code", "0", filepath.Join(e.dir, "R"), "--", "touch", ran)
+	c.Args[2] = cfg
+	out, _ := c.CombinedOutput()
+	if code := c.ProcessState.ExitCode(); code != 75 {
+		t.Fatalf("exit %d, want 75 (--conflict-exit-code is for conflicts only): %s", code, out)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Fatal("the command ran")
+	}
+}
