@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -36,7 +35,7 @@ func (h *Host) GuardProcessGroup(pgid int) (unguard func(), err error) {
 	if pgid <= 1 {
 		return nil, fmt.Errorf("%w: guard process group %d: not a process group id", ErrInvalidArgument, pgid)
 	}
-	if pgid == syscall.Getpgrp() {
+	if pgid == ownProcessGroup() {
 		return nil, fmt.Errorf("%w: guard process group %d: it is this process's own group; run the command in a group of its own", ErrInvalidArgument, pgid)
 	}
 	s := h.backend

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/locksmithx/locksmith/sdk/internal/pb"
@@ -37,11 +36,10 @@ func newGuardSet() *guardSet {
 // neither the plugin's own group nor its host's: killing those would kill
 // the plugin or the host, and maybe the host's shell.
 func (g *guardSet) set(pgids []int64) error {
-	own := syscall.Getpgrp()
-	host, err := syscall.Getpgid(g.parent)
-	if err != nil {
-		host = own
+	if len(pgids) > 0 && !canGuard {
+		return Errorf(CodeUnavailable, "guard process groups: not supported on this platform")
 	}
+	own, host := ownGroups(g.parent)
 	next := make(map[int]struct{}, len(pgids))
 	for _, p := range pgids {
 		if p <= 1 || p != int64(int(p)) || int(p) == own || int(p) == host {
@@ -87,12 +85,12 @@ func (g *guardSet) killAll(wait time.Duration) {
 	}
 	g.mu.Unlock()
 	for _, p := range pgids {
-		_ = syscall.Kill(-p, syscall.SIGKILL)
+		killGroup(p)
 	}
 	deadline := time.Now().Add(wait)
 	for _, p := range pgids {
 		for groupRuns(p) && time.Now().Before(deadline) {
-			_ = syscall.Kill(-p, syscall.SIGKILL)
+			killGroup(p)
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
