@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -203,6 +205,53 @@ func TestExecUnreachableBackendIsNotAConflict(t *testing.T) {
 	out, _ := c.CombinedOutput()
 	if code := c.ProcessState.ExitCode(); code != 75 {
 		t.Fatalf("exit %d, want 75 (--conflict-exit-code is for conflicts only): %s", code, out)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Fatal("the command ran")
+	}
+}
+
+func TestExecWaiterWhosePluginDiesSaysWhy(t *testing.T) {
+	e := newEnv(t)
+	r := filepath.Join(e.dir, "R")
+	ready := filepath.Join(e.dir, "ready")
+	holder := e.command("exec", r, "--", "sh", "-c", "touch "+ready+"; sleep 60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	waitExists(t, ready, 10*time.Second)
+	ran := filepath.Join(e.dir, "ran")
+	w := e.command("exec", r, "--", "touch", ran)
+	var buf strings.Builder
+	w.Stdout, w.Stderr = &buf, &buf
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
+	waitFor(t, 10*time.Second, func() bool {
+		code, out := e.run("status", r)
+		return code == 0 && strings.Contains(out, "1 waiter(s)")
+	})
+	killPlugin(t, w.Process.Pid)
+	done := make(chan struct{})
+	go func() { _ = w.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the waiter did not end after its plugin died")
+	}
+	var last string
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if strings.HasPrefix(l, "locksmith: ") {
+			last = l
+		}
+	}
+	if code := w.ProcessState.ExitCode(); code != 75 {
+		t.Errorf("exit %d, want 75: %s", code, buf.String())
+	}
+	if strings.HasSuffix(last, "context canceled") || !strings.Contains(last, "not obtained") {
+		t.Errorf("message %q does not say why the wait ended", last)
 	}
 	if _, err := os.Stat(ran); err == nil {
 		t.Fatal("the command ran")
