@@ -246,6 +246,9 @@ func runLocked(h *host.Host, lease *host.Lease, ttl time.Duration, mode host.Mod
 	defer unguard()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, syscall.SIGCHLD)
+	defer signal.Stop(chld)
 
 	// After a loss, the lease has about a third of its TTL left in the
 	// store: SIGTERM at once, SIGKILL half-way through what remains.
@@ -263,6 +266,8 @@ wait:
 			break wait
 		case s := <-sigs:
 			signalGroup(pgid, s)
+		case <-chld:
+			reapOrphans(pgid, pgid)
 		case <-lost:
 			lost = nil
 			if lerr := lease.Lost(); lerr != nil {

@@ -277,3 +277,32 @@ func TestExecJobKilledAsAGroupTakesItsCommandsGroup(t *testing.T) {
 		t.Fatalf("the next holder ran while the killed job's grandchild was in state %s", s)
 	}
 }
+
+func TestExecReapsOrphansWhileTheCommandRuns(t *testing.T) {
+	e := newEnv(t)
+	ready := filepath.Join(e.dir, "ready")
+	// Each ( … & ) orphans a short sleep: it is re-parented to exec.
+	holder := e.command("exec", filepath.Join(e.dir, "R"), "--", "sh", "-c",
+		"for i in 1 2 3 4 5; do (sleep 0.05 &); done; sleep 0.5; touch "+ready+"; sleep 30")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	waitExists(t, ready, 10*time.Second)
+	zombies := func() []int {
+		var z []int
+		for _, k := range children(holder.Process.Pid) {
+			if pidState(k) == "Z" {
+				z = append(z, k)
+			}
+		}
+		return z
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(zombies()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("exec leaves zombies %v while its command runs", zombies())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

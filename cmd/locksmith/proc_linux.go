@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -53,4 +56,41 @@ func restoreForeground(tty int) {
 	defer signal.Reset(syscall.SIGTTOU)
 	pgrp := int32(syscall.Getpgrp())
 	_, _, _ = syscall.Syscall(syscall.SYS_IOCTL, uintptr(tty), syscall.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)))
+}
+
+// reapOrphans collects the exited processes of group pgid that are exec's
+// children by adoption (exec is their subreaper), leaving the group's
+// leader to its own Wait: a command that keeps orphaning short-lived
+// processes does not pile up zombies under exec while it runs.
+func reapOrphans(pgid, leader int) {
+	self := os.Getpid()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == leader {
+			continue
+		}
+		raw, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		i := bytes.LastIndexByte(raw, ')')
+		if i < 0 {
+			continue
+		}
+		f := bytes.Fields(raw[i+1:])
+		if len(f) < 3 || string(f[0]) != "Z" {
+			continue
+		}
+		ppid, _ := strconv.Atoi(string(f[1]))
+		pgrp, _ := strconv.Atoi(string(f[2]))
+		if ppid == self && pgrp == pgid {
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		}
+	}
 }

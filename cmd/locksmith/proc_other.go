@@ -21,3 +21,6 @@ func setChildProcAttr(cmd *exec.Cmd, _ int) {
 func foregroundTTY() int { return -1 }
 
 func restoreForeground(int) {}
+
+// reapOrphans has nothing to do: without a subreaper, orphans go to init.
+func reapOrphans(int, int) {}
