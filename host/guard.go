@@ -24,7 +24,8 @@ const guardTimeout = 5 * time.Second
 //
 // The guard holds until unguard is called (call it once the group is gone,
 // before releasing the lock it ran under; calling it more than once is
-// safe), and across plugin restarts: a restarted plugin is told again. It
+// safe), and across plugin restarts: a restarted plugin is told again.
+// Close stops the plugin, which kills the groups still guarded then. It
 // fails when pgid is not above 1 or is the host's own group, or when the plugin cannot guard (one
 // built with an older sdk); the group is then guarded by no one but the
 // caller. Safe for concurrent use.
