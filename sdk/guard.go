@@ -89,7 +89,7 @@ func (g *guardSet) killAll(wait time.Duration) {
 	}
 	deadline := time.Now().Add(wait)
 	for _, p := range pgids {
-		for groupRuns(p) && time.Now().Before(deadline) {
+		for groupExists(p) && groupRuns(p) && time.Now().Before(deadline) {
 			killGroup(p)
 			time.Sleep(5 * time.Millisecond)
 		}
