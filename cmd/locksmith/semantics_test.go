@@ -101,7 +101,7 @@ func TestExecSemaphoreLimit(t *testing.T) {
 	seen := filepath.Join(e.dir, "seen")
 	// Each holder waits (bounded) until a second one holds beside it, so
 	// that two holders at once is seen however slowly processes start.
-	holder := e.script("holder", `mkdir "$1/$$"; i=0; while [ "$(ls "$1" | wc -l)" -lt 2 ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; `+
+	holder := e.script("holder", `mkdir "$1/$$"; i=0; while [ "$(ls "$1" | wc -l)" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; `+
 		`ls "$1" | wc -l >> "$2"; sleep 0.2; ls "$1" | wc -l >> "$2"; rmdir "$1/$$"`+"\n")
 	var runs [][]string
 	for i := 0; i < 4; i++ {
