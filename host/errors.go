@@ -26,8 +26,11 @@ var (
 	ErrDenied = errors.New("locksmith: denied")
 	// ErrBackendUnavailable: the backend or its plugin cannot serve now.
 	ErrBackendUnavailable = errors.New("locksmith: backend unavailable")
-	// ErrInvalidConfig: the configuration or a request is unusable.
+	// ErrInvalidConfig: the configuration is unusable.
 	ErrInvalidConfig = errors.New("locksmith: invalid config")
+	// ErrInvalidArgument: a request is malformed (an empty or unusable
+	// resource name, a symlink loop); retrying it cannot succeed.
+	ErrInvalidArgument = errors.New("locksmith: invalid argument")
 	// ErrPluginChecksum: a plugin binary does not match its configured
 	// sha256; it was not started.
 	ErrPluginChecksum = errors.New("locksmith: plugin checksum mismatch")
@@ -54,6 +57,8 @@ func backendErr(op string, err error) error {
 		return fmt.Errorf("%s: %w: %w", op, ErrBackendUnavailable, err)
 	case sdk.CodeInvalidConfig:
 		return fmt.Errorf("%s: %w: %w", op, ErrInvalidConfig, err)
+	case sdk.CodeInvalidArgument:
+		return fmt.Errorf("%s: %w: %w", op, ErrInvalidArgument, err)
 	case sdk.CodeDenied:
 		return fmt.Errorf("%s: %w: %w", op, ErrDenied, err)
 	}

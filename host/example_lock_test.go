@@ -55,7 +55,7 @@ func ExampleHost_Acquire() {
 	_ = l.Release(ctx)
 
 	_, err = host.NamedResource("/etc/passwd")
-	fmt.Println(errors.Is(err, host.ErrInvalidConfig))
+	fmt.Println(errors.Is(err, host.ErrInvalidArgument))
 	// Output:
 	// "db-migration" shared
 	// true

@@ -26,7 +26,7 @@ func (h *Host) Hierarchical(ctx context.Context, name string, opts ...LockOption
 	parts := strings.Split(leaf, "/")
 	for _, p := range parts {
 		if strings.TrimSpace(p) == "" {
-			return nil, fmt.Errorf("%w: hierarchical name %q has an empty part", ErrInvalidConfig, name)
+			return nil, fmt.Errorf("%w: hierarchical name %q has an empty part", ErrInvalidArgument, name)
 		}
 	}
 	o := lockOptions{mode: Exclusive}

@@ -43,6 +43,7 @@ type supervisor struct {
 	lastErr  error
 	// notBefore holds restarts back after repeated crashes.
 	notBefore time.Time
+	guards    guardList // process groups the plugin kills if the host dies
 }
 
 // generation is one running plugin process.
@@ -197,6 +198,7 @@ func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 	for _, w := range info.Warnings {
 		s.log.Warn("plugin cannot guarantee: "+w, "plugin", s.spec.Name)
 	}
+	s.guards.resend(ctx, conn, s.log)
 	g := &generation{conn: conn, backend: be, info: info, started: start,
 		ready: time.Since(start), exited: make(chan struct{})}
 	s.log.Debug("plugin started", "plugin", s.spec.Name, "path", s.spec.Path, "pid", conn.Pid(), "ready", g.ready)

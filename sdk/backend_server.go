@@ -14,15 +14,19 @@ import (
 // the end of the plugin process, revokes them.
 type backendServer struct {
 	pb.UnimplementedBackendServer
-	impl Backend
+	impl   Backend
+	guards *guardSet
 
 	mu       sync.Mutex
 	sessions map[string]struct{}
 	anchors  *anchorChannel // nil when the host passed no anchor channel
 }
 
-func newBackendServer(impl Backend) *backendServer {
-	return &backendServer{impl: impl, sessions: map[string]struct{}{}}
+func newBackendServer(impl Backend, guards *guardSet) *backendServer {
+	if guards == nil {
+		guards = newGuardSet()
+	}
+	return &backendServer{impl: impl, guards: guards, sessions: map[string]struct{}{}}
 }
 
 // useAnchors gives the server the anchor channel its host passed.
@@ -89,10 +93,14 @@ func (s *backendServer) AdoptSession(ctx context.Context, req *pb.AdoptSessionRe
 
 // KeepAlive renews the sessions named on the stream. However the stream
 // ends, every session it renewed is revoked: the host only ends the stream
-// when it is done with the session or gone.
+// when it is done with the session or gone. If the host is gone, the
+// process groups it guards are killed first.
 func (s *backendServer) KeepAlive(stream pb.Backend_KeepAliveServer) error {
 	renewed := map[string]struct{}{}
 	defer func() {
+		if len(renewed) > 0 && s.guards.active() && s.guards.hostGone(hostGoneWait) {
+			s.guards.killAll(GuardWait)
+		}
 		for id := range renewed {
 			s.revoke(id)
 		}

@@ -49,9 +49,16 @@ func WithChecksum(sum []byte) LaunchOpt {
 	}
 }
 
-// WithHostLogger sets the logger the plugin's output is forwarded to.
+// WithHostLogger sets the logger the plugin's output is forwarded to, and
+// tells the plugin its level (LogLevelEnv), so that the plugin does not
+// even send what the logger would drop.
 func WithHostLogger(l hclog.Logger) LaunchOpt {
-	return func(c *plugin.ClientConfig) { c.Logger = l }
+	return func(c *plugin.ClientConfig) {
+		c.Logger = l
+		if c.Cmd != nil && l.GetLevel() != hclog.NoLevel {
+			c.Cmd.Env = append(c.Cmd.Env, LogLevelEnv+"="+l.GetLevel().String())
+		}
+	}
 }
 
 // WithStartTimeout sets how long Launch waits for the plugin's handshake

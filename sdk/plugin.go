@@ -19,6 +19,7 @@ type backendPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	impl   Backend
 	server *backendServer
+	guards *guardSet
 }
 
 func (p *backendPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
@@ -26,9 +27,9 @@ func (p *backendPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 		return errors.New("sdk: no backend to serve")
 	}
 	if p.server == nil {
-		p.server = newBackendServer(p.impl)
+		p.server = newBackendServer(p.impl, p.guards)
 	}
-	pb.RegisterPluginServer(s, &pluginServer{impl: p.impl})
+	pb.RegisterPluginServer(s, &pluginServer{impl: p.impl, guards: p.guards})
 	pb.RegisterBackendServer(s, p.server)
 	return nil
 }
@@ -43,14 +44,15 @@ func (p *backendPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *g
 // middlewarePlugin is the go-plugin glue for the middleware kind.
 type middlewarePlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	impl Middleware
+	impl   Middleware
+	guards *guardSet
 }
 
 func (p *middlewarePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.impl == nil {
 		return errors.New("sdk: no middleware to serve")
 	}
-	pb.RegisterPluginServer(s, &pluginServer{impl: p.impl})
+	pb.RegisterPluginServer(s, &pluginServer{impl: p.impl, guards: p.guards})
 	pb.RegisterMiddlewareServer(s, &middlewareServer{impl: p.impl})
 	return nil
 }
@@ -65,7 +67,8 @@ func (p *middlewarePlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c
 // pluginServer serves the base Plugin service for either kind.
 type pluginServer struct {
 	pb.UnimplementedPluginServer
-	impl Plugin
+	impl   Plugin
+	guards *guardSet // nil: the plugin guards nothing
 }
 
 func (s *pluginServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse, error) {

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"log"
 	"os"
 	"os/signal"
 	"runtime"
@@ -26,6 +27,11 @@ type serveConfig struct {
 // CPUs the plugin's Go runtime uses (see WithMaxProcs).
 const MaxProcsEnv = "LOCKSMITH_PLUGIN_GOMAXPROCS"
 
+// LogLevelEnv sets the level of the default logger of a plugin (trace,
+// debug, info, warn, error, off; default trace). A host's Launch sets it to
+// its own logger's level (see WithHostLogger).
+const LogLevelEnv = "LOCKSMITH_PLUGIN_LOG_LEVEL"
+
 // WithLogger sets the plugin's logger. By default the plugin logs JSON to
 // stderr, which go-plugin forwards into the host's log under the plugin's
 // name.
@@ -49,20 +55,24 @@ func WithMaxProcs(n int) ServeOpt { return func(c *serveConfig) { c.maxProcs = n
 // meant to be the whole of a plugin's main function. The process exits when
 // the host stops it, when the host dies, or on SIGTERM; in each case the
 // sessions it opened are revoked and impl is closed if it is a Closer.
+// Before the sessions are revoked, every process group the host guards
+// (Conn.GuardProcessGroups) is killed, and waited for up to GuardWait.
 func ServeBackend(impl Backend, opts ...ServeOpt) {
-	srv := newBackendServer(impl)
-	p := &backendPlugin{impl: impl, server: srv}
-	serve(KindBackend, p, impl, srv.revokeAll, srv.useAnchors, opts)
+	guards := newGuardSet()
+	srv := newBackendServer(impl, guards)
+	p := &backendPlugin{impl: impl, server: srv, guards: guards}
+	serve(KindBackend, p, impl, guards, srv.revokeAll, srv.useAnchors, opts)
 }
 
 // ServeMiddleware serves impl as a middleware plugin, like ServeBackend.
 func ServeMiddleware(impl Middleware, opts ...ServeOpt) {
-	serve(KindMiddleware, &middlewarePlugin{impl: impl}, impl, func() {}, nil, opts)
+	guards := newGuardSet()
+	serve(KindMiddleware, &middlewarePlugin{impl: impl, guards: guards}, impl, guards, func() {}, nil, opts)
 }
 
 // serve runs the plugin. anchors, when set, is given the anchor channel the
 // host passed (see anchor.go).
-func serve(kind Kind, p plugin.Plugin, impl any, drain func(), anchors func(*anchorChannel), opts []ServeOpt) {
+func serve(kind Kind, p plugin.Plugin, impl any, guards *guardSet, drain func(), anchors func(*anchorChannel), opts []ServeOpt) {
 	cfg := serveConfig{parentCheck: 200 * time.Millisecond, maxProcs: 1}
 	for _, o := range opts {
 		o(&cfg)
@@ -74,13 +84,22 @@ func serve(kind Kind, p plugin.Plugin, impl any, drain func(), anchors func(*anc
 		runtime.GOMAXPROCS(cfg.maxProcs)
 	}
 	if cfg.logger == nil {
+		level := hclog.LevelFromString(os.Getenv(LogLevelEnv))
+		if level == hclog.NoLevel {
+			level = hclog.Trace
+		}
 		cfg.logger = hclog.New(&hclog.LoggerOptions{
-			Level: hclog.Trace, Output: os.Stderr, JSONFormat: true,
+			Level: level, Output: os.Stderr, JSONFormat: true,
 		})
 	}
+	// What libraries print with the standard log package goes through
+	// the plugin's logger too, and so to the host's, at the host's level.
+	log.SetFlags(0)
+	log.SetOutput(cfg.logger.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true}))
 	var once sync.Once
 	stop := func(code int) {
 		once.Do(func() {
+			guards.killAll(GuardWait)
 			drain()
 			if c, ok := impl.(Closer); ok {
 				_ = c.Close()

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
 	"github.com/locksmithx/locksmith/host"
@@ -39,11 +40,20 @@ func execCommand(g *globals) *cobra.Command {
 		Long: `Run CMD while holding a lock on RESOURCE (a file, which need not exist; its
 lock state lives beside it in RESOURCE.locksmith), in the spirit of flock(1).
 
-The exit status is CMD's; 75 when the lock was not obtained (or the
---conflict-exit-code); 2 for usage or config errors. CMD gets
-LOCKSMITH_FENCING_TOKEN, LOCKSMITH_RESOURCE and LOCKSMITH_MODE. Signals are
-forwarded to CMD. If the lock is lost, CMD gets SIGTERM, then SIGKILL well
-inside the remaining lease; and CMD dies with locksmith.`,
+The exit status is CMD's; 75 when the lock was not obtained (for a lock
+held with --no-wait or still held after --wait: the --conflict-exit-code);
+2 for usage or config errors, invalid requests and permanent failures; 69
+for a plugin that is not one; 130 or 143 when SIGINT or SIGTERM ends the
+wait. CMD gets LOCKSMITH_FENCING_TOKEN, LOCKSMITH_RESOURCE and
+LOCKSMITH_MODE.
+
+CMD runs in a process group of its own (the terminal's foreground group,
+in a terminal), and no process of it runs once the lock can pass to
+another holder: signals are forwarded to the group; what CMD leaves running
+is stopped (SIGTERM, then SIGKILL) before the lock is released; a lost lock
+sends the group SIGTERM, then SIGKILL well inside the remaining lease; and
+if locksmith is killed, its backend plugin kills the group before it ends
+the session.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.modeSet = cmd.Flags().Changed("mode")
@@ -132,20 +142,25 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	}
 
 	// Signals that arrive while waiting give the wait up; once the
-	// command runs, they are forwarded to it.
+	// command runs, they are forwarded to its process group.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
+	log := newLogger(cfg.Log.Level).Named("exec")
+	if err := becomeSubreaper(); err != nil {
+		log.Debug("cannot become the subreaper of the command's orphans", "error", err)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := openHost(ctx, cfg, f.conflictExit)
+	h, err := openHost(ctx, cfg, exitNotLocked)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 
-	wctx, wcancel := ctx, context.CancelFunc(func() {})
+	wctx, wcancel := context.WithCancel(ctx)
 	if f.wait > 0 {
 		wctx, wcancel = context.WithTimeout(ctx, f.wait)
 	}
@@ -169,10 +184,12 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	select {
 	case a := <-got:
 		if a.err != nil {
-			return &exitError{code: f.conflictExit, err: notObtained(h, resource, a.err)}
+			return notObtained(h, resource, a.err, f.conflictExit)
 		}
 		lease = a.lease
 	case s := <-sigs:
+		// The waiter withdraws at once: its request leaves the queue
+		// before exec exits.
 		wcancel()
 		if a := <-got; a.lease != nil {
 			_ = a.lease.Release(context.Background())
@@ -180,9 +197,9 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 		return &exitError{code: 128 + int(s.(syscall.Signal)), err: fmt.Errorf("interrupted by %v while waiting for %s", s, resource)}
 	}
 
-	code, err := runLocked(lease, cfg.Lease.TTL, mode, argv, sigs)
+	code, err := runLocked(h, lease, cfg.Lease.TTL, mode, argv, sigs, log)
 	if rerr := lease.Release(context.Background()); rerr != nil && err == nil && !errors.Is(rerr, host.ErrNotHeld) {
-		fmt.Fprintf(os.Stderr, "locksmith: %v\n", rerr)
+		fmt.Fprintf(os.Stderr, "locksmith: %s\n", message(rerr))
 	}
 	if err != nil {
 		return &exitError{code: code, err: err}
@@ -191,9 +208,13 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 }
 
 // runLocked runs argv while lease is held and returns its exit code. The
-// child runs on a thread locked for its whole life, because Linux's
-// parent-death signal follows the thread that started the child.
-func runLocked(lease *host.Lease, ttl time.Duration, mode host.Mode, argv []string, sigs <-chan os.Signal) (int, error) {
+// command runs in a process group of its own (in the terminal's foreground
+// when exec is), guarded by the backend plugin should exec die; signals to
+// exec go to the whole group; and no process of the group is left when
+// runLocked returns, so none outlives the lock. The command is started from
+// a thread locked for its whole life, because Linux's parent-death signal
+// follows the thread that started the child.
+func runLocked(h *host.Host, lease *host.Lease, ttl time.Duration, mode host.Mode, argv []string, sigs <-chan os.Signal, log hclog.Logger) (int, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
@@ -204,7 +225,8 @@ func runLocked(lease *host.Lease, ttl time.Duration, mode host.Mode, argv []stri
 		"LOCKSMITH_RESOURCE="+lease.Resource(),
 		"LOCKSMITH_MODE="+mode.String(),
 	)
-	setChildProcAttr(cmd)
+	tty := foregroundTTY()
+	setChildProcAttr(cmd, tty)
 	if err := cmd.Start(); err != nil {
 		code := 127
 		if errors.Is(err, os.ErrPermission) {
@@ -212,34 +234,69 @@ func runLocked(lease *host.Lease, ttl time.Duration, mode host.Mode, argv []stri
 		}
 		return code, fmt.Errorf("run %s: %w", argv[0], err)
 	}
+	pgid := cmd.Process.Pid
+	if tty >= 0 {
+		defer restoreForeground(tty)
+	}
+	unguard, err := h.GuardProcessGroup(pgid)
+	if err != nil {
+		log.Warn("the command's process group is not guarded: if locksmith is killed, its processes may outlive the lock", "error", message(err))
+		unguard = func() {}
+	}
+	defer unguard()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, syscall.SIGCHLD)
+	defer signal.Stop(chld)
 
 	// After a loss, the lease has about a third of its TTL left in the
 	// store: SIGTERM at once, SIGKILL half-way through what remains.
 	grace := max(ttl/6, 100*time.Millisecond)
-	var kill <-chan time.Time
+	var (
+		kill   <-chan time.Time
+		killAt time.Time
+		werr   error
+	)
 	lost := lease.Done()
+wait:
 	for {
 		select {
-		case err := <-exited:
-			if lerr := lease.Lost(); lerr != nil {
-				return exitCode(cmd, err), fmt.Errorf("%v; the command was stopped", lerr)
-			}
-			return exitCode(cmd, err), nil
+		case werr = <-exited:
+			break wait
 		case s := <-sigs:
-			_ = cmd.Process.Signal(s)
+			signalGroup(pgid, s)
+		case <-chld:
+			reapOrphans(pgid, pgid)
 		case <-lost:
 			lost = nil
-			if lease.Lost() != nil {
-				fmt.Fprintf(os.Stderr, "locksmith: %v; sending SIGTERM to the command\n", lease.Lost())
-				_ = cmd.Process.Signal(syscall.SIGTERM)
+			if lerr := lease.Lost(); lerr != nil {
+				fmt.Fprintf(os.Stderr, "locksmith: %s; sending SIGTERM to the command\n", message(lerr))
+				signalGroup(pgid, syscall.SIGTERM)
+				killAt = time.Now().Add(grace)
 				kill = time.After(grace)
 			}
 		case <-kill:
-			_ = cmd.Process.Kill()
+			signalGroup(pgid, syscall.SIGKILL)
 		}
 	}
+	code := exitCode(cmd, werr)
+	if tty >= 0 {
+		restoreForeground(tty)
+	}
+	// What the command left running in its group is stopped before the
+	// lock is released.
+	left := min(grace, leftoverGrace)
+	if !killAt.IsZero() {
+		left = max(time.Until(killAt), 0)
+	}
+	if !stopGroup(pgid, left) {
+		log.Warn("processes of the command's group still run after SIGKILL", "pgid", pgid)
+	}
+	if lerr := lease.Lost(); lerr != nil {
+		return code, fmt.Errorf("%s; the command was stopped", message(lerr))
+	}
+	return code, nil
 }
 
 // exitCode is the shell's view of how the command ended.
@@ -254,27 +311,4 @@ func exitCode(cmd *exec.Cmd, err error) int {
 		return c
 	}
 	return exitFailure
-}
-
-// notObtained explains why the lock was not obtained, naming the holders
-// when it is held.
-func notObtained(h *host.Host, resource string, err error) error {
-	if !errors.Is(err, host.ErrConflict) && !errors.Is(err, host.ErrTimeout) {
-		return fmt.Errorf("lock %s not obtained: %w", resource, err)
-	}
-	why := "is held"
-	if errors.Is(err, host.ErrTimeout) {
-		why = "is still held after --wait"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	st, serr := h.Status(ctx, resource)
-	if serr != nil || len(st.Holders) == 0 {
-		return fmt.Errorf("lock %s not obtained: %w", resource, err)
-	}
-	var by []string
-	for _, r := range st.Holders {
-		by = append(by, fmt.Sprintf("%s by pid %d on %s for %s (token %d)", r.Mode, r.PID, r.Host, r.Age.Round(time.Millisecond), r.Token))
-	}
-	return fmt.Errorf("%s %s: %s", resource, why, strings.Join(by, "; "))
 }

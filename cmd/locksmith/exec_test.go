@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,33 +77,38 @@ func incrementAcross(t *testing.T, envs []*env, procs, runs int, lock func(count
 	}
 }
 
-// timeParallel starts n `exec` runs at once and returns how long they took
-// together.
-func timeParallel(t *testing.T, e *env, n int, args ...string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if code, out := e.run(args...); code != 0 {
-				t.Errorf("exit %d: %s", code, out)
-			}
-		}()
-	}
-	wg.Wait()
-	return time.Since(start)
-}
-
 func TestExecSharedOverlapsExclusiveSerializes(t *testing.T) {
 	e := newEnv(t)
 	r := filepath.Join(e.dir, "R")
-	if d := timeParallel(t, e, 4, "exec", "--mode", "shared", r, "--", "sleep", "1"); d >= 2500*time.Millisecond {
-		t.Errorf("4 shared holders took %s, want < 2.5s", d)
+	// A holder waits (bounded: $5 polls) until $4 holders are inside $1,
+	// records how many are, then waits the same way until $4 holders have
+	// recorded (in $2) before it leaves: shared holders must all be inside
+	// together; exclusive ones one at a time (their waits run out).
+	holder := e.script("holder", `await() { i=0; while [ "$(ls "$1" | wc -l)" -lt "$2" ] && [ $i -lt "$3" ]; do sleep 0.05; i=$((i+1)); done; }
+mkdir "$1/$$"; await "$1" "$4" "$5"; ls "$1" | wc -l >> "$3"
+mkdir "$2/$$"; await "$2" "$4" "$5"; rmdir "$1/$$"
+`)
+	holders := func(mode, n, polls string) []string {
+		dir := t.TempDir()
+		in, out, seen := filepath.Join(dir, "in"), filepath.Join(dir, "out"), filepath.Join(dir, "seen")
+		for _, d := range []string{in, out} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var runs [][]string
+		for i := 0; i < 4; i++ {
+			runs = append(runs, []string{"exec", "--mode", mode, r, "--", holder, in, out, seen, n, polls})
+		}
+		runAll(t, e, runs...)
+		raw, _ := os.ReadFile(seen)
+		return strings.Fields(string(raw))
 	}
-	if d := timeParallel(t, e, 4, "exec", r, "--", "sleep", "1"); d < 4*time.Second {
-		t.Errorf("4 exclusive holders took %s, want >= 4s", d)
+	if got := holders("shared", "4", "400"); len(got) != 4 || slices.ContainsFunc(got, func(n string) bool { return n != "4" }) {
+		t.Errorf("shared holders inside at once: %v, want all 4 together", got)
+	}
+	if got := holders("exclusive", "4", "4"); len(got) != 4 || slices.ContainsFunc(got, func(n string) bool { return n != "1" }) {
+		t.Errorf("exclusive holders inside at once: %v, want 1 each time", got)
 	}
 }
 
@@ -110,21 +116,16 @@ func TestExecNoWaitOnHeldResource(t *testing.T) {
 	e := newEnv(t)
 	r := filepath.Join(e.dir, "R")
 	ready := filepath.Join(e.dir, "ready")
-	holder := e.command("exec", r, "--", "sh", "-c", "touch "+ready+"; sleep 30")
+	holder := e.command("exec", r, "--", "sh", "-c", "touch "+ready+"; sleep 120")
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
 	waitExists(t, ready, 10*time.Second)
 	ran := filepath.Join(e.dir, "ran")
-	start := time.Now()
 	code, out := e.run("exec", "--no-wait", r, "--", "touch", ran)
-	took := time.Since(start)
 	if code != 75 {
 		t.Fatalf("exit %d, want 75: %s", code, out)
-	}
-	if took >= 500*time.Millisecond {
-		t.Errorf("--no-wait took %s, want well under 0.5s", took)
 	}
 	if _, err := os.Stat(ran); err == nil {
 		t.Fatal("the command ran without the lock")

@@ -68,6 +68,8 @@ func (e *env) run(args ...string) (int, string) {
 	c := e.command(args...)
 	var out bytes.Buffer
 	c.Stdout, c.Stderr = &out, &out
+	// A process the command left behind may hold the output open.
+	c.WaitDelay = 5 * time.Second
 	if err := c.Start(); err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,13 +1,96 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"os/exec"
+	"os/signal"
+	"strconv"
 	"syscall"
+	"unsafe"
 )
 
-// setChildProcAttr makes the child die with locksmith: a killed exec never
-// leaves its command running in the critical section after the lock is
-// freed.
-func setChildProcAttr(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+// prSetChildSubreaper is PR_SET_CHILD_SUBREAPER (linux/prctl.h).
+const prSetChildSubreaper = 36
+
+// becomeSubreaper makes the processes the command orphans exec's children
+// rather than init's, so that exec can reap them and see when its command's
+// group is empty.
+func becomeSubreaper() error {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// setChildProcAttr runs the command in a process group of its own, in the
+// terminal's foreground when tty is the terminal exec runs in the
+// foreground of (else -1), and makes it die with exec.
+func setChildProcAttr(cmd *exec.Cmd, tty int) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if tty >= 0 {
+		cmd.SysProcAttr.Foreground = true
+		cmd.SysProcAttr.Ctty = tty
+	}
+}
+
+// foregroundTTY returns the file descriptor of the terminal on stdin when
+// exec's process group is its foreground group, else -1.
+func foregroundTTY() int {
+	var pgrp int32
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, 0, syscall.TIOCGPGRP, uintptr(unsafe.Pointer(&pgrp))); errno != 0 {
+		return -1
+	}
+	if int(pgrp) != syscall.Getpgrp() {
+		return -1
+	}
+	return 0
+}
+
+// restoreForeground gives the terminal tty back to exec's process group.
+// exec is a background process when it does so, so SIGTTOU is ignored
+// meanwhile.
+func restoreForeground(tty int) {
+	signal.Ignore(syscall.SIGTTOU)
+	defer signal.Reset(syscall.SIGTTOU)
+	pgrp := int32(syscall.Getpgrp())
+	_, _, _ = syscall.Syscall(syscall.SYS_IOCTL, uintptr(tty), syscall.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)))
+}
+
+// reapOrphans collects the exited processes of group pgid that are exec's
+// children by adoption (exec is their subreaper), leaving the group's
+// leader to its own Wait: a command that keeps orphaning short-lived
+// processes does not pile up zombies under exec while it runs.
+func reapOrphans(pgid, leader int) {
+	self := os.Getpid()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == leader {
+			continue
+		}
+		raw, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		i := bytes.LastIndexByte(raw, ')')
+		if i < 0 {
+			continue
+		}
+		f := bytes.Fields(raw[i+1:])
+		if len(f) < 3 || string(f[0]) != "Z" {
+			continue
+		}
+		ppid, _ := strconv.Atoi(string(f[1]))
+		pgrp, _ := strconv.Atoi(string(f[2]))
+		if ppid == self && pgrp == pgid {
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		}
+	}
 }

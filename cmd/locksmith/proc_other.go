@@ -2,7 +2,25 @@
 
 package main
 
-import "os/exec"
+import (
+	"errors"
+	"os/exec"
+	"syscall"
+)
 
-// setChildProcAttr has no parent-death signal to set off Linux.
-func setChildProcAttr(*exec.Cmd) {}
+// becomeSubreaper is Linux-only: elsewhere orphans go to init, which reaps
+// them.
+func becomeSubreaper() error { return errors.New("no child subreaper off Linux") }
+
+// setChildProcAttr runs the command in a process group of its own; off
+// Linux there is no parent-death signal, and the terminal is left alone.
+func setChildProcAttr(cmd *exec.Cmd, _ int) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+}
+
+func foregroundTTY() int { return -1 }
+
+func restoreForeground(int) {}
+
+// reapOrphans has nothing to do: without a subreaper, orphans go to init.
+func reapOrphans(int, int) {}

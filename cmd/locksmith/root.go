@@ -16,10 +16,11 @@ import (
 
 // Exit codes of the CLI. exec exits with its child's code otherwise.
 const (
-	exitOK        = 0
-	exitFailure   = 1
-	exitUsage     = 2  // usage or config errors
-	exitNotLocked = 75 // EX_TEMPFAIL: the lock was not obtained
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2  // usage or config errors
+	exitUnavailable = 69 // EX_UNAVAILABLE: a plugin that is not one
+	exitNotLocked   = 75 // EX_TEMPFAIL: the lock was not obtained
 )
 
 // exitError carries an exit code up to main.
@@ -57,7 +58,7 @@ func run(args []string) int {
 	root.PersistentFlags().StringVar(&g.pluginDir, "plugin-dir", "", "directory searched for locksmith-plugin-<name> binaries")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
-	root.AddCommand(execCommand(&g), statusCommand(&g), treeCommand(&g), pluginsCommand(&g), versionCommand(),
+	root.AddCommand(execCommand(&g), statusCommand(&g), treeCommand(&g), checkCommand(&g), repairCommand(&g), pluginsCommand(&g), versionCommand(),
 		pluginServeCommand(), demoCommand(&g))
 	root.SetArgs(args)
 	err := root.Execute()
@@ -78,11 +79,23 @@ func run(args []string) int {
 	return exitFailure
 }
 
-// message is err's text for the terminal: the package prefix of wrapped
-// sentinel errors ("locksmith: …") is said once, by the caller.
+// message is err's text for the terminal: the package prefix of the host's
+// sentinel errors ("locksmith: lock lost") is said once, by the caller.
+// Only the sentinels' own text is touched, never a path or a cause that
+// happens to contain the prefix.
 func message(err error) string {
-	return strings.ReplaceAll(err.Error(), "locksmith: ", "")
+	s := err.Error()
+	for _, e := range sentinels {
+		t := e.Error()
+		s = strings.ReplaceAll(s, t, strings.TrimPrefix(t, "locksmith: "))
+	}
+	return s
 }
+
+// sentinels are the host's errors whose text carries the package prefix.
+var sentinels = []error{host.ErrConflict, host.ErrTimeout, host.ErrLost, host.ErrNotHeld, host.ErrDeadlock,
+	host.ErrDenied, host.ErrBackendUnavailable, host.ErrInvalidConfig, host.ErrInvalidArgument,
+	host.ErrPluginChecksum, host.ErrConditionFailed, host.ErrClosed}
 
 // loadConfig builds the config from --config, the environment and flags.
 func (g *globals) loadConfig(overrides map[string]any) (config.Config, error) {
@@ -111,15 +124,12 @@ func newLogger(level string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "locksmith", Level: hclog.LevelFromString(level), Output: os.Stderr})
 }
 
-// openHost starts a host for cfg. Config and checksum errors exit 2; a
-// backend that cannot start exits failCode.
+// openHost starts a host for cfg. Config and checksum errors exit 2, a
+// plugin that is not one 69, and a backend that cannot start failCode.
 func openHost(ctx context.Context, cfg config.Config, failCode int) (*host.Host, error) {
 	h, err := host.New(ctx, cfg, host.WithLogger(newLogger(cfg.Log.Level)), host.WithBuiltins(builtinNames()...))
 	if err != nil {
-		if errors.Is(err, host.ErrInvalidConfig) || errors.Is(err, host.ErrPluginChecksum) {
-			return nil, &exitError{code: exitUsage, err: err}
-		}
-		return nil, &exitError{code: failCode, err: err}
+		return nil, startFailure(err, failCode)
 	}
 	return h, nil
 }

@@ -71,7 +71,7 @@ func (x WatchResponse_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchResponse_Type.Descriptor instead.
 func (WatchResponse_Type) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{24, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{26, 0}
 }
 
 type InterceptRequest_Phase int32
@@ -117,7 +117,7 @@ func (x InterceptRequest_Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptRequest_Phase.Descriptor instead.
 func (InterceptRequest_Phase) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{32, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{34, 0}
 }
 
 type InterceptResponse_Action int32
@@ -166,7 +166,7 @@ func (x InterceptResponse_Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptResponse_Action.Descriptor instead.
 func (InterceptResponse_Action) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{33, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{35, 0}
 }
 
 type InfoRequest struct {
@@ -458,6 +458,88 @@ func (x *HealthResponse) GetMessage() string {
 	return ""
 }
 
+type GuardProcessGroupsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The whole set: ids of process groups (each > 1) of the host's
+	// children. An empty set guards nothing.
+	ProcessGroups []int64 `protobuf:"varint,1,rep,packed,name=process_groups,json=processGroups,proto3" json:"process_groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GuardProcessGroupsRequest) Reset() {
+	*x = GuardProcessGroupsRequest{}
+	mi := &file_locksmith_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GuardProcessGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GuardProcessGroupsRequest) ProtoMessage() {}
+
+func (x *GuardProcessGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GuardProcessGroupsRequest.ProtoReflect.Descriptor instead.
+func (*GuardProcessGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GuardProcessGroupsRequest) GetProcessGroups() []int64 {
+	if x != nil {
+		return x.ProcessGroups
+	}
+	return nil
+}
+
+type GuardProcessGroupsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GuardProcessGroupsResponse) Reset() {
+	*x = GuardProcessGroupsResponse{}
+	mi := &file_locksmith_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GuardProcessGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GuardProcessGroupsResponse) ProtoMessage() {}
+
+func (x *GuardProcessGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GuardProcessGroupsResponse.ProtoReflect.Descriptor instead.
+func (*GuardProcessGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{7}
+}
+
 type Entry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -471,7 +553,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_locksmith_proto_msgTypes[6]
+	mi := &file_locksmith_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +565,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[6]
+	mi := &file_locksmith_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +578,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{6}
+	return file_locksmith_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Entry) GetKey() string {
@@ -544,7 +626,7 @@ type OpenSessionRequest struct {
 
 func (x *OpenSessionRequest) Reset() {
 	*x = OpenSessionRequest{}
-	mi := &file_locksmith_proto_msgTypes[7]
+	mi := &file_locksmith_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +638,7 @@ func (x *OpenSessionRequest) String() string {
 func (*OpenSessionRequest) ProtoMessage() {}
 
 func (x *OpenSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[7]
+	mi := &file_locksmith_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +651,7 @@ func (x *OpenSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSessionRequest.ProtoReflect.Descriptor instead.
 func (*OpenSessionRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{7}
+	return file_locksmith_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OpenSessionRequest) GetTtlMs() int64 {
@@ -599,7 +681,7 @@ type OpenSessionResponse struct {
 
 func (x *OpenSessionResponse) Reset() {
 	*x = OpenSessionResponse{}
-	mi := &file_locksmith_proto_msgTypes[8]
+	mi := &file_locksmith_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +693,7 @@ func (x *OpenSessionResponse) String() string {
 func (*OpenSessionResponse) ProtoMessage() {}
 
 func (x *OpenSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[8]
+	mi := &file_locksmith_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +706,7 @@ func (x *OpenSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSessionResponse.ProtoReflect.Descriptor instead.
 func (*OpenSessionResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{8}
+	return file_locksmith_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OpenSessionResponse) GetSession() string {
@@ -659,7 +741,7 @@ type AdoptSessionRequest struct {
 
 func (x *AdoptSessionRequest) Reset() {
 	*x = AdoptSessionRequest{}
-	mi := &file_locksmith_proto_msgTypes[9]
+	mi := &file_locksmith_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +753,7 @@ func (x *AdoptSessionRequest) String() string {
 func (*AdoptSessionRequest) ProtoMessage() {}
 
 func (x *AdoptSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[9]
+	mi := &file_locksmith_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +766,7 @@ func (x *AdoptSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdoptSessionRequest.ProtoReflect.Descriptor instead.
 func (*AdoptSessionRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{9}
+	return file_locksmith_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AdoptSessionRequest) GetSession() string {
@@ -718,7 +800,7 @@ type AdoptSessionResponse struct {
 
 func (x *AdoptSessionResponse) Reset() {
 	*x = AdoptSessionResponse{}
-	mi := &file_locksmith_proto_msgTypes[10]
+	mi := &file_locksmith_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +812,7 @@ func (x *AdoptSessionResponse) String() string {
 func (*AdoptSessionResponse) ProtoMessage() {}
 
 func (x *AdoptSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[10]
+	mi := &file_locksmith_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +825,7 @@ func (x *AdoptSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdoptSessionResponse.ProtoReflect.Descriptor instead.
 func (*AdoptSessionResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{10}
+	return file_locksmith_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AdoptSessionResponse) GetSession() string {
@@ -769,7 +851,7 @@ type KeepAliveRequest struct {
 
 func (x *KeepAliveRequest) Reset() {
 	*x = KeepAliveRequest{}
-	mi := &file_locksmith_proto_msgTypes[11]
+	mi := &file_locksmith_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +863,7 @@ func (x *KeepAliveRequest) String() string {
 func (*KeepAliveRequest) ProtoMessage() {}
 
 func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[11]
+	mi := &file_locksmith_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +876,7 @@ func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
 func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{11}
+	return file_locksmith_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KeepAliveRequest) GetSession() string {
@@ -820,7 +902,7 @@ type KeepAliveResponse struct {
 
 func (x *KeepAliveResponse) Reset() {
 	*x = KeepAliveResponse{}
-	mi := &file_locksmith_proto_msgTypes[12]
+	mi := &file_locksmith_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +914,7 @@ func (x *KeepAliveResponse) String() string {
 func (*KeepAliveResponse) ProtoMessage() {}
 
 func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[12]
+	mi := &file_locksmith_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +927,7 @@ func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
 func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{12}
+	return file_locksmith_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KeepAliveResponse) GetSession() string {
@@ -885,7 +967,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_locksmith_proto_msgTypes[13]
+	mi := &file_locksmith_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +979,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[13]
+	mi := &file_locksmith_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +992,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{13}
+	return file_locksmith_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RevokeRequest) GetSession() string {
@@ -928,7 +1010,7 @@ type RevokeResponse struct {
 
 func (x *RevokeResponse) Reset() {
 	*x = RevokeResponse{}
-	mi := &file_locksmith_proto_msgTypes[14]
+	mi := &file_locksmith_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1022,7 @@ func (x *RevokeResponse) String() string {
 func (*RevokeResponse) ProtoMessage() {}
 
 func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[14]
+	mi := &file_locksmith_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1035,7 @@ func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
 func (*RevokeResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{14}
+	return file_locksmith_proto_rawDescGZIP(), []int{16}
 }
 
 type PutRequest struct {
@@ -971,7 +1053,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_locksmith_proto_msgTypes[15]
+	mi := &file_locksmith_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1065,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[15]
+	mi := &file_locksmith_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1078,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{15}
+	return file_locksmith_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PutRequest) GetResource() string {
@@ -1053,7 +1135,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_locksmith_proto_msgTypes[16]
+	mi := &file_locksmith_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1147,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[16]
+	mi := &file_locksmith_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1160,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{16}
+	return file_locksmith_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PutResponse) GetCreateRev() int64 {
@@ -1124,7 +1206,7 @@ type UpdateRequest struct {
 
 func (x *UpdateRequest) Reset() {
 	*x = UpdateRequest{}
-	mi := &file_locksmith_proto_msgTypes[17]
+	mi := &file_locksmith_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1218,7 @@ func (x *UpdateRequest) String() string {
 func (*UpdateRequest) ProtoMessage() {}
 
 func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[17]
+	mi := &file_locksmith_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1231,7 @@ func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{17}
+	return file_locksmith_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateRequest) GetResource() string {
@@ -1197,7 +1279,7 @@ type UpdateResponse struct {
 
 func (x *UpdateResponse) Reset() {
 	*x = UpdateResponse{}
-	mi := &file_locksmith_proto_msgTypes[18]
+	mi := &file_locksmith_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1291,7 @@ func (x *UpdateResponse) String() string {
 func (*UpdateResponse) ProtoMessage() {}
 
 func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[18]
+	mi := &file_locksmith_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1304,7 @@ func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{18}
+	return file_locksmith_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateResponse) GetModRev() int64 {
@@ -1250,7 +1332,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_locksmith_proto_msgTypes[19]
+	mi := &file_locksmith_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1344,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[19]
+	mi := &file_locksmith_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1357,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{19}
+	return file_locksmith_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteRequest) GetResource() string {
@@ -1308,7 +1390,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_locksmith_proto_msgTypes[20]
+	mi := &file_locksmith_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1402,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[20]
+	mi := &file_locksmith_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1415,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{20}
+	return file_locksmith_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteResponse) GetRev() int64 {
@@ -1352,7 +1434,7 @@ type RangeRequest struct {
 
 func (x *RangeRequest) Reset() {
 	*x = RangeRequest{}
-	mi := &file_locksmith_proto_msgTypes[21]
+	mi := &file_locksmith_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1446,7 @@ func (x *RangeRequest) String() string {
 func (*RangeRequest) ProtoMessage() {}
 
 func (x *RangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[21]
+	mi := &file_locksmith_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1459,7 @@ func (x *RangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRequest.ProtoReflect.Descriptor instead.
 func (*RangeRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{21}
+	return file_locksmith_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RangeRequest) GetResource() string {
@@ -1397,7 +1479,7 @@ type RangeResponse struct {
 
 func (x *RangeResponse) Reset() {
 	*x = RangeResponse{}
-	mi := &file_locksmith_proto_msgTypes[22]
+	mi := &file_locksmith_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1491,7 @@ func (x *RangeResponse) String() string {
 func (*RangeResponse) ProtoMessage() {}
 
 func (x *RangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[22]
+	mi := &file_locksmith_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1504,7 @@ func (x *RangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeResponse.ProtoReflect.Descriptor instead.
 func (*RangeResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{22}
+	return file_locksmith_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RangeResponse) GetRev() int64 {
@@ -1449,7 +1531,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_locksmith_proto_msgTypes[23]
+	mi := &file_locksmith_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1543,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[23]
+	mi := &file_locksmith_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1556,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{23}
+	return file_locksmith_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchRequest) GetResource() string {
@@ -1502,7 +1584,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_locksmith_proto_msgTypes[24]
+	mi := &file_locksmith_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1514,7 +1596,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[24]
+	mi := &file_locksmith_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1527,7 +1609,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{24}
+	return file_locksmith_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WatchResponse) GetType() WatchResponse_Type {
@@ -1560,7 +1642,7 @@ type ResourcesRequest struct {
 
 func (x *ResourcesRequest) Reset() {
 	*x = ResourcesRequest{}
-	mi := &file_locksmith_proto_msgTypes[25]
+	mi := &file_locksmith_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1654,7 @@ func (x *ResourcesRequest) String() string {
 func (*ResourcesRequest) ProtoMessage() {}
 
 func (x *ResourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[25]
+	mi := &file_locksmith_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1667,7 @@ func (x *ResourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourcesRequest.ProtoReflect.Descriptor instead.
 func (*ResourcesRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{25}
+	return file_locksmith_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ResourcesRequest) GetPrefix() string {
@@ -1604,7 +1686,7 @@ type ResourcesResponse struct {
 
 func (x *ResourcesResponse) Reset() {
 	*x = ResourcesResponse{}
-	mi := &file_locksmith_proto_msgTypes[26]
+	mi := &file_locksmith_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1698,7 @@ func (x *ResourcesResponse) String() string {
 func (*ResourcesResponse) ProtoMessage() {}
 
 func (x *ResourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[26]
+	mi := &file_locksmith_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1711,7 @@ func (x *ResourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourcesResponse.ProtoReflect.Descriptor instead.
 func (*ResourcesResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{26}
+	return file_locksmith_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ResourcesResponse) GetResources() []string {
@@ -1648,7 +1730,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_locksmith_proto_msgTypes[27]
+	mi := &file_locksmith_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1742,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[27]
+	mi := &file_locksmith_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1755,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{27}
+	return file_locksmith_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CheckRequest) GetResource() string {
@@ -1695,7 +1777,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_locksmith_proto_msgTypes[28]
+	mi := &file_locksmith_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +1789,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[28]
+	mi := &file_locksmith_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +1802,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{28}
+	return file_locksmith_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Problem) GetResource() string {
@@ -1760,7 +1842,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +1854,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +1867,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{29}
+	return file_locksmith_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CheckResponse) GetProblems() []*Problem {
@@ -1804,7 +1886,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +1898,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +1911,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{30}
+	return file_locksmith_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RepairRequest) GetResource() string {
@@ -1848,7 +1930,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1942,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1955,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{31}
+	return file_locksmith_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RepairResponse) GetProblems() []*Problem {
@@ -1901,7 +1983,7 @@ type InterceptRequest struct {
 
 func (x *InterceptRequest) Reset() {
 	*x = InterceptRequest{}
-	mi := &file_locksmith_proto_msgTypes[32]
+	mi := &file_locksmith_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +1995,7 @@ func (x *InterceptRequest) String() string {
 func (*InterceptRequest) ProtoMessage() {}
 
 func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[32]
+	mi := &file_locksmith_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +2008,7 @@ func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptRequest.ProtoReflect.Descriptor instead.
 func (*InterceptRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{32}
+	return file_locksmith_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InterceptRequest) GetPhase() InterceptRequest_Phase {
@@ -2007,7 +2089,7 @@ type InterceptResponse struct {
 
 func (x *InterceptResponse) Reset() {
 	*x = InterceptResponse{}
-	mi := &file_locksmith_proto_msgTypes[33]
+	mi := &file_locksmith_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2101,7 @@ func (x *InterceptResponse) String() string {
 func (*InterceptResponse) ProtoMessage() {}
 
 func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[33]
+	mi := &file_locksmith_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2114,7 @@ func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptResponse.ProtoReflect.Descriptor instead.
 func (*InterceptResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{33}
+	return file_locksmith_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *InterceptResponse) GetAction() InterceptResponse_Action {
@@ -2090,7 +2172,10 @@ const file_locksmith_proto_rawDesc = "" +
 	"\rHealthRequest\":\n" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x81\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"B\n" +
+	"\x19GuardProcessGroupsRequest\x12%\n" +
+	"\x0eprocess_groups\x18\x01 \x03(\x03R\rprocessGroups\"\x1c\n" +
+	"\x1aGuardProcessGroupsResponse\"\x81\x01\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
@@ -2221,11 +2306,12 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x06Action\x12\f\n" +
 	"\bCONTINUE\x10\x00\x12\b\n" +
 	"\x04DENY\x10\x01\x12\v\n" +
-	"\aRESPOND\x10\x022\x84\x02\n" +
+	"\aRESPOND\x10\x022\xfb\x02\n" +
 	"\x06Plugin\x12K\n" +
 	"\x04Info\x12 .locksmith.plugin.v1.InfoRequest\x1a!.locksmith.plugin.v1.InfoResponse\x12Z\n" +
 	"\tConfigure\x12%.locksmith.plugin.v1.ConfigureRequest\x1a&.locksmith.plugin.v1.ConfigureResponse\x12Q\n" +
-	"\x06Health\x12\".locksmith.plugin.v1.HealthRequest\x1a#.locksmith.plugin.v1.HealthResponse2\x94\b\n" +
+	"\x06Health\x12\".locksmith.plugin.v1.HealthRequest\x1a#.locksmith.plugin.v1.HealthResponse\x12u\n" +
+	"\x12GuardProcessGroups\x12..locksmith.plugin.v1.GuardProcessGroupsRequest\x1a/.locksmith.plugin.v1.GuardProcessGroupsResponse2\x94\b\n" +
 	"\aBackend\x12`\n" +
 	"\vOpenSession\x12'.locksmith.plugin.v1.OpenSessionRequest\x1a(.locksmith.plugin.v1.OpenSessionResponse\x12^\n" +
 	"\tKeepAlive\x12%.locksmith.plugin.v1.KeepAliveRequest\x1a&.locksmith.plugin.v1.KeepAliveResponse(\x010\x01\x12Q\n" +
@@ -2256,95 +2342,99 @@ func file_locksmith_proto_rawDescGZIP() []byte {
 }
 
 var file_locksmith_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_locksmith_proto_goTypes = []any{
-	(WatchResponse_Type)(0),       // 0: locksmith.plugin.v1.WatchResponse.Type
-	(InterceptRequest_Phase)(0),   // 1: locksmith.plugin.v1.InterceptRequest.Phase
-	(InterceptResponse_Action)(0), // 2: locksmith.plugin.v1.InterceptResponse.Action
-	(*InfoRequest)(nil),           // 3: locksmith.plugin.v1.InfoRequest
-	(*InfoResponse)(nil),          // 4: locksmith.plugin.v1.InfoResponse
-	(*ConfigureRequest)(nil),      // 5: locksmith.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),     // 6: locksmith.plugin.v1.ConfigureResponse
-	(*HealthRequest)(nil),         // 7: locksmith.plugin.v1.HealthRequest
-	(*HealthResponse)(nil),        // 8: locksmith.plugin.v1.HealthResponse
-	(*Entry)(nil),                 // 9: locksmith.plugin.v1.Entry
-	(*OpenSessionRequest)(nil),    // 10: locksmith.plugin.v1.OpenSessionRequest
-	(*OpenSessionResponse)(nil),   // 11: locksmith.plugin.v1.OpenSessionResponse
-	(*AdoptSessionRequest)(nil),   // 12: locksmith.plugin.v1.AdoptSessionRequest
-	(*AdoptSessionResponse)(nil),  // 13: locksmith.plugin.v1.AdoptSessionResponse
-	(*KeepAliveRequest)(nil),      // 14: locksmith.plugin.v1.KeepAliveRequest
-	(*KeepAliveResponse)(nil),     // 15: locksmith.plugin.v1.KeepAliveResponse
-	(*RevokeRequest)(nil),         // 16: locksmith.plugin.v1.RevokeRequest
-	(*RevokeResponse)(nil),        // 17: locksmith.plugin.v1.RevokeResponse
-	(*PutRequest)(nil),            // 18: locksmith.plugin.v1.PutRequest
-	(*PutResponse)(nil),           // 19: locksmith.plugin.v1.PutResponse
-	(*UpdateRequest)(nil),         // 20: locksmith.plugin.v1.UpdateRequest
-	(*UpdateResponse)(nil),        // 21: locksmith.plugin.v1.UpdateResponse
-	(*DeleteRequest)(nil),         // 22: locksmith.plugin.v1.DeleteRequest
-	(*DeleteResponse)(nil),        // 23: locksmith.plugin.v1.DeleteResponse
-	(*RangeRequest)(nil),          // 24: locksmith.plugin.v1.RangeRequest
-	(*RangeResponse)(nil),         // 25: locksmith.plugin.v1.RangeResponse
-	(*WatchRequest)(nil),          // 26: locksmith.plugin.v1.WatchRequest
-	(*WatchResponse)(nil),         // 27: locksmith.plugin.v1.WatchResponse
-	(*ResourcesRequest)(nil),      // 28: locksmith.plugin.v1.ResourcesRequest
-	(*ResourcesResponse)(nil),     // 29: locksmith.plugin.v1.ResourcesResponse
-	(*CheckRequest)(nil),          // 30: locksmith.plugin.v1.CheckRequest
-	(*Problem)(nil),               // 31: locksmith.plugin.v1.Problem
-	(*CheckResponse)(nil),         // 32: locksmith.plugin.v1.CheckResponse
-	(*RepairRequest)(nil),         // 33: locksmith.plugin.v1.RepairRequest
-	(*RepairResponse)(nil),        // 34: locksmith.plugin.v1.RepairResponse
-	(*InterceptRequest)(nil),      // 35: locksmith.plugin.v1.InterceptRequest
-	(*InterceptResponse)(nil),     // 36: locksmith.plugin.v1.InterceptResponse
-	nil,                           // 37: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
-	nil,                           // 38: locksmith.plugin.v1.InterceptRequest.MetadataEntry
-	nil,                           // 39: locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	(WatchResponse_Type)(0),            // 0: locksmith.plugin.v1.WatchResponse.Type
+	(InterceptRequest_Phase)(0),        // 1: locksmith.plugin.v1.InterceptRequest.Phase
+	(InterceptResponse_Action)(0),      // 2: locksmith.plugin.v1.InterceptResponse.Action
+	(*InfoRequest)(nil),                // 3: locksmith.plugin.v1.InfoRequest
+	(*InfoResponse)(nil),               // 4: locksmith.plugin.v1.InfoResponse
+	(*ConfigureRequest)(nil),           // 5: locksmith.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),          // 6: locksmith.plugin.v1.ConfigureResponse
+	(*HealthRequest)(nil),              // 7: locksmith.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),             // 8: locksmith.plugin.v1.HealthResponse
+	(*GuardProcessGroupsRequest)(nil),  // 9: locksmith.plugin.v1.GuardProcessGroupsRequest
+	(*GuardProcessGroupsResponse)(nil), // 10: locksmith.plugin.v1.GuardProcessGroupsResponse
+	(*Entry)(nil),                      // 11: locksmith.plugin.v1.Entry
+	(*OpenSessionRequest)(nil),         // 12: locksmith.plugin.v1.OpenSessionRequest
+	(*OpenSessionResponse)(nil),        // 13: locksmith.plugin.v1.OpenSessionResponse
+	(*AdoptSessionRequest)(nil),        // 14: locksmith.plugin.v1.AdoptSessionRequest
+	(*AdoptSessionResponse)(nil),       // 15: locksmith.plugin.v1.AdoptSessionResponse
+	(*KeepAliveRequest)(nil),           // 16: locksmith.plugin.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),          // 17: locksmith.plugin.v1.KeepAliveResponse
+	(*RevokeRequest)(nil),              // 18: locksmith.plugin.v1.RevokeRequest
+	(*RevokeResponse)(nil),             // 19: locksmith.plugin.v1.RevokeResponse
+	(*PutRequest)(nil),                 // 20: locksmith.plugin.v1.PutRequest
+	(*PutResponse)(nil),                // 21: locksmith.plugin.v1.PutResponse
+	(*UpdateRequest)(nil),              // 22: locksmith.plugin.v1.UpdateRequest
+	(*UpdateResponse)(nil),             // 23: locksmith.plugin.v1.UpdateResponse
+	(*DeleteRequest)(nil),              // 24: locksmith.plugin.v1.DeleteRequest
+	(*DeleteResponse)(nil),             // 25: locksmith.plugin.v1.DeleteResponse
+	(*RangeRequest)(nil),               // 26: locksmith.plugin.v1.RangeRequest
+	(*RangeResponse)(nil),              // 27: locksmith.plugin.v1.RangeResponse
+	(*WatchRequest)(nil),               // 28: locksmith.plugin.v1.WatchRequest
+	(*WatchResponse)(nil),              // 29: locksmith.plugin.v1.WatchResponse
+	(*ResourcesRequest)(nil),           // 30: locksmith.plugin.v1.ResourcesRequest
+	(*ResourcesResponse)(nil),          // 31: locksmith.plugin.v1.ResourcesResponse
+	(*CheckRequest)(nil),               // 32: locksmith.plugin.v1.CheckRequest
+	(*Problem)(nil),                    // 33: locksmith.plugin.v1.Problem
+	(*CheckResponse)(nil),              // 34: locksmith.plugin.v1.CheckResponse
+	(*RepairRequest)(nil),              // 35: locksmith.plugin.v1.RepairRequest
+	(*RepairResponse)(nil),             // 36: locksmith.plugin.v1.RepairResponse
+	(*InterceptRequest)(nil),           // 37: locksmith.plugin.v1.InterceptRequest
+	(*InterceptResponse)(nil),          // 38: locksmith.plugin.v1.InterceptResponse
+	nil,                                // 39: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	nil,                                // 40: locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	nil,                                // 41: locksmith.plugin.v1.InterceptResponse.MetadataEntry
 }
 var file_locksmith_proto_depIdxs = []int32{
-	37, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
-	9,  // 1: locksmith.plugin.v1.PutResponse.entries:type_name -> locksmith.plugin.v1.Entry
-	9,  // 2: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
+	39, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	11, // 1: locksmith.plugin.v1.PutResponse.entries:type_name -> locksmith.plugin.v1.Entry
+	11, // 2: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
 	0,  // 3: locksmith.plugin.v1.WatchResponse.type:type_name -> locksmith.plugin.v1.WatchResponse.Type
-	9,  // 4: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
-	31, // 5: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	31, // 6: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	11, // 4: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
+	33, // 5: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	33, // 6: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
 	1,  // 7: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
-	38, // 8: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	40, // 8: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
 	2,  // 9: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
-	39, // 10: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	41, // 10: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
 	3,  // 11: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
 	5,  // 12: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
 	7,  // 13: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
-	10, // 14: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
-	14, // 15: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
-	16, // 16: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
-	18, // 17: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
-	20, // 18: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
-	22, // 19: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
-	24, // 20: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
-	26, // 21: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
-	28, // 22: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
-	30, // 23: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
-	33, // 24: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
-	12, // 25: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
-	35, // 26: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
-	4,  // 27: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
-	6,  // 28: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
-	8,  // 29: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
-	11, // 30: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
-	15, // 31: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
-	17, // 32: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
-	19, // 33: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
-	21, // 34: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
-	23, // 35: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
-	25, // 36: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
-	27, // 37: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
-	29, // 38: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
-	32, // 39: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
-	34, // 40: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
-	13, // 41: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
-	36, // 42: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
-	27, // [27:43] is the sub-list for method output_type
-	11, // [11:27] is the sub-list for method input_type
+	9,  // 14: locksmith.plugin.v1.Plugin.GuardProcessGroups:input_type -> locksmith.plugin.v1.GuardProcessGroupsRequest
+	12, // 15: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
+	16, // 16: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
+	18, // 17: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
+	20, // 18: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
+	22, // 19: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
+	24, // 20: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
+	26, // 21: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
+	28, // 22: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
+	30, // 23: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
+	32, // 24: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
+	35, // 25: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
+	14, // 26: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
+	37, // 27: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
+	4,  // 28: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
+	6,  // 29: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
+	8,  // 30: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
+	10, // 31: locksmith.plugin.v1.Plugin.GuardProcessGroups:output_type -> locksmith.plugin.v1.GuardProcessGroupsResponse
+	13, // 32: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
+	17, // 33: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
+	19, // 34: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
+	21, // 35: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
+	23, // 36: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
+	25, // 37: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
+	27, // 38: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
+	29, // 39: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
+	31, // 40: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
+	34, // 41: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
+	36, // 42: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
+	15, // 43: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
+	38, // 44: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
+	28, // [28:45] is the sub-list for method output_type
+	11, // [11:28] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -2361,7 +2451,7 @@ func file_locksmith_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_locksmith_proto_rawDesc), len(file_locksmith_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -26,9 +26,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Plugin_Info_FullMethodName      = "/locksmith.plugin.v1.Plugin/Info"
-	Plugin_Configure_FullMethodName = "/locksmith.plugin.v1.Plugin/Configure"
-	Plugin_Health_FullMethodName    = "/locksmith.plugin.v1.Plugin/Health"
+	Plugin_Info_FullMethodName               = "/locksmith.plugin.v1.Plugin/Info"
+	Plugin_Configure_FullMethodName          = "/locksmith.plugin.v1.Plugin/Configure"
+	Plugin_Health_FullMethodName             = "/locksmith.plugin.v1.Plugin/Health"
+	Plugin_GuardProcessGroups_FullMethodName = "/locksmith.plugin.v1.Plugin/GuardProcessGroups"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -40,6 +41,11 @@ type PluginClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
+	// GuardProcessGroups replaces the set of process groups the plugin
+	// guards: should its host die (or the plugin get SIGTERM), the plugin
+	// SIGKILLs every guarded group and waits, bounded, until none of their
+	// processes runs, before it ends the host's sessions.
+	GuardProcessGroups(ctx context.Context, in *GuardProcessGroupsRequest, opts ...grpc.CallOption) (*GuardProcessGroupsResponse, error)
 }
 
 type pluginClient struct {
@@ -80,6 +86,16 @@ func (c *pluginClient) Health(ctx context.Context, in *HealthRequest, opts ...gr
 	return out, nil
 }
 
+func (c *pluginClient) GuardProcessGroups(ctx context.Context, in *GuardProcessGroupsRequest, opts ...grpc.CallOption) (*GuardProcessGroupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GuardProcessGroupsResponse)
+	err := c.cc.Invoke(ctx, Plugin_GuardProcessGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -89,6 +105,11 @@ type PluginServer interface {
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
+	// GuardProcessGroups replaces the set of process groups the plugin
+	// guards: should its host die (or the plugin get SIGTERM), the plugin
+	// SIGKILLs every guarded group and waits, bounded, until none of their
+	// processes runs, before it ends the host's sessions.
+	GuardProcessGroups(context.Context, *GuardProcessGroupsRequest) (*GuardProcessGroupsResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -107,6 +128,9 @@ func (UnimplementedPluginServer) Configure(context.Context, *ConfigureRequest) (
 }
 func (UnimplementedPluginServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedPluginServer) GuardProcessGroups(context.Context, *GuardProcessGroupsRequest) (*GuardProcessGroupsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GuardProcessGroups not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -183,6 +207,24 @@ func _Plugin_Health_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_GuardProcessGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GuardProcessGroupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).GuardProcessGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_GuardProcessGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).GuardProcessGroups(ctx, req.(*GuardProcessGroupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -201,6 +243,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _Plugin_Health_Handler,
+		},
+		{
+			MethodName: "GuardProcessGroups",
+			Handler:    _Plugin_GuardProcessGroups_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

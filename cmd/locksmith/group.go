@@ -1,0 +1,72 @@
+//go:build unix
+
+package main
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+)
+
+// A command's process group is stopped in two steps: SIGTERM, then SIGKILL
+// after a grace period; then exec waits, up to groupGoneWait, until no
+// process of the group is left.
+const (
+	leftoverGrace = 2 * time.Second
+	groupGoneWait = 5 * time.Second
+	groupPoll     = 10 * time.Millisecond
+)
+
+// signalGroup sends sig to every process of group pgid.
+func signalGroup(pgid int, sig os.Signal) {
+	if s, ok := sig.(syscall.Signal); ok && pgid > 1 {
+		_ = syscall.Kill(-pgid, s)
+	}
+}
+
+// groupExists reports whether group pgid has a process, zombies included.
+func groupExists(pgid int) bool {
+	return !errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
+}
+
+// stopGroup makes sure no process of group pgid is left: it reaps what has
+// exited, sends SIGTERM to what runs, SIGKILL after grace, and waits until
+// the group is empty. It reports false if processes were still left after
+// the bounded wait (a process stuck in the kernel, say). It must run only
+// after the group's leader has been waited for.
+func stopGroup(pgid int, grace time.Duration) bool {
+	reapGroup(pgid)
+	if !groupExists(pgid) {
+		return true
+	}
+	signalGroup(pgid, syscall.SIGTERM)
+	for deadline := time.Now().Add(grace); time.Now().Before(deadline); {
+		time.Sleep(groupPoll)
+		reapGroup(pgid)
+		if !groupExists(pgid) {
+			return true
+		}
+	}
+	for deadline := time.Now().Add(groupGoneWait); time.Now().Before(deadline); {
+		signalGroup(pgid, syscall.SIGKILL)
+		time.Sleep(groupPoll)
+		reapGroup(pgid)
+		if !groupExists(pgid) {
+			return true
+		}
+	}
+	return false
+}
+
+// reapGroup collects every exited child in group pgid: the command's
+// orphans are exec's children once exec is their subreaper.
+func reapGroup(pgid int) {
+	for i := 0; i < 1<<16; i++ {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-pgid, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
