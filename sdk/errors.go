@@ -26,6 +26,7 @@ const (
 	CodeInvalidArgument Code = "INVALID_ARGUMENT"
 	CodeInvalidConfig   Code = "INVALID_CONFIG"
 	CodeDenied          Code = "DENIED"
+	CodePermission      Code = "PERMISSION"
 )
 
 // Sentinel errors, one per code, for errors.Is.
@@ -53,6 +54,10 @@ var (
 	ErrInvalidConfig = &Error{Code: CodeInvalidConfig, Message: "invalid config"}
 	// ErrDenied: a middleware refused the operation.
 	ErrDenied = &Error{Code: CodeDenied, Message: "denied"}
+	// ErrPermission: the store's operating system refused access (no
+	// permission, a read-only file system). Permanent until an operator
+	// changes permissions or config; retrying does not help.
+	ErrPermission = &Error{Code: CodePermission, Message: "permission denied by the store"}
 )
 
 // Error is a plugin error with a code. errors.Is(err, ErrX) matches any
@@ -99,6 +104,7 @@ var grpcCodes = map[Code]codes.Code{
 	CodeInvalidArgument: codes.InvalidArgument,
 	CodeInvalidConfig:   codes.InvalidArgument,
 	CodeDenied:          codes.PermissionDenied,
+	CodePermission:      codes.PermissionDenied,
 }
 
 // toStatus converts a plugin-side error into a gRPC status error that

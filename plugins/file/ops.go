@@ -17,7 +17,7 @@ func (s *Store) modify(ctx context.Context, sf *stateFile, fn func(st *state) (b
 		return s.lockErr(err)
 	}
 	defer sf.unlock()
-	l, err := sf.load(s.boot, true, s.cfg.sessionDir)
+	l, err := sf.load(s.env(), true)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (s *Store) tryView(ctx context.Context, sf *stateFile, fn func(st *state)) 
 		return false, s.lockErr(err)
 	}
 	defer sf.unlock()
-	l, err := sf.load(s.boot, false, s.cfg.sessionDir)
+	l, err := sf.load(s.env(), false)
 	if err != nil || l.needExclusive {
 		return false, err
 	}

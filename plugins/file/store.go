@@ -49,6 +49,7 @@ type Store struct {
 	cfg      settings
 	boot     bootID
 	probes   *liveness
+	floor    *revisionFloor
 	notes    *notifier
 	warnings []string
 
@@ -156,6 +157,7 @@ func (s *Store) setup(st settings) error {
 	}
 	s.cfg, s.boot = st, boot
 	s.probes = newLiveness(st.sessionDir, s.log)
+	s.floor = newRevisionFloor(st.sessionDir, boot, s.log)
 	s.notes = newNotifier(s.log)
 	s.mu.Lock()
 	s.configured = true
@@ -262,6 +264,9 @@ func (s *Store) Close() error {
 	if s.probes != nil {
 		s.probes.close()
 	}
+	if s.floor != nil {
+		s.floor.close()
+	}
 	return errors.Join(errs...)
 }
 
@@ -277,6 +282,11 @@ func (s *Store) open(resource string, create bool) (*stateFile, error) {
 		return nil, err
 	}
 	return s.openPath(path, resource, create)
+}
+
+// env is what loading a state file needs from the store.
+func (s *Store) env() loadEnv {
+	return loadEnv{boot: s.boot, sessionDir: s.cfg.sessionDir, alive: s.alive, floor: s.floor}
 }
 
 // Interface guards.
