@@ -1,8 +1,11 @@
 package file
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -391,4 +394,82 @@ func TestRepairAfterRebootJumpsFirst(t *testing.T) {
 	if err != nil || rg.Rev <= before.hwm || len(rg.Entries) != 0 {
 		t.Errorf("Range after Repair in a new boot = %+v, %v", rg, err)
 	}
+}
+
+// writeV1 writes a format-1 state file holding st under a superblock with
+// high-water mark hwm.
+func writeV1(t *testing.T, path string, st *state, hwm int64, boot bootID) {
+	t.Helper()
+	p := st.appendPayload(nil)
+	p = append([]byte{1}, p[1+len(st.boot):]...) // format 1: no boot id
+	slot := make([]byte, slotHeaderSize, slotHeaderSize+len(p))
+	copy(slot, slotMagicV1[:])
+	binary.LittleEndian.PutUint64(slot[8:16], 1)
+	binary.LittleEndian.PutUint32(slot[16:20], uint32(len(p)))
+	slot = append(slot, p...)
+	crc := crc32.Update(crc32.Checksum(slot[:20], castagnoli), castagnoli, slot[slotHeaderSize:])
+	binary.LittleEndian.PutUint32(slot[20:24], crc)
+	file := make([]byte, slotBase+len(slot))
+	copy(file, superblock{seq: 1, hwm: hwm, boot: boot, slotCap: defaultSlotCap}.encodeMagic(superblockMagicV1))
+	copy(file[slotBase:], slot)
+	if err := os.WriteFile(path, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFormat1Converted: a format-1 file is converted on first use, its
+// revisions continuing above its high-water mark; one in which a live
+// session (of an older version's process) holds an entry is left alone
+// until that session is gone.
+func TestFormat1Converted(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	ctx := testCtx(t)
+	sess := openSession(t, s, time.Minute)
+
+	idle, _ := s.cfg.statePath("idle")
+	old := newState("idle", s.cfg.sessionDir, 0)
+	for range 5 {
+		old.put("k", "0123456789abcdef0123456789abcdef", nil)
+	}
+	writeV1(t, idle, old, 3000, s.boot)
+	if v1, err := decodePayload(mustRead(t, idle)[slotBase+slotHeaderSize:]); err != nil || v1.rev != 5 {
+		t.Fatalf("format-1 payload decodes as %+v, %v", v1, err)
+	}
+	p := mustPut(t, s, sdk.PutRequest{Resource: "idle", Key: "a", Session: sess})
+	if p.CreateRev <= 3000 || len(p.Entries) != 0 && p.Entries[0].Key != "a" {
+		t.Errorf("first put after conversion = %+v; want a revision above the format-1 high-water mark 3000", p)
+	}
+	if ps, err := s.Check(ctx, "idle"); err != nil || len(ps) != 0 {
+		t.Errorf("Check after conversion = %+v, %v", ps, err)
+	}
+
+	other := newStore(t, dir)
+	holder := openSession(t, other, time.Minute)
+	busy, _ := s.cfg.statePath("busy")
+	held := newState("busy", s.cfg.sessionDir, 0)
+	held.put("h", holder, nil)
+	writeV1(t, busy, held, hwmBlock, s.boot)
+	if _, err := s.Put(ctx, sdk.PutRequest{Resource: "busy", Key: "b", Session: sess}); !errors.Is(err, sdk.ErrUnavailable) || !strings.Contains(err.Error(), "format 1") {
+		t.Fatalf("Put into a format-1 file with a live entry = %v; want ErrUnavailable naming format 1", err)
+	}
+	if !bytes.Equal(mustRead(t, busy)[:superblockSize], superblock{seq: 1, hwm: hwmBlock, boot: s.boot, slotCap: defaultSlotCap}.encodeMagic(superblockMagicV1)) {
+		t.Fatal("the format-1 file was changed while in use")
+	}
+	if err := other.Revoke(ctx, holder); err != nil {
+		t.Fatal(err)
+	}
+	p = mustPut(t, s, sdk.PutRequest{Resource: "busy", Key: "b", Session: sess})
+	if p.CreateRev <= hwmBlock {
+		t.Errorf("put after the holder left = %+v; want a revision above the format-1 high-water mark %d", p, hwmBlock)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -381,6 +381,17 @@ func (sf *stateFile) readSlot(sb superblock, i int, h slotHeader, useCache bool)
 		return nil, nil
 	}
 	n := int(h.length)
+	if n > 64<<10 {
+		// Before allocating much for a header that may be damaged, check
+		// that the payload it claims lies within the file.
+		fi, err := sf.f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("stat %s: %w", sf.path, err)
+		}
+		if sf.slotOffFor(sb, i)+slotHeaderSize+int64(n) > fi.Size() {
+			return nil, nil
+		}
+	}
 	if cap(sf.buf) < n {
 		sf.buf = make([]byte, n)
 	}
