@@ -125,14 +125,15 @@ func (s *Store) inspectAll(ctx context.Context, resource string, repair bool) ([
 	}
 	var out []sdk.Problem
 	for _, t := range targets {
-		sf, err := s.openPath(t.path, t.resource, false)
+		sf, err := s.openPath(t.path, t.resource)
 		if err != nil {
 			return out, err
 		}
-		if sf == nil {
+		ps, err := s.inspect(ctx, sf, repair)
+		s.doneWith(sf)
+		if errors.Is(err, errNoFile) {
 			continue
 		}
-		ps, err := s.inspect(ctx, sf, repair)
 		if err != nil {
 			return out, err
 		}
@@ -148,8 +149,8 @@ func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.
 	if repair {
 		how = syscall.LOCK_EX
 	}
-	if err := sf.lock(ctx, how); err != nil {
-		return nil, s.lockErr(err)
+	if err := s.lockState(ctx, sf, how, false); err != nil {
+		return nil, err
 	}
 	defer sf.unlock()
 
@@ -256,38 +257,4 @@ func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.
 		return nil, err
 	}
 	return ps, nil
-}
-
-// openPath is open for a known state file path.
-func (s *Store) openPath(path, resource string, create bool) (*stateFile, error) {
-	s.mu.Lock()
-	sf := s.files[path]
-	s.mu.Unlock()
-	if sf != nil {
-		return sf, nil
-	}
-	flags := os.O_RDWR
-	if create {
-		flags |= os.O_CREATE
-	}
-	f, err := os.OpenFile(path, flags, 0o666)
-	if err != nil {
-		if !create && errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, sdk.Errorf(sdk.CodeUnavailable, "resource %s: open state file: %v", resource, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		_ = f.Close()
-		return nil, errClosed
-	}
-	if other := s.files[path]; other != nil {
-		_ = f.Close()
-		return other, nil
-	}
-	sf = &stateFile{path: path, resource: resource, f: f, curSlot: -1}
-	s.files[path] = sf
-	return sf, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,12 @@ const (
 	resourceEnv = "LOCKSMITH_FILE_TEST_RESOURCE"
 	counterEnv  = "LOCKSMITH_FILE_TEST_COUNTER"
 	roundsEnv   = "LOCKSMITH_FILE_TEST_ROUNDS"
+	// idleEnv sets the store's idleAfter; pauseEnv makes a counter pause
+	// up to that long between rounds; fenceEnv names a file where each
+	// holder checks that its token is above the last holder's.
+	idleEnv  = "LOCKSMITH_FILE_TEST_IDLE"
+	pauseEnv = "LOCKSMITH_FILE_TEST_PAUSE"
+	fenceEnv = "LOCKSMITH_FILE_TEST_FENCE"
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +55,9 @@ func runRole(role string) error {
 	defer cancel()
 	dir := os.Getenv(dirEnv)
 	s := New()
+	if d, err := time.ParseDuration(os.Getenv(idleEnv)); err == nil {
+		s.idleAfter = d
+	}
 	if err := s.Configure(ctx, sdk.Config{
 		"named_dir":      filepath.Join(dir, "named"),
 		"session_dir":    filepath.Join(dir, "sessions"),
@@ -70,11 +80,17 @@ func runRole(role string) error {
 			if err != nil {
 				return fmt.Errorf("acquire round %d: %w", i, err)
 			}
+			if err := checkFence(os.Getenv(fenceEnv), p.CreateRev); err != nil {
+				return fmt.Errorf("round %d: %w", i, err)
+			}
 			if err := incrementSlowly(os.Getenv(counterEnv)); err != nil {
 				return err
 			}
 			if _, err := s.Delete(ctx, sdk.DeleteRequest{Resource: resource, Key: key, ExpectRev: p.ModRev}); err != nil {
 				return fmt.Errorf("release round %d: %w", i, err)
+			}
+			if d, err := time.ParseDuration(os.Getenv(pauseEnv)); err == nil {
+				time.Sleep(time.Duration(rand.Int64N(int64(d))))
 			}
 		}
 		return nil
@@ -87,6 +103,23 @@ func runRole(role string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown role %q", role)
+}
+
+// checkFence, when path is set, fails unless token is above the token
+// recorded in path by the previous holder, and records token.
+func checkFence(path string, token int64) error {
+	if path == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	last, _ := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	if token <= last {
+		return fmt.Errorf("fencing token %d is not above the last holder's %d", token, last)
+	}
+	return os.WriteFile(path, []byte(strconv.FormatInt(token, 10)), 0o644)
 }
 
 // incrementSlowly adds one to the number in path, leaving a window between
@@ -196,6 +229,45 @@ func TestMultiProcessMutualExclusion(t *testing.T) {
 				t.Errorf("counter = %s; want %d: updates were lost", got, procs*rounds)
 			}
 		})
+	}
+}
+
+// TestMultiProcessRemovalUnderContention: processes that close idle state
+// files at once (1ms) and pause between rounds keep removing the shared
+// resource's state file and creating it again while others contend for
+// it. No two ever hold the lock at once (no lost update), and every
+// holder's fencing token is above the previous holder's.
+func TestMultiProcessRemovalUnderContention(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process")
+	}
+	dir := t.TempDir()
+	counter, fence := filepath.Join(dir, "counter"), filepath.Join(dir, "fence")
+	const procs, rounds = 4, 30
+	var cmds []*exec.Cmd
+	for range procs {
+		cmd := child(t, "counter", dirEnv+"="+dir, resourceEnv+"=contended", counterEnv+"="+counter,
+			roundsEnv+"="+strconv.Itoa(rounds), idleEnv+"=1ms", pauseEnv+"=4ms", fenceEnv+"="+fence)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stopChild(t, cmd)
+		cmds = append(cmds, cmd)
+	}
+	for _, cmd := range cmds {
+		if err := waitBounded(cmd, 2*time.Minute); err != nil {
+			t.Fatalf("child %d: %v\n%s", cmd.Process.Pid, err, cmd.Stderr)
+		}
+	}
+	raw, _ := os.ReadFile(counter)
+	if got := strings.TrimSpace(string(raw)); got != strconv.Itoa(procs*rounds) {
+		t.Errorf("counter = %s; want %d: updates were lost", got, procs*rounds)
+	}
+	// The floor is raised only by removals: it proves the state file was
+	// removed (and created again) during the run.
+	s := newStore(t, dir)
+	if floor, err := s.floor.current(); err != nil || floor == 0 {
+		t.Errorf("revision floor = %d, %v; the state file was never removed", floor, err)
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/locksmithx/locksmith/sdk"
 )
@@ -40,6 +42,17 @@ type stateFile struct {
 	curSlot int
 	curHdr  slotHeader
 	buf     []byte
+
+	// present: f carries a presence mark (see setPresence); guarded by mu.
+	present bool
+
+	// users, watchers and idleSince are guarded by the store's mu (see
+	// handles.go); owned says one of this process's sessions holds an
+	// entry in the state.
+	users     int
+	watchers  int
+	idleSince time.Time
+	owned     atomic.Bool
 
 	wakeMu sync.Mutex
 	wake   chan struct{}

@@ -23,8 +23,15 @@ import (
 // delivers as delete events. So a holder killed with SIGKILL is seen gone
 // within about probe_interval, with no TTL wait.
 func (s *Store) Watch(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
-	sf, err := s.open(resource, true)
+	sf, err := s.open(resource)
 	if err != nil {
+		return err
+	}
+	defer s.doneWith(sf)
+	s.watching(sf, 1)
+	defer s.watching(sf, -1)
+	// The file must exist to be subscribed to.
+	if err := s.view(ctx, sf, true, func(*state) {}); err != nil {
 		return err
 	}
 	stop := s.notes.subscribe(sf)
@@ -41,7 +48,7 @@ func (s *Store) Watch(ctx context.Context, resource string, fromRev int64, send 
 	for {
 		wake := sf.changed()
 		var compacted bool
-		err := s.view(ctx, sf, func(st *state) {
+		err := s.view(ctx, sf, true, func(st *state) {
 			if next < st.compact && next <= st.rev {
 				compacted = true
 				return
