@@ -49,7 +49,7 @@ func (s *Store) openPath(path, resource string) (*stateFile, error) {
 	}
 	sf := s.files[path]
 	if sf == nil {
-		sf = &stateFile{path: path, resource: resource, curSlot: -1}
+		sf = &stateFile{path: path, resource: resource, curSlot: -1, bell: s.bells}
 		s.files[path] = sf
 	}
 	sf.users++

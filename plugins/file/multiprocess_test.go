@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -66,7 +67,7 @@ func runRole(role string) error {
 		return err
 	}
 	defer s.Close()
-	sess, err := s.OpenSession(ctx, 30*time.Second, map[string]string{"role": role})
+	sess, err := s.OpenSession(ctx, 2*time.Minute, map[string]string{"role": role})
 	if err != nil {
 		return err
 	}
@@ -93,6 +94,26 @@ func runRole(role string) error {
 				time.Sleep(time.Duration(rand.Int64N(int64(d))))
 			}
 		}
+		return nil
+	case "waiter":
+		// One round, once the parent says go: the many-waiters test.
+		fmt.Println("ready")
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return fmt.Errorf("wait for go: %w", err)
+		}
+		p, err := acquire(ctx, s, resource, sess.ID, sess.ID)
+		if err != nil {
+			return err
+		}
+		hold, _ := time.ParseDuration(os.Getenv(pauseEnv))
+		if err := incrementSlowly(os.Getenv(counterEnv)); err != nil {
+			return err
+		}
+		time.Sleep(hold)
+		if _, err := s.Delete(ctx, sdk.DeleteRequest{Resource: resource, Key: sess.ID, ExpectRev: p.ModRev}); err != nil {
+			return err
+		}
+		fmt.Println("done")
 		return nil
 	case "holder":
 		if _, err := acquire(ctx, s, resource, sess.ID, "holder"); err != nil {
@@ -269,6 +290,95 @@ func TestMultiProcessRemovalUnderContention(t *testing.T) {
 	if floor, err := s.floor.current(); err != nil || floor == 0 {
 		t.Errorf("revision floor = %d, %v; the state file was never removed", floor, err)
 	}
+}
+
+// TestManyWaiters: 200 processes wait for one lock at once, each holding
+// it for a while. All get it in turn, none overlaps, and none falls back
+// to polling or logs anything (inotify ran out of instances at 128 per
+// user). The time from go to the last release is logged beside the serial
+// work time (the sum of the holds); BenchmarkManyWaiters reports it.
+func TestManyWaiters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process")
+	}
+	elapsed, serial := runManyWaiters(t, manyWaiters, 20*time.Millisecond)
+	t.Logf("%d waiters: %v from go to the last release; serial work %v (%.2fx)", manyWaiters, elapsed, serial, float64(elapsed)/float64(serial))
+}
+
+// manyWaiters is how many processes TestManyWaiters starts.
+var manyWaiters = 200
+
+// runManyWaiters starts n waiter processes, waits until each is ready,
+// lets them all go at once, and returns the time until the last released
+// and the serial work time n*hold.
+func runManyWaiters(t testing.TB, n int, hold time.Duration) (elapsed, serial time.Duration) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "many-waiters-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	counter := filepath.Join(dir, "counter")
+	type proc struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stdout *bufio.Reader
+	}
+	procs := make([]proc, 0, n)
+	for range n {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), roleEnv+"=waiter", dirEnv+"="+dir, resourceEnv+"=many", counterEnv+"="+counter, pauseEnv+"="+hold.String())
+		cmd.Stderr = &strings.Builder{}
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		})
+		procs = append(procs, proc{cmd, in, bufio.NewReader(out)})
+	}
+	for _, p := range procs {
+		if line, err := p.stdout.ReadString('\n'); line != "ready\n" {
+			t.Fatalf("waiter %d not ready: %q, %v\n%s", p.cmd.Process.Pid, line, err, p.cmd.Stderr)
+		}
+	}
+	start := time.Now()
+	for _, p := range procs {
+		if _, err := io.WriteString(p.stdin, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range procs {
+		if line, err := p.stdout.ReadString('\n'); line != "done\n" {
+			werr := waitBounded(p.cmd, 10*time.Second)
+			t.Fatalf("waiter %d: %q, %v (%v)\n%s", p.cmd.Process.Pid, line, err, werr, p.cmd.Stderr)
+		}
+	}
+	elapsed = time.Since(start)
+	for _, p := range procs {
+		if err := waitBounded(p.cmd, time.Minute); err != nil {
+			t.Fatalf("waiter %d: %v\n%s", p.cmd.Process.Pid, err, p.cmd.Stderr)
+		}
+		if msg := p.cmd.Stderr.(*strings.Builder).String(); msg != "" {
+			t.Errorf("waiter %d logged: %s", p.cmd.Process.Pid, msg)
+		}
+	}
+	raw, _ := os.ReadFile(counter)
+	if got := strings.TrimSpace(string(raw)); got != strconv.Itoa(n) {
+		t.Errorf("counter = %s; want %d: two waiters held the lock at once", got, n)
+	}
+	return elapsed, time.Duration(n) * hold
 }
 
 // waitBounded waits for cmd, killing it after d.

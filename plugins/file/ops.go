@@ -65,7 +65,12 @@ func (s *Store) change(ctx context.Context, sf *stateFile, create bool, fn func(
 // must not keep or change st. With create, a missing state file is
 // created; without it, view returns errNoFile.
 func (s *Store) view(ctx context.Context, sf *stateFile, create bool, fn func(st *state)) error {
-	done, err := s.tryView(ctx, sf, create, fn)
+	return s.viewProbing(ctx, sf, create, probeSpec{limit: -1, maxAge: s.cfg.probeInterval}, fn)
+}
+
+// viewProbing is view checking the sessions spec names for death.
+func (s *Store) viewProbing(ctx context.Context, sf *stateFile, create bool, spec probeSpec, fn func(st *state)) error {
+	done, err := s.tryView(ctx, sf, create, spec, fn)
 	if done || err != nil {
 		return err
 	}
@@ -74,7 +79,7 @@ func (s *Store) view(ctx context.Context, sf *stateFile, create bool, fn func(st
 
 // tryView is view under the shared lock; done is false when the state needs
 // the exclusive lock first.
-func (s *Store) tryView(ctx context.Context, sf *stateFile, create bool, fn func(st *state)) (done bool, err error) {
+func (s *Store) tryView(ctx context.Context, sf *stateFile, create bool, spec probeSpec, fn func(st *state)) (done bool, err error) {
 	if err := s.lockState(ctx, sf, syscall.LOCK_SH, create); err != nil {
 		return false, err
 	}
@@ -86,7 +91,7 @@ func (s *Store) tryView(ctx context.Context, sf *stateFile, create bool, fn func
 	if err := s.checkSessionDir(sf, l.st); err != nil {
 		return false, err
 	}
-	if s.anyDead(l.st) {
+	if s.anyDead(l.st, spec) {
 		return false, nil
 	}
 	fn(l.st)
@@ -127,22 +132,12 @@ func (s *Store) checkSessionDir(sf *stateFile, st *state) error {
 	return nil
 }
 
-// anyDead reports whether some entry's session is dead.
-func (s *Store) anyDead(st *state) bool {
-	for _, id := range st.sessions() {
-		if !s.alive(id) {
-			return true
-		}
-	}
-	return false
-}
-
 // purge removes the entries of dead sessions and reports whether it removed
 // any.
 func (s *Store) purge(st *state) bool {
 	var dead map[string]bool
 	for _, id := range st.sessions() {
-		if !s.alive(id) {
+		if !s.aliveWithin(id, s.cfg.probeInterval) {
 			if dead == nil {
 				dead = map[string]bool{}
 			}

@@ -43,6 +43,9 @@ type stateFile struct {
 	curHdr  slotHeader
 	buf     []byte
 
+	// bell signals this file's changes to other processes' watches.
+	bell *wakeTable
+
 	// present: f carries a presence mark (see setPresence); guarded by mu.
 	present bool
 
@@ -98,6 +101,13 @@ func (sf *stateFile) notify() {
 		sf.wake = nil
 	}
 	sf.wakeMu.Unlock()
+}
+
+// changedNow tells this process's watches and every other process's that
+// the state changed.
+func (sf *stateFile) changedNow() {
+	sf.notify()
+	sf.bell.ring(sf.path)
 }
 
 func (sf *stateFile) corrupt(format string, args ...any) error {
@@ -529,7 +539,7 @@ func (sf *stateFile) rewrite(st *state, seq uint64) error {
 	if err := sf.writeSlot(st, 1, seq+1); err != nil {
 		return err
 	}
-	sf.notify()
+	sf.changedNow()
 	return nil
 }
 
@@ -573,7 +583,7 @@ func (sf *stateFile) commit(st *state) error {
 	if err := sf.writeSlot(st, 1-sf.curSlot, sf.curHdr.seq+1); err != nil {
 		return err
 	}
-	sf.notify()
+	sf.changedNow()
 	return nil
 }
 

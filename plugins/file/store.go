@@ -50,8 +50,9 @@ type Store struct {
 	cfg      settings
 	boot     bootID
 	probes   *liveness
+	seen     seenAlive
 	floor    *revisionFloor
-	notes    *notifier
+	bells    *wakeTable
 	warnings []string
 
 	mu         sync.Mutex
@@ -169,7 +170,7 @@ func (s *Store) setup(st settings) error {
 	s.cfg, s.boot = st, boot
 	s.probes = newLiveness(st.sessionDir, s.log)
 	s.floor = newRevisionFloor(st.sessionDir, boot, s.log)
-	s.notes = newNotifier(s.log)
+	s.bells = openWakeTable(st.sessionDir, s.log)
 	s.mu.Lock()
 	s.configured = true
 	s.warnings = warnings
@@ -270,15 +271,13 @@ func (s *Store) Close() error {
 	close(s.stop)
 	s.sweeping.Wait()
 	s.cleaning.Wait()
-	if s.notes != nil {
-		s.notes.close()
-	}
 	for _, sf := range files {
 		if configured {
 			s.evict(sf)
 		}
 		sf.notify()
 	}
+	s.bells.close()
 	if s.probes != nil {
 		s.probes.close()
 	}
