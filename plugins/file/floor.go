@@ -262,9 +262,11 @@ func decodeFloor(b []byte) (floor int64, boot bootID, ok bool) {
 func openErr(what, path string, err error) error {
 	switch {
 	case errors.Is(err, syscall.ENAMETOOLONG):
-		return sdk.Errorf(sdk.CodeInvalidArgument, "open %s %s: the name is too long for the file system; use a shorter name", what, path)
-	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
-		return sdk.Errorf(sdk.CodePermission, "open %s %s: %v; grant this user write access there or configure another directory", what, path, errors.Unwrap(err))
+		return sdk.Errorf(sdk.CodeInvalidArgument, "open %s %s: the name is too long for the file system; use a shorter resource name", what, path)
+	case errors.Is(err, syscall.EROFS):
+		return sdk.Errorf(sdk.CodePermission, "open %s %s: the file system is read-only; lock a resource on a writable one", what, path)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return sdk.Errorf(sdk.CodePermission, "open %s %s: permission denied; this user needs write access to the file and its directory", what, path)
 	}
 	return sdk.Errorf(sdk.CodeUnavailable, "open %s %s: %v", what, path, err)
 }

@@ -2,10 +2,12 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -183,4 +185,35 @@ func newStoreIdle(t testing.TB, dir string, idle time.Duration) *Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// TestPermanentErrors: a state file the file system refuses (no
+// permission, here in /sys where even root may not create files) or a
+// name it cannot hold is a permanent error naming the path, in process
+// and across gRPC — not "backend unavailable".
+func TestPermanentErrors(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	long := filepath.Join(dir, strings.Repeat("x", 300))
+	for name, b := range map[string]sdk.Backend{"direct": s, "grpc": sdk.TestBackendConn(t, s)} {
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t)
+			sess, err := b.OpenSession(ctx, time.Minute, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				resource string
+				want     error
+			}{
+				{"/sys/kernel/locksmith-test", sdk.ErrPermission},
+				{long, sdk.ErrInvalidArgument},
+			} {
+				_, err := b.Put(ctx, sdk.PutRequest{Resource: tc.resource, Key: "k", Session: sess.ID})
+				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.resource+".locksmith") || strings.Contains(err.Error(), "\n") {
+					t.Errorf("Put(%s) = %v; want %v in one line naming the state file", tc.resource, err, tc.want)
+				}
+			}
+		})
+	}
 }
