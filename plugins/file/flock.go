@@ -66,8 +66,16 @@ func flock(f *os.File, how int) error {
 	}
 }
 
-// unlock releases what Store.lockState took.
+// unlock releases what Store.lockState took, then wakes the watches of a
+// change made under it: after the release, so that a woken reader does
+// not find the file still locked.
 func (sf *stateFile) unlock() {
 	unlockFile(sf.f)
+	wake := sf.pendingWake
+	sf.pendingWake = false
 	sf.mu.Unlock()
+	if wake {
+		sf.notify()
+		sf.bell.ring(sf.path)
+	}
 }

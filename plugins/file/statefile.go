@@ -46,6 +46,10 @@ type stateFile struct {
 	// bell signals this file's changes to other processes' watches.
 	bell *wakeTable
 
+	// pendingWake: a commit under the current lock awaits its wake-ups
+	// (see unlock); guarded by mu.
+	pendingWake bool
+
 	// present: f carries a presence mark (see setPresence); guarded by mu.
 	present bool
 
@@ -103,11 +107,10 @@ func (sf *stateFile) notify() {
 	sf.wakeMu.Unlock()
 }
 
-// changedNow tells this process's watches and every other process's that
-// the state changed.
+// changedNow records that the state changed: unlock tells this process's
+// watches and every other process's, once the lock they need is free.
 func (sf *stateFile) changedNow() {
-	sf.notify()
-	sf.bell.ring(sf.path)
+	sf.pendingWake = true
 }
 
 func (sf *stateFile) corrupt(format string, args ...any) error {

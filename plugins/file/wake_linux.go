@@ -131,11 +131,21 @@ func (w *wakeTable) subscribe(sf *stateFile) (unsubscribe func()) {
 		return func() {}
 	}
 	bw := w.buckets[b]
-	if bw == nil {
+	if bw == nil && !w.broken.Load() {
+		// The word is read here, before the caller reads the state: a
+		// change after that read changes the word from seen, so the
+		// goroutine's first wait returns at once.
+		seen, ok := w.load(b)
+		if !ok {
+			return func() {}
+		}
 		bw = &bucketWatch{files: map[*stateFile]int{}}
 		w.buckets[b] = bw
 		w.running.Add(1)
-		go w.run(b, bw)
+		go w.run(b, bw, seen)
+	}
+	if bw == nil {
+		return func() {}
 	}
 	bw.files[sf]++
 	return func() {
@@ -149,12 +159,19 @@ func (w *wakeTable) subscribe(sf *stateFile) (unsubscribe func()) {
 
 // run waits on bucket b's word and wakes its watches, until the bucket has
 // none left.
-func (w *wakeTable) run(b uint32, bw *bucketWatch) {
+func (w *wakeTable) run(b uint32, bw *bucketWatch, seen uint32) {
 	defer w.running.Done()
+	defer func() {
+		// After a fault, the bucket has no goroutine any more.
+		w.mu.Lock()
+		if w.buckets[b] == bw {
+			delete(w.buckets, b)
+		}
+		w.mu.Unlock()
+	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer w.guard()
 	addr := w.word(b)
-	seen := atomic.LoadUint32(addr)
 	ts := syscall.NsecToTimespec(int64(wakeRecheck))
 	for !w.broken.Load() {
 		_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(seen), uintptr(unsafe.Pointer(&ts)), 0, 0)
@@ -179,6 +196,13 @@ func (w *wakeTable) run(b uint32, bw *bucketWatch) {
 			sf.notify()
 		}
 	}
+}
+
+// load reads bucket b's word; ok is false when the mapping faulted.
+func (w *wakeTable) load(b uint32) (v uint32, ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer w.guard()
+	return atomic.LoadUint32(w.word(b)), true
 }
 
 // close ends every wait and unmaps the words.
