@@ -217,3 +217,25 @@ func TestPermanentErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokedSessionReleasesHandles: the state files a session held entries
+// in are closed once it is revoked, as they are after a release.
+func TestRevokedSessionReleasesHandles(t *testing.T) {
+	s := newStoreIdle(t, t.TempDir(), 10*time.Millisecond)
+	sess := openSession(t, s, time.Minute)
+	for i := range 10 {
+		mustPut(t, s, sdk.PutRequest{Resource: fmt.Sprintf("held-%d", i), Key: "k", Session: sess})
+	}
+	if err := s.Revoke(testCtx(t), sess); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(10*time.Second, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.files) == 0
+	}) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t.Errorf("%d state files still open after the session was revoked", len(s.files))
+	}
+}

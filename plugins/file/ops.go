@@ -14,11 +14,19 @@ import (
 // state; it must not change anything when it returns an error. A nil fn
 // only purges. A missing state file has nothing to purge: modify does not
 // create it.
+//
+// modify is how a session's revocation visits the state files it holds
+// entries in, which it does not open: once they are gone, the handle may
+// turn idle here.
 func (s *Store) modify(ctx context.Context, sf *stateFile, fn func(st *state) (bool, error)) error {
-	if err := s.change(ctx, sf, false, fn); !errors.Is(err, errNoFile) {
-		return err
+	err := s.change(ctx, sf, false, fn)
+	s.mu.Lock()
+	s.maybeIdle(sf)
+	s.mu.Unlock()
+	if errors.Is(err, errNoFile) {
+		return nil
 	}
-	return nil
+	return err
 }
 
 // change is modify; with create, a missing state file is created, without
