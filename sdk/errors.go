@@ -26,6 +26,7 @@ const (
 	CodeInvalidArgument Code = "INVALID_ARGUMENT"
 	CodeInvalidConfig   Code = "INVALID_CONFIG"
 	CodeDenied          Code = "DENIED"
+	CodePermission      Code = "PERMISSION"
 
 	// Outcomes of lock operations, as a host reports them to middleware.
 	CodeConflict        Code = "CONFLICT"
@@ -62,6 +63,10 @@ var (
 	ErrInvalidConfig = &Error{Code: CodeInvalidConfig, Message: "invalid config"}
 	// ErrDenied: a middleware refused the operation.
 	ErrDenied = &Error{Code: CodeDenied, Message: "denied"}
+	// ErrPermission: the store's operating system refused access (no
+	// permission, a read-only file system). Permanent until an operator
+	// changes permissions or config; retrying does not help.
+	ErrPermission = &Error{Code: CodePermission, Message: "permission denied by the store"}
 )
 
 // Error is a plugin error with a code. errors.Is(err, ErrX) matches any
@@ -108,6 +113,7 @@ var grpcCodes = map[Code]codes.Code{
 	CodeInvalidArgument: codes.InvalidArgument,
 	CodeInvalidConfig:   codes.InvalidArgument,
 	CodeDenied:          codes.PermissionDenied,
+	CodePermission:      codes.PermissionDenied,
 	CodeConflict:        codes.AlreadyExists,
 	CodeTimeout:         codes.DeadlineExceeded,
 	CodeDeadlock:        codes.Aborted,

@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,6 +98,68 @@ func BenchmarkPluginRoundTrip(b *testing.B) {
 			}
 		}
 		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, lat)
+}
+
+// BenchmarkHandoff is the wake-up a waiter in another process gets: store
+// A holds the lock, store B waits for it (Put, then Watch for A's entry to
+// go), A releases; the time is from A's release to B's grant. The stores
+// are separate, as separate processes are, so the wake-up crosses stores
+// through the change notification, not an in-process channel. Polling is
+// effectively off (1m), so a missed wake-up shows as a huge p99.
+func BenchmarkHandoff(b *testing.B) {
+	dir := b.TempDir()
+	slow := func(c sdk.Config) { c["poll_interval"] = "1m"; c["probe_interval"] = "10s" }
+	holder, waiter := newStore(b, dir, slow), newStore(b, dir, slow)
+	hs, ws := openSession(b, holder, time.Minute), openSession(b, waiter, time.Minute)
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		hkey := fmt.Sprintf("h%d", i)
+		h, err := holder.Put(ctx, sdk.PutRequest{Resource: "handoff", Key: hkey, Session: hs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		granted := make(chan time.Time, 1)
+		errc, done := make(chan error, 1), make(chan error, 1)
+		go func() {
+			p, err := acquire(ctx, waiter, "handoff", ws, fmt.Sprintf("w%d", i))
+			if err != nil {
+				errc <- err
+				return
+			}
+			granted <- time.Now()
+			_, err = waiter.Delete(ctx, sdk.DeleteRequest{Resource: "handoff", Key: fmt.Sprintf("w%d", i), ExpectRev: p.ModRev})
+			done <- err
+		}()
+		// Release once the waiter is queued behind the holder.
+		for range 10000 {
+			rg, err := holder.Range(ctx, "handoff")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(rg.Entries) == 2 {
+				break
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		time.Sleep(time.Millisecond) // let the waiter block in Watch
+		if _, err := holder.Delete(ctx, sdk.DeleteRequest{Resource: "handoff", Key: hkey, ExpectRev: h.ModRev}); err != nil {
+			b.Fatal(err)
+		}
+		released := time.Now()
+		select {
+		case at := <-granted:
+			lat = append(lat, at.Sub(released))
+		case err := <-errc:
+			b.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.StopTimer()
 	reportPercentiles(b, lat)

@@ -93,16 +93,11 @@ func resourceOf(ctx context.Context, path string) string {
 	defer f.Close()
 	defer unlockFile(f)
 	sf := &stateFile{path: path, f: f, curSlot: -1}
-	sb, _, empty, err := sf.readSuperblock()
-	if empty || err != nil {
+	snap, err := sf.read(bootID{}, false)
+	if err != nil || snap.valid == nil {
 		return ""
 	}
-	sf.sb = sb
-	st, _, _, _, err := sf.readValidState()
-	if st == nil || err != nil {
-		return ""
-	}
-	return st.resource
+	return snap.valid.resource
 }
 
 // Check inspects the state file of resource ("" for every one the store
@@ -130,14 +125,15 @@ func (s *Store) inspectAll(ctx context.Context, resource string, repair bool) ([
 	}
 	var out []sdk.Problem
 	for _, t := range targets {
-		sf, err := s.openPath(t.path, t.resource, false)
+		sf, err := s.openPath(t.path, t.resource)
 		if err != nil {
 			return out, err
 		}
-		if sf == nil {
+		ps, err := s.inspect(ctx, sf, repair)
+		s.doneWith(sf)
+		if errors.Is(err, errNoFile) {
 			continue
 		}
-		ps, err := s.inspect(ctx, sf, repair)
 		if err != nil {
 			return out, err
 		}
@@ -153,8 +149,8 @@ func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.
 	if repair {
 		how = syscall.LOCK_EX
 	}
-	if err := sf.lock(ctx, how); err != nil {
-		return nil, s.lockErr(err)
+	if err := s.lockState(ctx, sf, how, false); err != nil {
+		return nil, err
 	}
 	defer sf.unlock()
 
@@ -163,34 +159,35 @@ func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.
 	}
 	if repair {
 		// A file first touched in this boot gets its reboot handling
-		// (revision jump, entries dropped) before anything else.
-		if sb, _, empty, err := sf.readSuperblock(); err == nil && !empty && sb.boot != s.boot {
-			if l, err := sf.load(s.boot, true, s.cfg.sessionDir); err == nil && l.dirty {
-				if err := sf.commit(l.st); err != nil {
-					return nil, err
-				}
-			}
+		// (revision jump, entries dropped), a format-1 file its
+		// conversion, before anything else. Damage is what the rest of
+		// inspect is about, so its error is not returned here.
+		if _, err := sf.load(s.env(), true); err != nil && sdk.CodeOf(err) != sdk.CodeCorrupt {
+			return nil, err
 		}
 	}
-	var ps []sdk.Problem
-	sb, sbIdx, empty, sbErr := sf.readSuperblock()
-	if empty {
-		return nil, nil
-	}
-	if sbErr != nil && sdk.CodeOf(sbErr) != sdk.CodeCorrupt {
-		return nil, sbErr
-	}
-	if sbErr != nil {
-		ps = append(ps, problem("no valid superblock record (bad magic or checksum); the high-water mark of revisions is lost"))
-		sb = superblock{slotCap: defaultSlotCap}
-	}
-	sf.sb, sf.sbSlot = sb, sbIdx
-	st, stSlot, seq, anyWritten, err := sf.readValidState()
+	snap, err := sf.read(s.boot, false)
 	if err != nil {
 		return nil, err
 	}
-	if st == nil && anyWritten {
-		ps = append(ps, problem("no valid state slot (bad magic or checksum in both); its entries are lost"))
+	if snap.fresh || snap.v1 {
+		return nil, nil
+	}
+	var ps []sdk.Problem
+	st := snap.st
+	switch {
+	case snap.sbErr != "":
+		ps = append(ps, problem(snap.sbErr+"; the high-water mark of revisions is lost"))
+		st = snap.valid
+	case snap.sb.boot == s.boot:
+		for _, msg := range []string{snap.sbDamaged, snap.slotErr} {
+			if msg != "" {
+				ps = append(ps, problem(msg))
+			}
+		}
+		if snap.slotErr != "" {
+			st = nil
+		}
 	}
 	if st != nil {
 		for _, e := range st.entries {
@@ -203,109 +200,61 @@ func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.
 		return ps, nil
 	}
 	sf.cur = nil
-	if sbErr != nil {
-		floor := time.Now().UnixMicro()
+	sf.sb, sf.sbSlot = snap.sb, snap.sbIdx
+	floor, err := s.floor.current()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case snap.sbErr != "":
+		// Revisions restart above the wall clock in microseconds, the
+		// last valid state and the floor.
+		base := max(time.Now().UnixMicro(), floor)
 		if st != nil {
-			floor = max(floor, st.rev)
+			base = max(base, st.rev)
 		}
-		sb = superblock{seq: 1, hwm: floor, boot: s.boot, slotCap: defaultSlotCap}
-		sf.sbSlot = 1
-		if err := sf.writeSuperblock(sb); err != nil {
+		if err := sf.writeAt("superblock", make([]byte, superblockSize), superblockSize); err != nil {
+			return nil, err
+		}
+		if err := sf.writeSuperblock(superblock{seq: 1, hwm: base + hwmBlock, boot: s.boot, slotCap: defaultSlotCap}, 0); err != nil {
 			return nil, err
 		}
 		if st != nil {
-			st.rev, st.compact = floor, floor+1
+			st.rev, st.compact = base, base+1
 			st.clearHistory()
+		} else {
+			st = newState(sf.resource, s.cfg.sessionDir, base)
 		}
-	}
-	if st == nil {
-		st = newState(sf.resource, s.cfg.sessionDir, sf.sb.hwm)
+	case st == nil:
+		// The state is lost: it restarts empty at the high-water mark,
+		// beyond every revision handed out.
+		st = newState(sf.resource, s.cfg.sessionDir, max(snap.sb.hwm, floor))
+		fallthrough
+	default:
+		if snap.sbDamaged != "" {
+			sb := snap.sb
+			sb.seq++
+			if err := sf.writeSuperblock(sb, 1-snap.sbIdx); err != nil {
+				return nil, err
+			}
+		}
+		if st.rev+hwmBlock/2 > sf.sb.hwm {
+			if err := sf.raiseHWM(st.rev); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if st.resource == "" {
 		st.resource = sf.resource
 	}
 	s.purge(st)
-	// Write into the slot not holding the valid state, if there is one.
-	sf.curSlot, sf.curHdr = 1, slotHeader{seq: seq}
-	if stSlot >= 0 {
-		sf.curSlot = stSlot
+	if st.rev > sf.sb.hwm {
+		if err := sf.raiseHWM(st.rev); err != nil {
+			return nil, err
+		}
 	}
-	if err := sf.commit(st); err != nil {
+	if err := sf.rewrite(st, snap.maxSeq+1); err != nil {
 		return nil, err
 	}
 	return ps, nil
-}
-
-// readValidState reads both slots in full, trusting no cache. It returns
-// the valid state with the highest sequence number and its slot (nil and -1
-// if none), the highest sequence number seen in any slot header, and
-// whether any slot was ever written.
-func (sf *stateFile) readValidState() (st *state, slot int, maxSeq uint64, anyWritten bool, err error) {
-	var best uint64
-	slot = -1
-	for i := range 2 {
-		var hb [slotHeaderSize]byte
-		if err := sf.readAt(hb[:], sf.slotOff(i)); err != nil {
-			return nil, -1, 0, false, err
-		}
-		if isZero(hb[:]) {
-			continue
-		}
-		anyWritten = true
-		h, ok := parseSlotHeader(hb[:])
-		if !ok {
-			continue
-		}
-		maxSeq = max(maxSeq, h.seq)
-		if h.length > sf.sb.slotCap-slotHeaderSize {
-			continue
-		}
-		b := make([]byte, slotHeaderSize+int(h.length))
-		if err := sf.readAt(b, sf.slotOff(i)); err != nil {
-			return nil, -1, 0, false, err
-		}
-		if _, ok := verifySlot(b); !ok {
-			continue
-		}
-		cand, derr := decodePayload(b[slotHeaderSize:])
-		if derr != nil || (st != nil && h.seq < best) {
-			continue
-		}
-		st, best, slot = cand, h.seq, i
-	}
-	return st, slot, maxSeq, anyWritten, nil
-}
-
-// openPath is open for a known state file path.
-func (s *Store) openPath(path, resource string, create bool) (*stateFile, error) {
-	s.mu.Lock()
-	sf := s.files[path]
-	s.mu.Unlock()
-	if sf != nil {
-		return sf, nil
-	}
-	flags := os.O_RDWR
-	if create {
-		flags |= os.O_CREATE
-	}
-	f, err := os.OpenFile(path, flags, 0o666)
-	if err != nil {
-		if !create && errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, sdk.Errorf(sdk.CodeUnavailable, "resource %s: open state file: %v", resource, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		_ = f.Close()
-		return nil, errClosed
-	}
-	if other := s.files[path]; other != nil {
-		_ = f.Close()
-		return other, nil
-	}
-	sf = &stateFile{path: path, resource: resource, f: f, curSlot: -1}
-	s.files[path] = sf
-	return sf, nil
 }

@@ -66,16 +66,16 @@ func flock(f *os.File, how int) error {
 	}
 }
 
-// lock takes sf.mu, then flock(how) on the state file: the process-wide
-// exclusion that flock cannot give between goroutines sharing a
-// descriptor, then the machine-wide one. On error neither is held.
-func (sf *stateFile) lock(ctx context.Context, how int) error {
-	sf.mu.Lock()
-	return lockFile(ctx, sf.f, how, sf.mu.Unlock)
-}
-
-// unlock releases what lock took.
+// unlock releases what Store.lockState took, then wakes the watches of a
+// change made under it: after the release, so that a woken reader does
+// not find the file still locked.
 func (sf *stateFile) unlock() {
 	unlockFile(sf.f)
+	wake := sf.pendingWake
+	sf.pendingWake = false
 	sf.mu.Unlock()
+	if wake {
+		sf.notify()
+		sf.bell.ring(sf.path)
+	}
 }

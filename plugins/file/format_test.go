@@ -32,26 +32,34 @@ func TestPayloadRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSlotDetectsEveryFlippedByte: every flipped bit of a slot's header is
+// caught by the header's own CRC, every one of its payload by the payload
+// CRC the header carries.
 func TestSlotDetectsEveryFlippedByte(t *testing.T) {
 	payload := sampleState().appendPayload(nil)
-	buf := append(make([]byte, slotHeaderSize), payload...)
-	h := sealSlot(buf, 7)
-	if got, ok := verifySlot(buf); !ok || got != h || h.seq != 7 {
-		t.Fatalf("verifySlot of a sealed slot = %+v, %v", got, ok)
+	h := newSlotHeader(7, payload)
+	hb := h.encode()
+	if got, err := decodeSlotHeader(hb); err != nil || got != h || !got.holds(payload) {
+		t.Fatalf("decodeSlotHeader of an encoded header = %+v, %v", got, err)
 	}
-	for i := 0; i < 24+len(payload); i++ {
-		j := i
-		if i >= 24 {
-			j = slotHeaderSize + i - 24
-		}
-		bad := bytes.Clone(buf)
-		bad[j] ^= 0x40
-		if _, ok := verifySlot(bad); ok {
-			t.Fatalf("flipping byte %d went undetected", j)
+	for i := range hb {
+		for bit := range 8 {
+			bad := bytes.Clone(hb)
+			bad[i] ^= 1 << bit
+			if _, err := decodeSlotHeader(bad); err == nil {
+				t.Fatalf("flipping bit %d of header byte %d went undetected", bit, i)
+			}
 		}
 	}
-	if _, ok := verifySlot(buf[:len(buf)-1]); ok {
-		t.Error("a truncated slot went undetected")
+	for i := range payload {
+		bad := bytes.Clone(payload)
+		bad[i] ^= 0x40
+		if h.holds(bad) {
+			t.Fatalf("flipping payload byte %d went undetected", i)
+		}
+	}
+	if h.holds(payload[:len(payload)-1]) {
+		t.Error("a truncated payload went undetected")
 	}
 }
 

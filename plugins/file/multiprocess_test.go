@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,12 @@ const (
 	resourceEnv = "LOCKSMITH_FILE_TEST_RESOURCE"
 	counterEnv  = "LOCKSMITH_FILE_TEST_COUNTER"
 	roundsEnv   = "LOCKSMITH_FILE_TEST_ROUNDS"
+	// idleEnv sets the store's idleAfter; pauseEnv makes a counter pause
+	// up to that long between rounds; fenceEnv names a file where each
+	// holder checks that its token is above the last holder's.
+	idleEnv  = "LOCKSMITH_FILE_TEST_IDLE"
+	pauseEnv = "LOCKSMITH_FILE_TEST_PAUSE"
+	fenceEnv = "LOCKSMITH_FILE_TEST_FENCE"
 )
 
 func TestMain(m *testing.M) {
@@ -44,10 +52,13 @@ func TestMain(m *testing.M) {
 
 // runRole is the body of a child process.
 func runRole(role string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := os.Getenv(dirEnv)
 	s := New()
+	if d, err := time.ParseDuration(os.Getenv(idleEnv)); err == nil {
+		s.idleAfter = d
+	}
 	if err := s.Configure(ctx, sdk.Config{
 		"named_dir":      filepath.Join(dir, "named"),
 		"session_dir":    filepath.Join(dir, "sessions"),
@@ -56,10 +67,18 @@ func runRole(role string) error {
 		return err
 	}
 	defer s.Close()
-	sess, err := s.OpenSession(ctx, 30*time.Second, map[string]string{"role": role})
+	sess, err := s.OpenSession(ctx, time.Minute, map[string]string{"role": role})
 	if err != nil {
 		return err
 	}
+	go func() {
+		// Keep the session alive however long a crowded machine makes the
+		// child wait.
+		for ctx.Err() == nil {
+			time.Sleep(10 * time.Second)
+			_, _ = s.KeepAlive(ctx, sess.ID)
+		}
+	}()
 	resource := os.Getenv(resourceEnv)
 	switch role {
 	case "counter":
@@ -70,13 +89,39 @@ func runRole(role string) error {
 			if err != nil {
 				return fmt.Errorf("acquire round %d: %w", i, err)
 			}
+			if err := checkFence(os.Getenv(fenceEnv), p.CreateRev); err != nil {
+				return fmt.Errorf("round %d: %w", i, err)
+			}
 			if err := incrementSlowly(os.Getenv(counterEnv)); err != nil {
 				return err
 			}
 			if _, err := s.Delete(ctx, sdk.DeleteRequest{Resource: resource, Key: key, ExpectRev: p.ModRev}); err != nil {
 				return fmt.Errorf("release round %d: %w", i, err)
 			}
+			if d, err := time.ParseDuration(os.Getenv(pauseEnv)); err == nil {
+				time.Sleep(time.Duration(rand.Int64N(int64(d))))
+			}
 		}
+		return nil
+	case "waiter":
+		// One round, once the parent says go: the many-waiters test.
+		fmt.Println("ready")
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return fmt.Errorf("wait for go: %w", err)
+		}
+		p, err := acquire(ctx, s, resource, sess.ID, sess.ID)
+		if err != nil {
+			return err
+		}
+		hold, _ := time.ParseDuration(os.Getenv(pauseEnv))
+		if err := incrementSlowly(os.Getenv(counterEnv)); err != nil {
+			return err
+		}
+		time.Sleep(hold)
+		if _, err := s.Delete(ctx, sdk.DeleteRequest{Resource: resource, Key: sess.ID, ExpectRev: p.ModRev}); err != nil {
+			return err
+		}
+		fmt.Println("done")
 		return nil
 	case "holder":
 		if _, err := acquire(ctx, s, resource, sess.ID, "holder"); err != nil {
@@ -87,6 +132,23 @@ func runRole(role string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown role %q", role)
+}
+
+// checkFence, when path is set, fails unless token is above the token
+// recorded in path by the previous holder, and records token.
+func checkFence(path string, token int64) error {
+	if path == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	last, _ := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	if token <= last {
+		return fmt.Errorf("fencing token %d is not above the last holder's %d", token, last)
+	}
+	return os.WriteFile(path, []byte(strconv.FormatInt(token, 10)), 0o644)
 }
 
 // incrementSlowly adds one to the number in path, leaving a window between
@@ -197,6 +259,141 @@ func TestMultiProcessMutualExclusion(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMultiProcessRemovalUnderContention: processes that close idle state
+// files at once (1ms) and pause between rounds keep removing the shared
+// resource's state file and creating it again while others contend for
+// it. No two ever hold the lock at once (no lost update), and every
+// holder's fencing token is above the previous holder's.
+func TestMultiProcessRemovalUnderContention(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process")
+	}
+	dir := t.TempDir()
+	counter, fence := filepath.Join(dir, "counter"), filepath.Join(dir, "fence")
+	const procs, rounds = 4, 30
+	var cmds []*exec.Cmd
+	for range procs {
+		cmd := child(t, "counter", dirEnv+"="+dir, resourceEnv+"=contended", counterEnv+"="+counter,
+			roundsEnv+"="+strconv.Itoa(rounds), idleEnv+"=1ms", pauseEnv+"=4ms", fenceEnv+"="+fence)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stopChild(t, cmd)
+		cmds = append(cmds, cmd)
+	}
+	for _, cmd := range cmds {
+		if err := waitBounded(cmd, 2*time.Minute); err != nil {
+			t.Fatalf("child %d: %v\n%s", cmd.Process.Pid, err, cmd.Stderr)
+		}
+	}
+	raw, _ := os.ReadFile(counter)
+	if got := strings.TrimSpace(string(raw)); got != strconv.Itoa(procs*rounds) {
+		t.Errorf("counter = %s; want %d: updates were lost", got, procs*rounds)
+	}
+	// The floor is raised only by removals: it proves the state file was
+	// removed (and created again) during the run.
+	s := newStore(t, dir)
+	if floor, err := s.floor.current(); err != nil || floor == 0 {
+		t.Errorf("revision floor = %d, %v; the state file was never removed", floor, err)
+	}
+}
+
+// TestManyWaiters: 100 processes (LOCKSMITH_FILE_TEST_WAITERS) wait for one lock at once, each holding
+// it for a while. All get it in turn, none overlaps, and none falls back
+// to polling or logs anything (inotify ran out of instances at 128 per
+// user). The time from go to the last release is logged beside the serial
+// work time (the sum of the holds); BenchmarkManyWaiters reports it.
+func TestManyWaiters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process")
+	}
+	n := manyWaiters()
+	elapsed, serial := runManyWaiters(t, n, 20*time.Millisecond)
+	t.Logf("%d waiters: %v from go to the last release; serial work %v (%.2fx)", n, elapsed, serial, float64(elapsed)/float64(serial))
+}
+
+// manyWaiters is how many processes TestManyWaiters starts:
+// LOCKSMITH_FILE_TEST_WAITERS, else 100.
+func manyWaiters() int {
+	if n, err := strconv.Atoi(os.Getenv("LOCKSMITH_FILE_TEST_WAITERS")); err == nil && n > 0 {
+		return n
+	}
+	return 100
+}
+
+// runManyWaiters starts n waiter processes, waits until each is ready,
+// lets them all go at once, and returns the time until the last released
+// and the serial work time n*hold.
+func runManyWaiters(t testing.TB, n int, hold time.Duration) (elapsed, serial time.Duration) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "many-waiters-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	counter := filepath.Join(dir, "counter")
+	type proc struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stdout *bufio.Reader
+	}
+	procs := make([]proc, 0, n)
+	for range n {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), roleEnv+"=waiter", dirEnv+"="+dir, resourceEnv+"=many", counterEnv+"="+counter, pauseEnv+"="+hold.String())
+		cmd.Stderr = &strings.Builder{}
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		})
+		procs = append(procs, proc{cmd, in, bufio.NewReader(out)})
+	}
+	for _, p := range procs {
+		if line, err := p.stdout.ReadString('\n'); line != "ready\n" {
+			t.Fatalf("waiter %d not ready: %q, %v\n%s", p.cmd.Process.Pid, line, err, p.cmd.Stderr)
+		}
+	}
+	start := time.Now()
+	for _, p := range procs {
+		if _, err := io.WriteString(p.stdin, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range procs {
+		if line, err := p.stdout.ReadString('\n'); line != "done\n" {
+			werr := waitBounded(p.cmd, 10*time.Second)
+			t.Fatalf("waiter %d: %q, %v (%v)\n%s", p.cmd.Process.Pid, line, err, werr, p.cmd.Stderr)
+		}
+	}
+	elapsed = time.Since(start)
+	for _, p := range procs {
+		if err := waitBounded(p.cmd, time.Minute); err != nil {
+			t.Fatalf("waiter %d: %v\n%s", p.cmd.Process.Pid, err, p.cmd.Stderr)
+		}
+		if msg := p.cmd.Stderr.(*strings.Builder).String(); msg != "" {
+			t.Errorf("waiter %d logged: %s", p.cmd.Process.Pid, msg)
+		}
+	}
+	raw, _ := os.ReadFile(counter)
+	if got := strings.TrimSpace(string(raw)); got != strconv.Itoa(n) {
+		t.Errorf("counter = %s; want %d: two waiters held the lock at once", got, n)
+	}
+	return elapsed, time.Duration(n) * hold
 }
 
 // waitBounded waits for cmd, killing it after d.

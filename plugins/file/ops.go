@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"errors"
 	"syscall"
 
 	"github.com/locksmithx/locksmith/sdk"
@@ -11,13 +12,31 @@ import (
 // exclusive flock and commits the result. Before fn, it removes the entries
 // of dead sessions (each a delete event). fn reports whether it changed the
 // state; it must not change anything when it returns an error. A nil fn
-// only purges.
+// only purges. A missing state file has nothing to purge: modify does not
+// create it.
+//
+// modify is how a session's revocation visits the state files it holds
+// entries in, which it does not open: once they are gone, the handle may
+// turn idle here.
 func (s *Store) modify(ctx context.Context, sf *stateFile, fn func(st *state) (bool, error)) error {
-	if err := sf.lock(ctx, syscall.LOCK_EX); err != nil {
-		return s.lockErr(err)
+	err := s.change(ctx, sf, false, fn)
+	s.mu.Lock()
+	s.maybeIdle(sf)
+	s.mu.Unlock()
+	if errors.Is(err, errNoFile) {
+		return nil
+	}
+	return err
+}
+
+// change is modify; with create, a missing state file is created, without
+// it change returns errNoFile.
+func (s *Store) change(ctx context.Context, sf *stateFile, create bool, fn func(st *state) (bool, error)) error {
+	if err := s.lockState(ctx, sf, syscall.LOCK_EX, create); err != nil {
+		return err
 	}
 	defer sf.unlock()
-	l, err := sf.load(s.boot, true, s.cfg.sessionDir)
+	l, err := sf.load(s.env(), true)
 	if err != nil {
 		return err
 	}
@@ -44,40 +63,59 @@ func (s *Store) modify(ctx context.Context, sf *stateFile, fn func(st *state) (b
 			return err
 		}
 	}
+	sf.owned.Store(s.ownsEntry(st))
 	return fnErr
 }
 
 // view runs fn on resource's current state under a shared flock. When the
 // state holds entries of dead sessions, or needs initialising, it purges
 // them under the exclusive lock first, so fn never sees a dead entry. fn
-// must not keep or change st.
-func (s *Store) view(ctx context.Context, sf *stateFile, fn func(st *state)) error {
-	done, err := s.tryView(ctx, sf, fn)
+// must not keep or change st. With create, a missing state file is
+// created; without it, view returns errNoFile.
+func (s *Store) view(ctx context.Context, sf *stateFile, create bool, fn func(st *state)) error {
+	return s.viewProbing(ctx, sf, create, probeSpec{limit: -1, maxAge: s.cfg.probeInterval}, fn)
+}
+
+// viewProbing is view checking the sessions spec names for death.
+func (s *Store) viewProbing(ctx context.Context, sf *stateFile, create bool, spec probeSpec, fn func(st *state)) error {
+	done, err := s.tryView(ctx, sf, create, spec, fn)
 	if done || err != nil {
 		return err
 	}
-	return s.modify(ctx, sf, func(st *state) (bool, error) { fn(st); return false, nil })
+	return s.change(ctx, sf, create, func(st *state) (bool, error) { fn(st); return false, nil })
 }
 
 // tryView is view under the shared lock; done is false when the state needs
 // the exclusive lock first.
-func (s *Store) tryView(ctx context.Context, sf *stateFile, fn func(st *state)) (done bool, err error) {
-	if err := sf.lock(ctx, syscall.LOCK_SH); err != nil {
-		return false, s.lockErr(err)
+func (s *Store) tryView(ctx context.Context, sf *stateFile, create bool, spec probeSpec, fn func(st *state)) (done bool, err error) {
+	if err := s.lockState(ctx, sf, syscall.LOCK_SH, create); err != nil {
+		return false, err
 	}
 	defer sf.unlock()
-	l, err := sf.load(s.boot, false, s.cfg.sessionDir)
+	l, err := sf.load(s.env(), false)
 	if err != nil || l.needExclusive {
 		return false, err
 	}
 	if err := s.checkSessionDir(sf, l.st); err != nil {
 		return false, err
 	}
-	if s.anyDead(l.st) {
+	if s.anyDead(l.st, spec) {
 		return false, nil
 	}
 	fn(l.st)
+	sf.owned.Store(s.ownsEntry(l.st))
 	return true, nil
+}
+
+// ownsEntry reports whether a live session of this process holds an entry
+// in st.
+func (s *Store) ownsEntry(st *state) bool {
+	for _, id := range st.sessions() {
+		if own, alive := s.ownAlive(id); own && alive {
+			return true
+		}
+	}
+	return false
 }
 
 // lockErr reports a failed flock, as errClosed once the store is closed.
@@ -102,22 +140,12 @@ func (s *Store) checkSessionDir(sf *stateFile, st *state) error {
 	return nil
 }
 
-// anyDead reports whether some entry's session is dead.
-func (s *Store) anyDead(st *state) bool {
-	for _, id := range st.sessions() {
-		if !s.alive(id) {
-			return true
-		}
-	}
-	return false
-}
-
 // purge removes the entries of dead sessions and reports whether it removed
 // any.
 func (s *Store) purge(st *state) bool {
 	var dead map[string]bool
 	for _, id := range st.sessions() {
-		if !s.alive(id) {
+		if !s.aliveWithin(id, s.cfg.probeInterval) {
 			if dead == nil {
 				dead = map[string]bool{}
 			}
@@ -136,12 +164,13 @@ func (s *Store) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, err
 	if req.Key == "" {
 		return sdk.PutResult{}, sdk.Errorf(sdk.CodeInvalidArgument, "put: key is empty")
 	}
-	sf, err := s.open(req.Resource, true)
+	sf, err := s.open(req.Resource)
 	if err != nil {
 		return sdk.PutResult{}, err
 	}
+	defer s.doneWith(sf)
 	var res sdk.PutResult
-	err = s.modify(ctx, sf, func(st *state) (bool, error) {
+	err = s.change(ctx, sf, true, func(st *state) (bool, error) {
 		if i := st.find(req.Key); i >= 0 && req.IfAbsent {
 			return false, sdk.Errorf(sdk.CodeExists, "put %s in %s: entry exists", req.Key, req.Resource)
 		}
@@ -175,15 +204,13 @@ func (s *Store) enlist(id string, sf *stateFile) bool {
 // Update replaces an entry's value if its ModRev is req.ExpectRev and, when
 // req.ExpectResourceRev is set, the resource is still at that revision.
 func (s *Store) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
-	sf, err := s.open(req.Resource, false)
+	sf, err := s.open(req.Resource)
 	if err != nil {
 		return sdk.UpdateResult{}, err
 	}
-	if sf == nil {
-		return sdk.UpdateResult{}, sdk.Errorf(sdk.CodeNotFound, "update %s in %s: no such entry", req.Key, req.Resource)
-	}
+	defer s.doneWith(sf)
 	var res sdk.UpdateResult
-	err = s.modify(ctx, sf, func(st *state) (bool, error) {
+	err = s.change(ctx, sf, false, func(st *state) (bool, error) {
 		i := st.find(req.Key)
 		if i < 0 {
 			return false, sdk.Errorf(sdk.CodeNotFound, "update %s in %s: no such entry", req.Key, req.Resource)
@@ -198,20 +225,21 @@ func (s *Store) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateRe
 		res = sdk.UpdateResult{ModRev: e.ModRev, Rev: st.rev}
 		return true, nil
 	})
+	if errors.Is(err, errNoFile) {
+		return res, sdk.Errorf(sdk.CodeNotFound, "update %s in %s: no such entry", req.Key, req.Resource)
+	}
 	return res, err
 }
 
 // Delete removes an entry if its ModRev is req.ExpectRev (0: any).
 func (s *Store) Delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteResult, error) {
-	sf, err := s.open(req.Resource, false)
+	sf, err := s.open(req.Resource)
 	if err != nil {
 		return sdk.DeleteResult{}, err
 	}
-	if sf == nil {
-		return sdk.DeleteResult{}, sdk.Errorf(sdk.CodeNotFound, "delete %s in %s: no such entry", req.Key, req.Resource)
-	}
+	defer s.doneWith(sf)
 	var res sdk.DeleteResult
-	err = s.modify(ctx, sf, func(st *state) (bool, error) {
+	err = s.change(ctx, sf, false, func(st *state) (bool, error) {
 		i := st.find(req.Key)
 		if i < 0 {
 			return false, sdk.Errorf(sdk.CodeNotFound, "delete %s in %s: no such entry", req.Key, req.Resource)
@@ -223,20 +251,29 @@ func (s *Store) Delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteRe
 		res = sdk.DeleteResult{Rev: st.rev}
 		return true, nil
 	})
+	if errors.Is(err, errNoFile) {
+		return res, sdk.Errorf(sdk.CodeNotFound, "delete %s in %s: no such entry", req.Key, req.Resource)
+	}
 	return res, err
 }
 
 // Range returns the resource's live entries. A resource without a state
-// file has no entries and revision 0; Range does not create one.
+// file has no entries and is at the machine's revision floor (above every
+// revision a removed state file of it reached); Range does not create one.
 func (s *Store) Range(ctx context.Context, resource string) (sdk.RangeResult, error) {
-	sf, err := s.open(resource, false)
-	if err != nil || sf == nil {
+	sf, err := s.open(resource)
+	if err != nil {
 		return sdk.RangeResult{}, err
 	}
+	defer s.doneWith(sf)
 	var res sdk.RangeResult
-	err = s.view(ctx, sf, func(st *state) {
+	err = s.view(ctx, sf, false, func(st *state) {
 		res = sdk.RangeResult{Rev: st.rev, Entries: st.cloneEntries()}
 	})
+	if errors.Is(err, errNoFile) {
+		floor, err := s.floor.current()
+		return sdk.RangeResult{Rev: floor}, err
+	}
 	return res, err
 }
 

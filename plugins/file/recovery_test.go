@@ -1,8 +1,11 @@
 package file
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,11 +24,11 @@ func readSB(t *testing.T, path string) superblock {
 	}
 	defer f.Close()
 	sf := &stateFile{path: path, f: f}
-	sb, _, _, err := sf.readSuperblock()
-	if err != nil {
-		t.Fatal(err)
+	snap, err := sf.read(bootID{}, false)
+	if err != nil || snap.sbErr != "" || snap.fresh {
+		t.Fatalf("read superblock of %s: %+v, %v", path, snap, err)
 	}
-	return sb
+	return snap.sb
 }
 
 // garble overwrites n bytes at off in path.
@@ -44,37 +47,141 @@ func garble(t *testing.T, path string, off int64, n int) {
 
 func slotOffset(i int) int64 { return slotBase + int64(i)*defaultSlotCap }
 
-// TestTornSlotFallsBack: a slot torn by a process killed mid-write (here,
-// truncated or garbled) fails its checksum, and readers use the other slot,
-// which holds the state before the torn write.
-func TestTornSlotFallsBack(t *testing.T) {
-	for _, damage := range []string{"truncate", "garble"} {
+// TestTornOlderSlotIsIgnored: a writer killed in the middle of a change
+// can only have torn the payload of the slot it was writing, the older one,
+// whose header still names the previous contents. Readers use the newest
+// slot, and Check finds nothing wrong.
+func TestTornOlderSlotIsIgnored(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	sess := openSession(t, s, time.Minute)
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "a", Session: sess})
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "b", Session: sess})
+	path, _ := s.cfg.statePath("r")
+	cur := currentSlot(t, path)
+	garble(t, path, slotOffset(1-cur)+slotHeaderSize+2, 8) // the next write's payload, cut short
+	other := newStore(t, dir)
+	rg, err := other.Range(testCtx(t), "r")
+	if err != nil || len(rg.Entries) != 2 {
+		t.Fatalf("Range after a torn write = %+v, %v; want the newest state", rg, err)
+	}
+	if ps, err := other.Check(testCtx(t), "r"); err != nil || len(ps) != 0 {
+		t.Errorf("Check after a torn write = %v, %v; a torn older slot is normal", ps, err)
+	}
+	p := mustPut(t, other, sdk.PutRequest{Resource: "r", Key: "c", Session: openSession(t, other, time.Minute)})
+	if p.CreateRev != rg.Rev+1 {
+		t.Errorf("next put got revision %d; want %d", p.CreateRev, rg.Rev+1)
+	}
+}
+
+// currentSlot returns the slot holding the newest state of path.
+func currentSlot(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var seqs [2]uint64
+	for i := range 2 {
+		var hb [slotHeaderSize]byte
+		if _, err := f.ReadAt(hb[:], slotOffset(i)); err != nil {
+			t.Fatal(err)
+		}
+		h, err := decodeSlotHeader(hb[:])
+		if err != nil {
+			t.Fatalf("slot %d of %s has no valid header", i, path)
+		}
+		seqs[i] = h.seq
+	}
+	if seqs[1] > seqs[0] {
+		return 1
+	}
+	return 0
+}
+
+// TestDamageFailsClosed: any damage a killed writer cannot cause — a byte
+// flipped in the newest slot's payload or header, a truncated file, slot
+// headers wiped under a superblock that has handed out revisions — fails
+// closed with ErrCorrupt naming the file (it never rolls back to an older
+// state in which a released holder holds again), Check reports it, and
+// after Repair the next revision is above the high-water mark.
+func TestDamageFailsClosed(t *testing.T) {
+	for _, damage := range []string{"payload-byte", "header-byte", "older-header", "truncate", "zero-headers"} {
 		t.Run(damage, func(t *testing.T) {
 			dir := t.TempDir()
 			s := newStore(t, dir)
-			sess := openSession(t, s, time.Minute)
-			mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "a", Session: sess}) // rev 1, slot A
-			mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "b", Session: sess}) // rev 2, slot B
+			ctx := testCtx(t)
+			holder := openSession(t, s, time.Minute)
+			a := mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "a", Session: holder})
+			if _, err := s.Delete(ctx, sdk.DeleteRequest{Resource: "r", Key: "a", ExpectRev: a.ModRev}); err != nil {
+				t.Fatal(err)
+			}
+			b := mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "b", Session: holder})
 			path, _ := s.cfg.statePath("r")
-			switch damage {
-			case "truncate":
-				if err := os.Truncate(path, slotOffset(1)+slotHeaderSize+3); err != nil {
+			cur := currentSlot(t, path)
+			flip := func(off int64) {
+				f, err := os.OpenFile(path, os.O_RDWR, 0)
+				if err != nil {
 					t.Fatal(err)
 				}
-			case "garble":
-				garble(t, path, slotOffset(1)+slotHeaderSize+2, 8)
+				defer f.Close()
+				var c [1]byte
+				if _, err := f.ReadAt(c[:], off); err != nil {
+					t.Fatal(err)
+				}
+				c[0] ^= 0x10
+				if _, err := f.WriteAt(c[:], off); err != nil {
+					t.Fatal(err)
+				}
 			}
-			other := newStore(t, dir)
-			rg, err := other.Range(testCtx(t), "r")
-			if err != nil || rg.Rev != 1 || len(rg.Entries) != 1 || rg.Entries[0].Key != "a" {
-				t.Fatalf("Range after a torn write = %+v, %v; want the state at revision 1", rg, err)
+			switch damage {
+			case "payload-byte":
+				flip(slotOffset(cur) + slotHeaderSize + 3)
+			case "header-byte":
+				flip(slotOffset(cur) + 9)
+			case "older-header":
+				flip(slotOffset(1-cur) + 9)
+			case "truncate":
+				if err := os.Truncate(path, slotBase); err != nil {
+					t.Fatal(err)
+				}
+			case "zero-headers":
+				for i := range 2 {
+					garble(t, path, slotOffset(i), 0)
+					f, err := os.OpenFile(path, os.O_RDWR, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					_, err = f.WriteAt(make([]byte, slotHeaderSize), slotOffset(i))
+					f.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
-			if ps, err := other.Check(testCtx(t), "r"); err != nil || len(ps) != 0 {
-				t.Errorf("Check after a torn write = %v, %v; a torn older slot is normal", ps, err)
+			for _, st := range []*Store{s, newStore(t, dir)} {
+				rg, err := st.Range(ctx, "r")
+				if !errors.Is(err, sdk.ErrCorrupt) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("Range of a damaged file = %+v, %v; want ErrCorrupt naming %s", rg, err, path)
+				}
+				if _, err := st.Put(ctx, sdk.PutRequest{Resource: "r", Key: "x", Session: holder}); !errors.Is(err, sdk.ErrCorrupt) {
+					t.Errorf("Put into a damaged file = %v; want ErrCorrupt", err)
+				}
 			}
-			p := mustPut(t, other, sdk.PutRequest{Resource: "r", Key: "c", Session: openSession(t, other, time.Minute)})
-			if p.CreateRev != 2 {
-				t.Errorf("next put got revision %d; want 2 (revision 2 was never seen by anyone but the dead writer)", p.CreateRev)
+			ps, err := s.Check(ctx, "r")
+			if err != nil || len(ps) == 0 || ps[0].Path != path {
+				t.Fatalf("Check = %+v, %v; want a problem at %s", ps, err, path)
+			}
+			if _, err := s.Repair(ctx, "r"); err != nil {
+				t.Fatal(err)
+			}
+			if ps, err := s.Check(ctx, "r"); err != nil || len(ps) != 0 {
+				t.Errorf("Check after Repair = %+v, %v", ps, err)
+			}
+			p := mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "c", Session: holder})
+			if p.CreateRev <= b.Rev || p.CreateRev <= readSB(t, path).hwm-hwmBlock {
+				t.Errorf("first revision after Repair = %d; want above %d and the high-water mark", p.CreateRev, b.Rev)
 			}
 		})
 	}
@@ -161,8 +268,14 @@ func TestHighWaterMark(t *testing.T) {
 	s := newStore(t, t.TempDir())
 	sess := openSession(t, s, time.Minute)
 	path, _ := s.cfg.statePath("r")
-	var p sdk.PutResult
-	for range hwmBlock + 10 {
+	p := mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "k", Session: sess})
+	// A new file starts under the machine-wide floor's durable hwm; past
+	// it, its own hwm is raised once per hwmBlock revisions.
+	first := readSB(t, path).hwm
+	if first < p.Rev || first > p.Rev+floorBlock {
+		t.Fatalf("first hwm %d at revision %d", first, p.Rev)
+	}
+	for i := 0; i < floorBlock+hwmBlock && p.Rev <= first+10; i++ {
 		p = mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "k", Session: sess})
 	}
 	if sb := readSB(t, path); sb.hwm < p.Rev || sb.hwm > p.Rev+hwmBlock || sb.boot != s.boot {
@@ -271,12 +384,92 @@ func TestRepairAfterRebootJumpsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rebooted.Close()
+	path, _ := s.cfg.statePath("r")
+	before := readSB(t, path)
 	if _, err := rebooted.Repair(testCtx(t), "r"); err != nil {
 		t.Fatal(err)
 	}
 	rg, err := rebooted.Range(testCtx(t), "r")
 	// The jump to the HWM comes first, then the removal of "a" above it.
-	if err != nil || rg.Rev != hwmBlock+1 || len(rg.Entries) != 0 {
+	if err != nil || rg.Rev <= before.hwm || len(rg.Entries) != 0 {
 		t.Errorf("Range after Repair in a new boot = %+v, %v", rg, err)
 	}
+}
+
+// writeV1 writes a format-1 state file holding st under a superblock with
+// high-water mark hwm.
+func writeV1(t *testing.T, path string, st *state, hwm int64, boot bootID) {
+	t.Helper()
+	p := st.appendPayload(nil)
+	p = append([]byte{1}, p[1+len(st.boot):]...) // format 1: no boot id
+	slot := make([]byte, slotHeaderSize, slotHeaderSize+len(p))
+	copy(slot, slotMagicV1[:])
+	binary.LittleEndian.PutUint64(slot[8:16], 1)
+	binary.LittleEndian.PutUint32(slot[16:20], uint32(len(p)))
+	slot = append(slot, p...)
+	crc := crc32.Update(crc32.Checksum(slot[:20], castagnoli), castagnoli, slot[slotHeaderSize:])
+	binary.LittleEndian.PutUint32(slot[20:24], crc)
+	file := make([]byte, slotBase+len(slot))
+	copy(file, superblock{seq: 1, hwm: hwm, boot: boot, slotCap: defaultSlotCap}.encodeMagic(superblockMagicV1))
+	copy(file[slotBase:], slot)
+	if err := os.WriteFile(path, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFormat1Converted: a format-1 file is converted on first use, its
+// revisions continuing above its high-water mark; one in which a live
+// session (of an older version's process) holds an entry is left alone
+// until that session is gone.
+func TestFormat1Converted(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	ctx := testCtx(t)
+	sess := openSession(t, s, time.Minute)
+
+	idle, _ := s.cfg.statePath("idle")
+	old := newState("idle", s.cfg.sessionDir, 0)
+	for range 5 {
+		old.put("k", "0123456789abcdef0123456789abcdef", nil)
+	}
+	writeV1(t, idle, old, 3000, s.boot)
+	if v1, err := decodePayload(mustRead(t, idle)[slotBase+slotHeaderSize:]); err != nil || v1.rev != 5 {
+		t.Fatalf("format-1 payload decodes as %+v, %v", v1, err)
+	}
+	p := mustPut(t, s, sdk.PutRequest{Resource: "idle", Key: "a", Session: sess})
+	if p.CreateRev <= 3000 || len(p.Entries) != 0 && p.Entries[0].Key != "a" {
+		t.Errorf("first put after conversion = %+v; want a revision above the format-1 high-water mark 3000", p)
+	}
+	if ps, err := s.Check(ctx, "idle"); err != nil || len(ps) != 0 {
+		t.Errorf("Check after conversion = %+v, %v", ps, err)
+	}
+
+	other := newStore(t, dir)
+	holder := openSession(t, other, time.Minute)
+	busy, _ := s.cfg.statePath("busy")
+	held := newState("busy", s.cfg.sessionDir, 0)
+	held.put("h", holder, nil)
+	writeV1(t, busy, held, hwmBlock, s.boot)
+	if _, err := s.Put(ctx, sdk.PutRequest{Resource: "busy", Key: "b", Session: sess}); !errors.Is(err, sdk.ErrUnavailable) || !strings.Contains(err.Error(), "format 1") {
+		t.Fatalf("Put into a format-1 file with a live entry = %v; want ErrUnavailable naming format 1", err)
+	}
+	if !bytes.Equal(mustRead(t, busy)[:superblockSize], superblock{seq: 1, hwm: hwmBlock, boot: s.boot, slotCap: defaultSlotCap}.encodeMagic(superblockMagicV1)) {
+		t.Fatal("the format-1 file was changed while in use")
+	}
+	if err := other.Revoke(ctx, holder); err != nil {
+		t.Fatal(err)
+	}
+	p = mustPut(t, s, sdk.PutRequest{Resource: "busy", Key: "b", Session: sess})
+	if p.CreateRev <= hwmBlock {
+		t.Errorf("put after the holder left = %+v; want a revision above the format-1 high-water mark %d", p, hwmBlock)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

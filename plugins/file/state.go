@@ -18,6 +18,8 @@ const (
 
 // state is the whole stored state of one resource: what a state slot holds.
 type state struct {
+	// boot is the boot the state was written in (set when it is written).
+	boot bootID
 	// rev is the resource's current revision: the last one handed out.
 	rev int64
 	// compact is the oldest revision Watch can deliver: history holds every
@@ -168,7 +170,7 @@ func (st *state) eventsFrom(from int64) []sdk.Event {
 
 // The payload of a state slot:
 //
-//	version u8, rev uvarint, compact uvarint, resource str, sessionDir str,
+//	version u8, boot [16], rev uvarint, compact uvarint, resource str, sessionDir str,
 //	entry count uvarint, entries, event count uvarint, events
 //
 // where an entry is key str, session str, value str, createRev uvarint,
@@ -178,6 +180,7 @@ func (st *state) eventsFrom(from int64) []sdk.Event {
 // appendPayload appends the encoding of st to b.
 func (st *state) appendPayload(b []byte) []byte {
 	b = append(b, payloadVersion)
+	b = append(b, st.boot[:]...)
 	b = binary.AppendUvarint(b, uint64(st.rev))
 	b = binary.AppendUvarint(b, uint64(st.compact))
 	b = appendString(b, st.resource)
@@ -290,10 +293,19 @@ func (d *decoder) count() int {
 // decodePayload decodes a state slot's payload.
 func decodePayload(p []byte) (*state, error) {
 	d := &decoder{b: p}
-	if d.byte() != payloadVersion {
+	st := &state{}
+	switch d.byte() {
+	case 1: // format 1: no boot id
+	case payloadVersion:
+		if len(d.b) < len(st.boot) {
+			return nil, errPayload
+		}
+		copy(st.boot[:], d.b)
+		d.b = d.b[len(st.boot):]
+	default:
 		return nil, errPayload
 	}
-	st := &state{rev: d.int(), compact: d.int(), resource: string(d.bytes()), sessionDir: string(d.bytes())}
+	st.rev, st.compact, st.resource, st.sessionDir = d.int(), d.int(), string(d.bytes()), string(d.bytes())
 	if n := d.count(); n > 0 {
 		st.entries = make([]sdk.Entry, 0, n)
 		for range n {
@@ -315,8 +327,33 @@ func decodePayload(p []byte) (*state, error) {
 			st.histEnc = slices.Clone(start[:len(start)-len(d.b)])
 		}
 	}
-	if d.err != nil || len(d.b) != 0 {
+	if d.err != nil || len(d.b) != 0 || !st.consistent() {
 		return nil, errPayload
 	}
 	return st, nil
+}
+
+// consistent reports whether a decoded state obeys the invariants every
+// written state does: entries with distinct keys and revisions within
+// [1, rev]; history events of known types in increasing revision order
+// within [compact, rev].
+func (st *state) consistent() bool {
+	if st.rev < 0 || st.compact < 0 || st.compact > st.rev+1 {
+		return false
+	}
+	keys := make(map[string]bool, len(st.entries))
+	for _, e := range st.entries {
+		if keys[e.Key] || e.CreateRev < 1 || e.CreateRev > e.ModRev || e.ModRev > st.rev {
+			return false
+		}
+		keys[e.Key] = true
+	}
+	last := st.compact - 1
+	for _, ev := range st.history {
+		if (ev.Type != sdk.EventPut && ev.Type != sdk.EventDelete) || ev.Rev <= last || ev.Rev > st.rev {
+			return false
+		}
+		last = ev.Rev
+	}
+	return true
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/locksmithx/locksmith/sdk"
 )
@@ -17,7 +19,8 @@ import (
 const hwmBlock = 1024
 
 // stateFile is this process's handle on one resource's state file. The file
-// descriptor is opened once and kept; each operation takes flock on it.
+// descriptor is opened once and kept while the file is in use; each
+// operation takes flock on it.
 //
 // A flock belongs to an open file description, so goroutines of one process
 // sharing f would share the lock: mu serialises them.
@@ -38,6 +41,24 @@ type stateFile struct {
 	curHdr  slotHeader
 	buf     []byte
 
+	// bell signals this file's changes to other processes' watches.
+	bell *wakeTable
+
+	// pendingWake: a commit under the current lock awaits its wake-ups
+	// (see unlock); guarded by mu.
+	pendingWake bool
+
+	// present: f carries a presence mark (see setPresence); guarded by mu.
+	present bool
+
+	// users, watchers and idleSince are guarded by the store's mu (see
+	// handles.go); owned says one of this process's sessions holds an
+	// entry in the state.
+	users     int
+	watchers  int
+	idleSince time.Time
+	owned     atomic.Bool
+
 	wakeMu sync.Mutex
 	wake   chan struct{}
 }
@@ -49,8 +70,18 @@ type loaded struct {
 	// be committed.
 	dirty bool
 	// needExclusive: the state needs a change that a shared lock does not
-	// allow (initialisation, reboot handling).
+	// allow (initialisation, reboot handling, conversion).
 	needExclusive bool
+}
+
+// loadEnv is what loading a state file needs to know about its store.
+type loadEnv struct {
+	boot       bootID
+	sessionDir string
+	// alive tells whether a session is alive (for converting format 1).
+	alive func(id string) bool
+	// floor is the machine-wide revision floor new state files start at.
+	floor *revisionFloor
 }
 
 // changed returns a channel that is closed at the next change this process
@@ -74,6 +105,12 @@ func (sf *stateFile) notify() {
 	sf.wakeMu.Unlock()
 }
 
+// changedNow records that the state changed: unlock tells this process's
+// watches and every other process's, once the lock they need is free.
+func (sf *stateFile) changedNow() {
+	sf.pendingWake = true
+}
+
 func (sf *stateFile) corrupt(format string, args ...any) error {
 	return sdk.Errorf(sdk.CodeCorrupt, "state file %s is corrupt: %s; run repair", sf.path, fmt.Sprintf(format, args...))
 }
@@ -89,39 +126,18 @@ func (sf *stateFile) readAt(b []byte, off int64) error {
 	return nil
 }
 
-// readSuperblock returns the valid superblock record with the highest
-// sequence number and its index; empty is true for a file never
-// initialised.
-func (sf *stateFile) readSuperblock() (sb superblock, idx int, empty bool, err error) {
-	var b [2 * superblockSize]byte
-	if err := sf.readAt(b[:], 0); err != nil {
-		return superblock{}, 0, false, err
+func (sf *stateFile) writeAt(what string, b []byte, off int64) error {
+	if _, err := sf.f.WriteAt(b, off); err != nil {
+		return fmt.Errorf("write %s of %s: %w", what, sf.path, err)
 	}
-	if isZero(b[:]) {
-		return superblock{}, 0, true, nil
-	}
-	idx = -1
-	for i := range 2 {
-		r, err := decodeSuperblock(b[i*superblockSize : (i+1)*superblockSize])
-		if err == nil && (idx < 0 || r.seq > sb.seq) {
-			sb, idx = r, i
-		}
-	}
-	if idx < 0 {
-		return superblock{}, 0, false, sf.corrupt("no valid superblock record")
-	}
-	return sb, idx, false, nil
+	return nil
 }
 
-// writeSuperblock writes sb into the record not holding the current one
-// and makes it durable before returning.
-func (sf *stateFile) writeSuperblock(sb superblock) error {
-	idx := 1 - sf.sbSlot
-	if sb.seq == 1 {
-		idx = 0
-	}
-	if _, err := sf.f.WriteAt(sb.encode(), int64(idx*superblockSize)); err != nil {
-		return fmt.Errorf("write superblock of %s: %w", sf.path, err)
+// writeSuperblock writes sb into record idx and makes it durable before
+// returning.
+func (sf *stateFile) writeSuperblock(sb superblock, idx int) error {
+	if err := sf.writeAt("superblock", sb.encode(), int64(idx*superblockSize)); err != nil {
+		return err
 	}
 	if err := syscall.Fdatasync(int(sf.f.Fd())); err != nil {
 		return fmt.Errorf("sync superblock of %s: %w", sf.path, err)
@@ -130,148 +146,155 @@ func (sf *stateFile) writeSuperblock(sb superblock) error {
 	return nil
 }
 
+// raiseHWM writes a superblock whose high-water mark is rev+hwmBlock into
+// the record not holding the current one.
+//
+// The file's directory entry is made durable too: a new file's first
+// superblock is not (see initialise), and this hwm must survive a power
+// loss with the file.
+func (sf *stateFile) raiseHWM(rev int64) error {
+	sb := sf.sb
+	sb.seq++
+	sb.hwm = rev + hwmBlock
+	if err := sf.writeSuperblock(sb, 1-sf.sbSlot); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(sf.path))
+}
+
 func (sf *stateFile) slotOff(i int) int64 {
 	return slotBase + int64(i)*int64(sf.sb.slotCap)
-}
-
-// readSlot returns the state in slot i if the slot is valid. A slot whose
-// header equals the cached one is not read again.
-func (sf *stateFile) readSlot(i int, h slotHeader) (*state, bool) {
-	if sf.cur != nil && sf.curSlot == i && sf.curHdr == h {
-		return sf.cur, true
-	}
-	if h.length > sf.sb.slotCap-slotHeaderSize {
-		return nil, false
-	}
-	n := slotHeaderSize + int(h.length)
-	if cap(sf.buf) < n {
-		sf.buf = make([]byte, n)
-	}
-	b := sf.buf[:n]
-	if sf.readAt(b, sf.slotOff(i)) != nil {
-		return nil, false
-	}
-	if _, ok := verifySlot(b); !ok {
-		return nil, false
-	}
-	st, err := decodePayload(b[slotHeaderSize:])
-	if err != nil {
-		return nil, false
-	}
-	return st, true
-}
-
-// load reads the current state. The caller holds mu and the flock:
-// exclusive says which. It initialises a new file, handles a reboot (see
-// handleReboot), and reports a file with no valid slot as corrupt.
-func (sf *stateFile) load(boot bootID, exclusive bool, sessionDir string) (loaded, error) {
-	sb, sbIdx, empty, err := sf.readSuperblock()
-	if err != nil {
-		sf.cur = nil
-		return loaded{}, err
-	}
-	if empty {
-		if !exclusive {
-			return loaded{needExclusive: true}, nil
-		}
-		if err := sf.initialise(boot); err != nil {
-			return loaded{}, err
-		}
-		sf.cur, sf.curSlot, sf.curHdr = newState(sf.resource, sessionDir, 0), -1, slotHeader{}
-		return loaded{st: sf.cur}, nil
-	}
-	sf.sb, sf.sbSlot = sb, sbIdx
-
-	var hb [2][slotHeaderSize]byte
-	hdrs := [2]slotHeader{}
-	valid := [2]bool{}
-	for i := range 2 {
-		if err := sf.readAt(hb[i][:], sf.slotOff(i)); err != nil {
-			return loaded{}, err
-		}
-		hdrs[i], valid[i] = parseSlotHeader(hb[i][:])
-	}
-	order := []int{0, 1}
-	if hdrs[1].seq > hdrs[0].seq {
-		order = []int{1, 0}
-	}
-	for _, i := range order {
-		if !valid[i] {
-			continue
-		}
-		if st, ok := sf.readSlot(i, hdrs[i]); ok {
-			sf.cur, sf.curSlot, sf.curHdr = st, i, hdrs[i]
-			return sf.afterLoad(boot, exclusive)
-		}
-	}
-	sf.cur = nil
-	if !isZero(hb[0][:]) || !isZero(hb[1][:]) {
-		if sb.boot == boot {
-			return loaded{}, sf.corrupt("no valid state slot (bad magic or checksum in both)")
-		}
-		// Slots torn by the power loss that ended the previous boot: the
-		// state is dropped anyway; handleReboot restarts from the HWM.
-	}
-	sf.cur, sf.curSlot, sf.curHdr = newState(sf.resource, sessionDir, 0), -1, slotHeader{}
-	return sf.afterLoad(boot, exclusive)
-}
-
-func (sf *stateFile) afterLoad(boot bootID, exclusive bool) (loaded, error) {
-	if sf.sb.boot == boot {
-		return loaded{st: sf.cur}, nil
-	}
-	if !exclusive {
-		return loaded{needExclusive: true}, nil
-	}
-	if err := sf.handleReboot(boot); err != nil {
-		sf.cur = nil
-		return loaded{}, err
-	}
-	return loaded{st: sf.cur, dirty: true}, nil
 }
 
 // handleReboot runs on the first exclusive access to the file in a new
 // boot of the machine.
 //
 // State slots are written without fsync, so after a power loss the file may
-// hold an older state than the last one committed, or torn slots (which the
-// checksums reject). Its revision may therefore lag behind revisions already
-// handed out. The superblock's high-water mark does not lag: it is made
-// durable before any revision above it is handed out. So the revision
-// restarts at the HWM, which is beyond every revision ever handed out, and a
-// new HWM (with the new boot id) is made durable before the next one is.
-// Every entry is dropped, each as a delete event: its session lived in a
-// process of the previous boot. History older than the jump is compacted,
-// since it may have lost events.
+// hold an older state than the last one committed, or torn slots. Its
+// revision may therefore lag behind revisions already handed out. The
+// superblock's high-water mark does not lag: it is made durable before any
+// revision above it is handed out. So the revision restarts at the HWM (or
+// the machine-wide floor, if higher), which is beyond every revision ever
+// handed out, and a new HWM (with the new boot id) is made durable before
+// the next one is. Every entry is dropped, each as a delete event: its
+// session lived in a process of the previous boot. History older than the
+// jump is compacted, since it may have lost events.
 //
 // A plain restart of the plugin, or kill -9 of it, keeps the boot id: the
 // page cache holds every committed slot, so the state is exact and nothing
 // is dropped beyond what session liveness says.
-func (sf *stateFile) handleReboot(boot bootID) error {
+//
+// The new state is written into both slots (above maxSeq, the highest seq
+// of a valid slot header), so no slot torn by the power loss is left.
+func (sf *stateFile) handleReboot(env loadEnv, maxSeq uint64) error {
 	st := sf.cur
 	rev := max(st.rev, sf.sb.hwm)
+	if env.floor != nil {
+		floor, err := env.floor.current()
+		if err != nil {
+			return err
+		}
+		rev = max(rev, floor)
+	}
 	sb := sf.sb
 	sb.seq++
 	sb.hwm = rev + hwmBlock
-	sb.boot = boot
-	if err := sf.writeSuperblock(sb); err != nil {
+	sb.boot = env.boot
+	if err := sf.writeSuperblock(sb, 1-sf.sbSlot); err != nil {
 		return err
 	}
 	st.rev = rev
 	st.clearHistory()
 	st.compact = rev + 1
 	st.removeIf(func(string) bool { return true })
-	return nil
+	return sf.rewrite(st, maxSeq+1)
 }
 
-// initialise writes the first superblock of a new file and makes the file
-// and its directory entry durable.
-func (sf *stateFile) initialise(boot bootID) error {
-	sb := superblock{seq: 1, hwm: hwmBlock, boot: boot, slotCap: defaultSlotCap}
-	if err := sf.writeSuperblock(sb); err != nil {
+// initialise writes a new file: an empty state in slot A at the machine's
+// revision floor, then the first superblock. The slot goes first, so an
+// initialised superblock always has a slot beside it.
+//
+// above is a revision the state must start above (one left by an earlier
+// boot, or handed out under a format-1 file).
+func (sf *stateFile) initialise(env loadEnv, above int64) error {
+	var base, hwm int64 = 0, hwmBlock
+	durable := false
+	if env.floor != nil {
+		var err error
+		if base, hwm, err = env.floor.reserve(); err != nil {
+			return err
+		}
+		durable = true
+	}
+	base = max(base, above)
+	if base+hwmBlock/2 > hwm {
+		hwm, durable = base+hwmBlock, false
+	}
+	st := newState(sf.resource, env.sessionDir, base)
+	sf.sb = superblock{seq: 1, hwm: hwm, boot: env.boot, slotCap: defaultSlotCap}
+	if err := sf.writeFresh(st, 1); err != nil {
+		return err
+	}
+	if err := sf.writeAt("superblock", make([]byte, superblockSize), superblockSize); err != nil {
+		return err
+	}
+	if durable {
+		// hwm is the machine-wide one, durable already: a power loss that
+		// loses this file loses no revision above it.
+		if err := sf.writeAt("superblock", sf.sb.encode(), 0); err != nil {
+			return err
+		}
+		sf.sbSlot = 0
+		return nil
+	}
+	if err := sf.writeSuperblock(sf.sb, 0); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(sf.path))
+}
+
+// writeFresh writes st into slot A at seq and clears slot B's header.
+func (sf *stateFile) writeFresh(st *state, seq uint64) error {
+	if err := sf.writeAt("state", make([]byte, slotHeaderSize), sf.slotOff(1)); err != nil {
+		return err
+	}
+	return sf.writeSlot(st, 0, seq)
+}
+
+// rewrite writes st into both slots, A at seq and B at seq+1, replacing
+// whatever either held.
+func (sf *stateFile) rewrite(st *state, seq uint64) error {
+	if err := sf.writeSlot(st, 0, seq); err != nil {
+		return err
+	}
+	if err := sf.writeSlot(st, 1, seq+1); err != nil {
+		return err
+	}
+	sf.changedNow()
+	return nil
+}
+
+// writeSlot writes st into slot i at seq: the payload, then the header.
+func (sf *stateFile) writeSlot(st *state, i int, seq uint64) error {
+	st.boot = sf.sb.boot
+	b := st.appendPayload(sf.buf[:0])
+	sf.buf = b
+	if len(b)+slotHeaderSize > int(sf.sb.slotCap) {
+		sf.cur = nil
+		return sdk.Errorf(sdk.CodeInvalidArgument, "resource %s: state would take %d bytes, more than the %d bytes a state slot of %s holds (too many entries or values too large)",
+			st.resource, len(b)+slotHeaderSize, sf.sb.slotCap, sf.path)
+	}
+	h := newSlotHeader(seq, b)
+	if err := sf.writeAt("state", b, sf.slotOff(i)+slotHeaderSize); err != nil {
+		sf.cur = nil
+		return err
+	}
+	if err := sf.writeAt("state", h.encode(), sf.slotOff(i)); err != nil {
+		sf.cur = nil
+		return err
+	}
+	sf.cur, sf.curSlot, sf.curHdr = st, i, h
+	return nil
 }
 
 // commit writes st into the slot not holding the current state, raising
@@ -279,32 +302,19 @@ func (sf *stateFile) initialise(boot bootID) error {
 // flock.
 func (sf *stateFile) commit(st *state) error {
 	if st.rev > sf.sb.hwm {
-		sb := sf.sb
-		sb.seq++
-		sb.hwm = st.rev + hwmBlock
-		if err := sf.writeSuperblock(sb); err != nil {
+		if err := sf.raiseHWM(st.rev); err != nil {
 			sf.cur = nil
 			return err
 		}
 	}
-	b := st.appendPayload(append(sf.buf[:0], make([]byte, slotHeaderSize)...))
-	sf.buf = b
-	if len(b) > int(sf.sb.slotCap) {
+	if sf.curSlot < 0 {
 		sf.cur = nil
-		return sdk.Errorf(sdk.CodeInvalidArgument, "resource %s: state would take %d bytes, more than the %d bytes a state slot of %s holds (too many entries or values too large)",
-			st.resource, len(b), sf.sb.slotCap, sf.path)
+		return sf.corrupt("no current state slot to write after")
 	}
-	target, seq := 0, uint64(1)
-	if sf.curSlot >= 0 {
-		target, seq = 1-sf.curSlot, sf.curHdr.seq+1
+	if err := sf.writeSlot(st, 1-sf.curSlot, sf.curHdr.seq+1); err != nil {
+		return err
 	}
-	h := sealSlot(b, seq)
-	if _, err := sf.f.WriteAt(b, sf.slotOff(target)); err != nil {
-		sf.cur = nil
-		return fmt.Errorf("write state of %s: %w", sf.path, err)
-	}
-	sf.cur, sf.curSlot, sf.curHdr = st, target, h
-	sf.notify()
+	sf.changedNow()
 	return nil
 }
 

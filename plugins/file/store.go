@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -49,7 +50,9 @@ type Store struct {
 	cfg      settings
 	boot     bootID
 	probes   *liveness
-	notes    *notifier
+	seen     seenAlive
+	floor    *revisionFloor
+	bells    *wakeTable
 	warnings []string
 
 	mu         sync.Mutex
@@ -57,17 +60,27 @@ type Store struct {
 	used       bool
 	closed     bool
 	files      map[string]*stateFile
+	idle       map[*stateFile]struct{}
 	sessions   map[string]*session
 	sweeping   sync.WaitGroup
+	cleaning   sync.WaitGroup
+
+	// idleAfter is how long a handle stays open unused (see handles.go);
+	// closing stop ends the janitor that closes them.
+	idleAfter time.Duration
+	stop      chan struct{}
 }
 
 // New returns an unconfigured file backend.
 func New() *Store {
 	return &Store{
-		log:      hclog.New(&hclog.LoggerOptions{Name: "file", Output: os.Stderr, JSONFormat: true, Level: hclog.Info}),
-		readBoot: readBootID,
-		files:    map[string]*stateFile{},
-		sessions: map[string]*session{},
+		log:       hclog.New(&hclog.LoggerOptions{Name: "file", Output: os.Stderr, JSONFormat: true, Level: hclog.Info}),
+		readBoot:  readBootID,
+		files:     map[string]*stateFile{},
+		idle:      map[*stateFile]struct{}{},
+		sessions:  map[string]*session{},
+		idleAfter: defaultIdleAfter,
+		stop:      make(chan struct{}),
 	}
 }
 
@@ -156,7 +169,8 @@ func (s *Store) setup(st settings) error {
 	}
 	s.cfg, s.boot = st, boot
 	s.probes = newLiveness(st.sessionDir, s.log)
-	s.notes = newNotifier(s.log)
+	s.floor = newRevisionFloor(st.sessionDir, boot, s.log)
+	s.bells = openWakeTable(st.sessionDir, s.log)
 	s.mu.Lock()
 	s.configured = true
 	s.warnings = warnings
@@ -165,6 +179,11 @@ func (s *Store) setup(st settings) error {
 	go func() {
 		defer s.sweeping.Done()
 		s.probes.sweep(func(id string) bool { own, _ := s.ownAlive(id); return own })
+	}()
+	s.cleaning.Add(1)
+	go func() {
+		defer s.cleaning.Done()
+		s.janitor(s.stop)
 	}()
 	return nil
 }
@@ -245,38 +264,32 @@ func (s *Store) Close() error {
 	}
 	s.mu.Lock()
 	s.closed = true
+	configured := s.configured
 	files := s.files
-	s.files = map[string]*stateFile{}
+	s.files, s.idle = map[string]*stateFile{}, map[*stateFile]struct{}{}
 	s.mu.Unlock()
+	close(s.stop)
 	s.sweeping.Wait()
-	if s.notes != nil {
-		s.notes.close()
-	}
+	s.cleaning.Wait()
 	for _, sf := range files {
-		sf.mu.Lock()
-		_ = sf.f.Close()
-		sf.cur = nil
-		sf.mu.Unlock()
+		if configured {
+			s.evict(sf)
+		}
 		sf.notify()
 	}
+	s.bells.close()
 	if s.probes != nil {
 		s.probes.close()
+	}
+	if s.floor != nil {
+		s.floor.close()
 	}
 	return errors.Join(errs...)
 }
 
-// open returns this process's handle on resource's state file, opening the
-// file (and creating it when create is set). Without create, a missing
-// file gives a nil handle and no error.
-func (s *Store) open(resource string, create bool) (*stateFile, error) {
-	if err := s.ready(); err != nil {
-		return nil, err
-	}
-	path, err := s.cfg.statePath(resource)
-	if err != nil {
-		return nil, err
-	}
-	return s.openPath(path, resource, create)
+// env is what loading a state file needs from the store.
+func (s *Store) env() loadEnv {
+	return loadEnv{boot: s.boot, sessionDir: s.cfg.sessionDir, alive: s.alive, floor: s.floor}
 }
 
 // Interface guards.

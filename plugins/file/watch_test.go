@@ -3,6 +3,7 @@ package file
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -220,5 +221,35 @@ func TestWatchCompacted(t *testing.T) {
 	})
 	if !errors.Is(err, stop) || len(got) != 100 || got[0] != from {
 		t.Errorf("Watch from %d: %v, %d events starting %v", from, err, len(got), got[:min(1, len(got))])
+	}
+}
+
+// TestWatchMissesNoWakeUp: a change made by another store right after a
+// watch starts (before its wake-up goroutine may have run) still wakes it.
+// Polling is off (1m), so a lost wake-up shows as a missing event.
+func TestWatchMissesNoWakeUp(t *testing.T) {
+	dir := t.TempDir()
+	watcher := newStore(t, dir, func(c sdk.Config) { c["poll_interval"] = "1m"; c["probe_interval"] = "10s" })
+	writer := newStore(t, dir)
+	sess := openSession(t, writer, time.Minute)
+	for i := range 100 {
+		resource := fmt.Sprintf("r%d", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got := make(chan error, 1)
+		stop := errors.New("stop")
+		go func() {
+			got <- watcher.Watch(ctx, resource, 1, func(ev sdk.Event) error {
+				if ev.Type == sdk.EventPut {
+					return stop
+				}
+				return nil
+			})
+		}()
+		mustPut(t, writer, sdk.PutRequest{Resource: resource, Key: "k", Session: sess})
+		err := <-got
+		cancel()
+		if !errors.Is(err, stop) {
+			t.Fatalf("watch %d: %v; the put never woke it", i, err)
+		}
 	}
 }

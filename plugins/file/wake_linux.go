@@ -1,0 +1,236 @@
+package file
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Cross-process wake-ups are futex words in one small file in the session
+// directory, mapped shared by every store of the machine: one 32-bit word
+// per hash bucket of state file paths. A commit adds one to its file's
+// word and wakes whoever waits on it (FUTEX_WAKE); a process with watches
+// on a bucket has one goroutine waiting on its word (FUTEX_WAIT, with a
+// timeout), which wakes those watches. Unlike inotify, this needs no
+// kernel object per process, so any number of waiting processes costs
+// nothing but their waits; a removed and re-created state file keeps its
+// word, its path being the same.
+const (
+	wakeFileName = "wake-words"
+	wakeBuckets  = 4096
+	wakeSize     = wakeBuckets * 4
+
+	futexWait = 0
+	futexWake = 1
+
+	// wakeRecheck bounds a futex wait, so a goroutine whose bucket has no
+	// watches left ends soon even if nobody wakes it.
+	wakeRecheck = time.Second
+)
+
+// wakeTable is this process's mapping of the wake-up words.
+type wakeTable struct {
+	log hclog.Logger
+	mem []byte
+	// broken is set when the mapping faulted (the file was truncated):
+	// wake-ups stop, and watches fall back to polling.
+	broken atomic.Bool
+
+	mu      sync.Mutex
+	buckets map[uint32]*bucketWatch
+	closed  bool
+	running sync.WaitGroup
+}
+
+// bucketWatch is the state files of one bucket that have watches here.
+type bucketWatch struct {
+	files map[*stateFile]int
+}
+
+// openWakeTable maps the wake-up words of dir, creating the file. It
+// returns nil (watches poll) when it cannot.
+func openWakeTable(dir string, log hclog.Logger) *wakeTable {
+	path := filepath.Join(dir, wakeFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		log.Warn("no wake-ups; watches will poll", "path", path, "error", err)
+		return nil
+	}
+	defer f.Close()
+	_ = f.Chmod(0o666) // shared by every user's processes, as the session directory is
+	fi, err := f.Stat()
+	if err == nil && fi.Size() < wakeSize {
+		// Growing is safe for other mappings; only shrinking faults them.
+		err = f.Truncate(wakeSize)
+	}
+	if err != nil {
+		log.Warn("no wake-ups; watches will poll", "path", path, "error", err)
+		return nil
+	}
+	mem, err := syscall.Mmap(int(f.Fd()), 0, wakeSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		log.Warn("no wake-ups; watches will poll", "path", path, "error", err)
+		return nil
+	}
+	return &wakeTable{log: log, mem: mem, buckets: map[uint32]*bucketWatch{}}
+}
+
+func bucketOf(path string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(path))
+	return h.Sum32() % wakeBuckets
+}
+
+func (w *wakeTable) word(b uint32) *uint32 {
+	return (*uint32)(unsafe.Pointer(&w.mem[b*4]))
+}
+
+// guard turns a fault on the mapping (the file was truncated under it)
+// into a switch to polling. It must be deferred by every function that
+// touches the mapping.
+func (w *wakeTable) guard() {
+	if r := recover(); r != nil {
+		if !w.broken.Swap(true) {
+			w.log.Warn("wake-up words became unreadable; watches will poll", "fault", fmt.Sprint(r))
+		}
+	}
+}
+
+// ring signals a change of the state file at path to every process.
+func (w *wakeTable) ring(path string) {
+	if w == nil || w.broken.Load() {
+		return
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer w.guard()
+	addr := w.word(bucketOf(path))
+	atomic.AddUint32(addr, 1)
+	_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, math.MaxInt32, 0, 0, 0)
+}
+
+// subscribe makes changes of sf, wherever they are made, wake sf's
+// watches (through sf.notify) until the returned func is called.
+func (w *wakeTable) subscribe(sf *stateFile) (unsubscribe func()) {
+	if w == nil {
+		return func() {}
+	}
+	b := bucketOf(sf.path)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return func() {}
+	}
+	bw := w.buckets[b]
+	if bw == nil && !w.broken.Load() {
+		// The word is read here, before the caller reads the state: a
+		// change after that read changes the word from seen, so the
+		// goroutine's first wait returns at once.
+		seen, ok := w.load(b)
+		if !ok {
+			return func() {}
+		}
+		bw = &bucketWatch{files: map[*stateFile]int{}}
+		w.buckets[b] = bw
+		w.running.Add(1)
+		go w.run(b, bw, seen)
+	}
+	if bw == nil {
+		return func() {}
+	}
+	bw.files[sf]++
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if bw.files[sf]--; bw.files[sf] == 0 {
+			delete(bw.files, sf)
+		}
+	}
+}
+
+// run waits on bucket b's word and wakes its watches, until the bucket has
+// none left.
+func (w *wakeTable) run(b uint32, bw *bucketWatch, seen uint32) {
+	defer w.running.Done()
+	defer func() {
+		// After a fault, the bucket has no goroutine any more.
+		w.mu.Lock()
+		if w.buckets[b] == bw {
+			delete(w.buckets, b)
+		}
+		w.mu.Unlock()
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer w.guard()
+	addr := w.word(b)
+	ts := syscall.NsecToTimespec(int64(wakeRecheck))
+	for !w.broken.Load() {
+		_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(seen), uintptr(unsafe.Pointer(&ts)), 0, 0)
+		// Load before waking: a change after this load makes the next
+		// wait return at once.
+		now := atomic.LoadUint32(addr)
+		w.mu.Lock()
+		if len(bw.files) == 0 || w.closed {
+			delete(w.buckets, b)
+			w.mu.Unlock()
+			return
+		}
+		var files []*stateFile
+		if now != seen {
+			for sf := range bw.files {
+				files = append(files, sf)
+			}
+		}
+		w.mu.Unlock()
+		seen = now
+		for _, sf := range files {
+			sf.notify()
+		}
+	}
+}
+
+// load reads bucket b's word; ok is false when the mapping faulted.
+func (w *wakeTable) load(b uint32) (v uint32, ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer w.guard()
+	return atomic.LoadUint32(w.word(b)), true
+}
+
+// close ends every wait and unmaps the words.
+func (w *wakeTable) close() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	w.closed = true
+	var waiting []uint32
+	for b := range w.buckets {
+		waiting = append(waiting, b)
+	}
+	w.mu.Unlock()
+	for _, b := range waiting {
+		w.kick(b)
+	}
+	w.running.Wait()
+	_ = syscall.Munmap(w.mem)
+}
+
+// kick wakes the waits on bucket b without signalling a change.
+func (w *wakeTable) kick(b uint32) {
+	if w.broken.Load() {
+		return
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer w.guard()
+	addr := w.word(b)
+	_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, math.MaxInt32, 0, 0, 0)
+}

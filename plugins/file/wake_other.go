@@ -1,0 +1,17 @@
+//go:build !linux
+
+package file
+
+import "github.com/hashicorp/go-hclog"
+
+// Without futexes there are no cross-process wake-ups: watches see other
+// processes' changes by polling (poll_interval), their own at once.
+type wakeTable struct{}
+
+func openWakeTable(string, hclog.Logger) *wakeTable { return nil }
+
+func (w *wakeTable) ring(string) {}
+
+func (w *wakeTable) subscribe(*stateFile) func() { return func() {} }
+
+func (w *wakeTable) close() {}
