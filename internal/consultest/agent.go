@@ -169,7 +169,9 @@ func (a *Agent) portsHCL() string {
 		a.HTTPPort, a.SerfLAN, a.SerfWAN, a.Server)
 }
 
-func (a *Agent) logPath() string { return filepath.Join(a.Dir, "consul-"+strconv.Itoa(a.HTTPPort)+".log") }
+func (a *Agent) logPath() string {
+	return filepath.Join(a.Dir, "consul-"+strconv.Itoa(a.HTTPPort)+".log")
+}
 
 // freePorts returns n distinct free TCP ports on ip that are also free for
 // UDP (serf uses both).

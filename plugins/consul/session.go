@@ -46,7 +46,14 @@ func (s *Store) OpenSession(ctx context.Context, ttl time.Duration, meta map[str
 		"LockDelay": time.Duration(c.cfg.LockDelay).String(),
 	}
 	var out struct{ ID string }
-	if _, err := c.api.Raw().Write("/v1/session/create", body, &out, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+	_, err = c.api.Raw().Write("/v1/session/create", body, &out, (&api.WriteOptions{}).WithContext(ctx))
+	if m := serverMinTTL(err); m > half {
+		// The servers' session_ttl_min is above the agent's: use theirs.
+		half = m
+		body["TTL"] = half.String()
+		_, err = c.api.Raw().Write("/v1/session/create", body, &out, (&api.WriteOptions{}).WithContext(ctx))
+	}
+	if err != nil {
 		return sdk.Session{}, c.fail("open session", err)
 	}
 	id := out.ID
@@ -54,6 +61,28 @@ func (s *Store) OpenSession(ctx context.Context, ttl time.Duration, meta map[str
 		return sdk.Session{}, sdk.Errorf(sdk.CodeUnknown, "consul: open session: the agent returned session id %q", id)
 	}
 	return sdk.Session{ID: id, TTL: ttlMultiplier * half}, nil
+}
+
+// serverMinTTL returns the minimum TTL named in Consul's refusal of a
+// session TTL ("Invalid Session TTL '5000000000', must be between
+// [10s=24h0m0s]"), or 0.
+func serverMinTTL(err error) time.Duration {
+	if err == nil {
+		return 0
+	}
+	_, rest, ok := strings.Cut(err.Error(), "must be between [")
+	if !ok {
+		return 0
+	}
+	lo, _, ok := strings.Cut(rest, "=")
+	if !ok {
+		return 0
+	}
+	d, perr := time.ParseDuration(lo)
+	if perr != nil {
+		return 0
+	}
+	return d
 }
 
 // sessionName names a Consul session after its owner, for `consul

@@ -127,10 +127,15 @@ func dial(ctx context.Context, cfg Config, log hclog.Logger) (*conn, error) {
 	}
 	c := &conn{cfg: cfg, api: client, keys: keyspace{prefix: cfg.Prefix, hist: int64(cfg.History)},
 		log: log, minTTL: 10 * time.Second, cache: newSnapshots(), client: tr}
+	if err := c.ping(ctx); err != nil {
+		tr.CloseIdleConnections()
+		return nil, err
+	}
+	// The agent's session_ttl_min and mode; a token without agent:read
+	// keeps the defaults (10s, not dev).
 	self, err := client.Agent().Self()
 	if err != nil {
-		tr.CloseIdleConnections()
-		return nil, c.fail("connect", err)
+		log.Debug("cannot read the agent's configuration; assuming session_ttl_min 10s", "error", err)
 	}
 	if dc, ok := self["DebugConfig"]; ok {
 		if v, ok := dc["SessionTTLMin"].(string); ok {
@@ -141,10 +146,6 @@ func dial(ctx context.Context, cfg Config, log hclog.Logger) (*conn, error) {
 		if v, ok := dc["DevMode"].(bool); ok {
 			c.dev = v
 		}
-	}
-	if err := c.ping(ctx); err != nil {
-		tr.CloseIdleConnections()
-		return nil, err
 	}
 	return c, nil
 }
