@@ -31,7 +31,8 @@ demo: build
 # Benchmarks print each measurement beside its raw baseline from the same run.
 bench: build consul
 	$(GO) test -run '^$$' -bench . -benchtime 1000x ./host/
-	$(GO) test -run '^$$' -bench . -benchtime 1000x ./plugins/consul/
+	$(GO) test -run '^$$' -bench Consul -benchtime 1000x ./plugins/consul/
+	$(GO) test -run '^$$' -bench Exec -benchtime 200x ./plugins/consul/
 
 # bin/consul, for the Consul tests and benchmarks: built from the Go module
 # proxy (tools/consul pins the version); ~3.5 min the first time.

@@ -44,15 +44,17 @@ func (l latencies) report(b *testing.B) {
 //     session made beforehand, then Lock and Unlock: a KV acquire and
 //     release), and this store's put-with-range plus delete, in-process
 //     and through the plugin's gRPC connection;
+//
 //   - handoff: from the holder's release call until the waiter holds —
 //     api.Lock's blocking-query handoff (Unlock, then the waiter's Lock
 //     returns), and this store's (Delete, then the waiter's Watch
 //     delivers it);
+//
 //   - throughput: 8 contenders, each with a session of its own, taking
 //     one lock in turn (ops/s) — api.Lock and the store's lock recipe
 //     (put with range, watch for the entries ahead, delete).
 //
-//	go test -run '^$' -bench . -benchtime 1000x ./plugins/consul/
+//     go test -run '^$' -bench . -benchtime 1000x ./plugins/consul/
 func BenchmarkConsul(b *testing.B) {
 	agent := consultest.StartDev(b)
 	ctx := context.Background()
