@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/locksmithx/locksmith/internal/consultest"
+	"github.com/locksmithx/locksmith/sdk"
 )
 
 // TestClusterLeaderKilled: on a 3-server cluster (127.0.0.1–3), `exec`
@@ -76,8 +77,8 @@ rmdir %[4]s
 			start(envs[(i+w+1)%len(envs)], fmt.Sprintf("waiter %d of %s", w, r), r, body(r, "sleep 0.1"))
 		}
 	}
-	// Every exec has a session: 3 holders and 6 waiters are queued.
-	waitSessions(t, envs[0].addr, 9, 30*time.Second)
+	// 3 holders and 6 waiters are queued.
+	waitQueued(t, open(t, envs[0].addr, sdk.Config{"prefix": "cluster/"}), resources, 9, 30*time.Second)
 
 	killed := time.Now()
 	leader.Kill()
@@ -133,5 +134,28 @@ rmdir %[4]s
 				t.Errorf("%s: token %d after %d: granted out of order or twice", r, toks[i], toks[i-1])
 			}
 		}
+	}
+}
+
+// waitQueued polls until the resources hold n entries together.
+func waitQueued(t testing.TB, s *Store, resources []string, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		got := 0
+		for _, r := range resources {
+			rg, err := s.Range(ctxT(t), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += len(rg.Entries)
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries queued after %v, want %d", got, d, n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

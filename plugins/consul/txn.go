@@ -154,10 +154,17 @@ type outcome struct {
 // nothing.
 func (c *conn) apply(ctx context.Context, op, resource string, plan func(e *edit) error) (outcome, error) {
 	base, fresh := c.cache.get(resource), false
+	start := time.Now()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if base == nil {
 			var err error
 			if base, err = c.read(ctx, resource); err != nil {
+				if c.unapplied(err) && time.Since(start) < retryFor {
+					if err := sleepCtx(ctx, backoff(attempt)); err != nil {
+						return outcome{}, fmt.Errorf("consul: %s %q: %w", op, resource, err)
+					}
+					continue
+				}
 				return outcome{}, err
 			}
 			fresh = true
@@ -174,6 +181,15 @@ func (c *conn) apply(ctx context.Context, op, resource string, plan func(e *edit
 			return e.outcome(), nil
 		}
 		out, retry, err := c.commit(ctx, op, e)
+		if err != nil && c.unapplied(err) && time.Since(start) < retryFor {
+			// No leader to take the transaction (an election): it was not
+			// applied, so it is safe to plan it again once there is one.
+			if err := sleepCtx(ctx, backoff(attempt)); err != nil {
+				return outcome{}, fmt.Errorf("consul: %s %q: %w", op, resource, err)
+			}
+			base = nil
+			continue
+		}
 		if err != nil || !retry {
 			return out, err
 		}
@@ -265,3 +281,24 @@ func (c *conn) commit(ctx context.Context, op string, e *edit) (outcome, bool, e
 }
 
 func deleteOp(kv string) *api.KVTxnOp { return &api.KVTxnOp{Verb: api.KVDelete, Key: kv} }
+
+// unapplied reports whether err says the request never reached a raft
+// leader — so it was not applied and can be sent again: the cluster has no
+// leader, or the agent could not reach a server.
+func (c *conn) unapplied(err error) bool {
+	if err == nil || sdk.CodeOf(err) != sdk.CodeUnavailable {
+		return false
+	}
+	msg := err.Error()
+	for _, s := range []string{"No cluster leader", "rpc error getting client", "No path to datacenter"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// backoff is the wait before retry n: 50ms doubling to 500ms.
+func backoff(n int) time.Duration {
+	return min(50*time.Millisecond<<min(n, 4), 500*time.Millisecond)
+}

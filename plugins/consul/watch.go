@@ -15,8 +15,11 @@ import (
 const watchWait = 5 * time.Minute
 
 // retryFor is how long Watch keeps asking an agent that does not answer
-// before it gives up with sdk.ErrUnavailable.
-const retryFor = 2 * time.Second
+// (or a cluster without a leader: an election takes a few seconds) before
+// it gives up with sdk.ErrUnavailable, and how long a write waits for a
+// leader. The host gives a lease up sooner if its session cannot be
+// renewed meanwhile.
+const retryFor = 30 * time.Second
 
 // Watch delivers every change of the resource from fromRev on, in order:
 // it reads the events up to the resource's revision from the ring of the
@@ -43,58 +46,81 @@ func (s *Store) Watch(ctx context.Context, resource string, fromRev int64, send 
 	var index uint64
 	var failing time.Time
 	for {
-		opts := (&api.QueryOptions{WaitIndex: index, WaitTime: watchWait}).WithContext(ctx)
-		pairs, meta, err := c.api.KV().List(c.keys.resource(resource), opts)
+		var err error
+		next, index, err = c.watchOnce(ctx, resource, next, index, send)
+		if err == nil {
+			failing = time.Time{}
+			continue
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err != nil {
-			if failing.IsZero() {
-				failing = time.Now()
-			}
-			if time.Since(failing) > retryFor {
-				return c.fail(fmt.Sprintf("watch %q", resource), err)
-			}
-			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-				return err
-			}
-			continue
+		if se, ok := err.(*sendError); ok {
+			return se.err
 		}
-		failing = time.Time{}
-		if meta.LastIndex < index {
-			// The index went backwards (a restored snapshot, another
-			// leader's state): start the blocking queries afresh.
-			index = 0
-		} else {
-			index = meta.LastIndex
-		}
-		snap, err := c.parseSnapshot(resource, pairs)
-		if err != nil {
+		if sdk.CodeOf(err) != sdk.CodeUnavailable {
 			return err
 		}
-		c.cache.put(resource, snap)
-		if snap.rev >= next {
-			evs, err := c.events(ctx, resource, next, snap.rev)
-			if err != nil {
-				return err
-			}
-			for _, ev := range evs {
-				next = ev.Rev + 1
-				if err := send(ev); err != nil {
-					return err
-				}
-			}
+		// The agent does not answer, or the cluster has no leader: ask
+		// again for a while (an election takes seconds).
+		if failing.IsZero() {
+			failing = time.Now()
 		}
-		if len(snap.dead()) > 0 {
-			if _, err := c.clean(ctx, resource); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return err
-			}
+		if time.Since(failing) > retryFor {
+			return err
+		}
+		if err := sleepCtx(ctx, backoff(int(time.Since(failing)/(100*time.Millisecond)))); err != nil {
+			return err
 		}
 	}
 }
+
+// watchOnce waits for the resource to change after index, delivers the
+// events from next on and removes released entries. It returns the next
+// revision to deliver and the index to wait from.
+func (c *conn) watchOnce(ctx context.Context, resource string, next int64, index uint64, send func(sdk.Event) error) (int64, uint64, error) {
+	opts := (&api.QueryOptions{WaitIndex: index, WaitTime: watchWait}).WithContext(ctx)
+	pairs, meta, err := c.api.KV().List(c.keys.resource(resource), opts)
+	if err != nil {
+		return next, index, c.fail(fmt.Sprintf("watch %q", resource), err)
+	}
+	if meta.LastIndex < index {
+		// The index went backwards (a restored snapshot, another
+		// leader's state): start the blocking queries afresh.
+		index = 0
+	} else {
+		index = meta.LastIndex
+	}
+	snap, err := c.parseSnapshot(resource, pairs)
+	if err != nil {
+		return next, index, err
+	}
+	c.cache.put(resource, snap)
+	if snap.rev >= next {
+		evs, err := c.events(ctx, resource, next, snap.rev)
+		if err != nil {
+			return next, index, err
+		}
+		for _, ev := range evs {
+			next = ev.Rev + 1
+			if err := send(ev); err != nil {
+				return next, index, &sendError{err}
+			}
+		}
+	}
+	if len(snap.dead()) > 0 {
+		if _, err := c.clean(ctx, resource); err != nil {
+			return next, index, err
+		}
+	}
+	return next, index, nil
+}
+
+// sendError carries the error of Watch's send, which ends Watch as it is.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
 
 // maxReadOps is how many reads one read-only transaction carries.
 const maxReadOps = 64
