@@ -29,20 +29,27 @@ func BenchmarkExec(b *testing.B) {
 	bin := consultest.Require(b)
 	b.Run("locksmith-exec", func(b *testing.B) {
 		e := newExecEnv(b, agent.Addr, "bench-exec/", 15*time.Second, false)
+		inc := e.script("increment", increment)
 		benchProcesses(b, func(counter string) *exec.Cmd {
-			return e.command("exec", "--named", "counter", "--", "sh", "-c", increment, "-", counter)
+			return e.command("exec", "--named", "counter", "--", inc, counter)
 		})
 	})
 	b.Run("consul-lock", func(b *testing.B) {
+		// consul lock runs its command through sh -c: a script file keeps
+		// the quoting simple.
+		inc := filepath.Join(b.TempDir(), "increment")
+		if err := os.WriteFile(inc, []byte("#!/bin/sh\n"+increment), 0o755); err != nil {
+			b.Fatal(err)
+		}
 		benchProcesses(b, func(counter string) *exec.Cmd {
-			c := exec.Command(bin, "lock", "-http-addr="+agent.Addr, "bench-consul-lock/counter", "sh", "-c", increment, "-", counter)
+			c := exec.Command(bin, "lock", "-http-addr="+agent.Addr, "bench-consul-lock/counter", inc, counter)
 			c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 			return c
 		})
 	})
 }
 
-const increment = `n=$(cat "$1"); echo $((n+1)) > "$1"`
+const increment = `n=$(cat "$1"); echo $((n+1)) > "$1"` + "\n"
 
 func benchProcesses(b *testing.B, cmd func(counter string) *exec.Cmd) {
 	counter := filepath.Join(b.TempDir(), "counter")
