@@ -40,6 +40,7 @@ type conn struct {
 	minTTL time.Duration
 	dev    bool
 	cache  *snapshots
+	gates  *gates
 	client *http.Transport
 }
 
@@ -126,7 +127,7 @@ func dial(ctx context.Context, cfg Config, log hclog.Logger) (*conn, error) {
 		return nil, sdk.Errorf(sdk.CodeInvalidConfig, "consul: config: %v", err)
 	}
 	c := &conn{cfg: cfg, api: client, keys: keyspace{prefix: cfg.Prefix, hist: int64(cfg.History)},
-		log: log, minTTL: 10 * time.Second, cache: newSnapshots(), client: tr}
+		log: log, minTTL: 10 * time.Second, cache: newSnapshots(), gates: newGates(), client: tr}
 	if err := c.ping(ctx); err != nil {
 		tr.CloseIdleConnections()
 		return nil, err

@@ -153,6 +153,11 @@ type outcome struct {
 // and plan again). A plan that leaves the edit without changes commits
 // nothing.
 func (c *conn) apply(ctx context.Context, op, resource string, plan func(e *edit) error) (outcome, error) {
+	leave, err := c.gates.enter(ctx, resource)
+	if err != nil {
+		return outcome{}, fmt.Errorf("consul: %s %q: %w", op, resource, err)
+	}
+	defer leave()
 	base, fresh := c.cache.get(resource), false
 	start := time.Now()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
