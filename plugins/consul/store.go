@@ -41,7 +41,9 @@ type conn struct {
 	dev    bool
 	cache  *snapshots
 	gates  *gates
-	client *http.Transport
+	// flights shares event reads among watchers.
+	flights *flights
+	client  *http.Transport
 }
 
 // Option is an optional setting of New.
@@ -127,7 +129,7 @@ func dial(ctx context.Context, cfg Config, log hclog.Logger) (*conn, error) {
 		return nil, sdk.Errorf(sdk.CodeInvalidConfig, "consul: config: %v", err)
 	}
 	c := &conn{cfg: cfg, api: client, keys: keyspace{prefix: cfg.Prefix, hist: int64(cfg.History)},
-		log: log, minTTL: 10 * time.Second, cache: newSnapshots(), gates: newGates(), client: tr}
+		log: log, minTTL: 10 * time.Second, cache: newSnapshots(), gates: newGates(), flights: newFlights(), client: tr}
 	if err := c.ping(ctx); err != nil {
 		tr.CloseIdleConnections()
 		return nil, err

@@ -97,7 +97,14 @@ func (c *conn) watchOnce(ctx context.Context, resource string, next int64, index
 	}
 	c.cache.put(resource, snap)
 	if snap.rev >= next {
-		evs, err := c.events(ctx, resource, next, snap.rev)
+		from, to := next, snap.rev
+		evs, err := c.flights.do(ctx, resource, from, to, func() ([]sdk.Event, error) {
+			// Shared by the watchers waiting on it: not bound to this
+			// watcher's ctx alone.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retryFor)
+			defer cancel()
+			return c.events(rctx, resource, from, to)
+		})
 		if err != nil {
 			return next, index, err
 		}
