@@ -2,12 +2,12 @@
 # (the file backend); `make test` runs every test with the race detector.
 GO       ?= go
 BIN      := bin
-PLUGINS  := file redis
+PLUGINS  := file redis consul
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 TOOLS    := $(CURDIR)/.cache/bin
 
-.PHONY: all build test vet demo proto bench chaos clean
+.PHONY: all build test vet demo proto bench chaos clean consul
 
 all: build
 
@@ -36,8 +36,17 @@ chaos: build
 	LOCKSMITH_CHAOS_DURATION=$(CHAOS_TIME) $(GO) test -race -count=1 -timeout 30m -run TestChaosExecKills -v ./cmd/locksmith/
 
 # Benchmarks print each measurement beside its raw baseline from the same run.
-bench: build
+bench: build consul
 	$(GO) test -run '^$$' -bench . -benchtime 1000x ./host/
+	$(GO) test -run '^$$' -bench Consul -benchtime 1000x ./plugins/consul/
+	$(GO) test -run '^$$' -bench Exec -benchtime 200x ./plugins/consul/
+
+# bin/consul, for the Consul tests and benchmarks: built from the Go module
+# proxy (tools/consul pins the version); ~3.5 min the first time.
+consul: $(BIN)/consul
+
+$(BIN)/consul: tools/consul/go.mod tools/consul/go.sum
+	cd tools/consul && $(GO) build -trimpath -o ../../$(BIN)/consul github.com/hashicorp/consul
 
 proto:
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }

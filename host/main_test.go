@@ -10,21 +10,24 @@ import (
 	"github.com/locksmithx/locksmith/internal/testbin"
 )
 
-// filePlugin and redisPlugin are the backends' binaries, memoryPlugin the
-// example backend (which cannot adopt sessions), and auditPlugin a
-// middleware (testdata/auditmw), built once for the package's tests.
-var filePlugin, redisPlugin, memoryPlugin, auditPlugin string
+// filePlugin, redisPlugin and consulPlugin are the backends' binaries,
+// memoryPlugin the example backend (which cannot adopt sessions), and
+// auditPlugin a middleware (testdata/auditmw), built once for the
+// package's tests.
+var filePlugin, redisPlugin, consulPlugin, memoryPlugin, auditPlugin string
 
 func TestMain(m *testing.M) {
 	testbin.Main(m, map[string]string{
 		"locksmith-plugin-file":    "./plugins/file/cmd/locksmith-plugin-file",
 		"locksmith-plugin-redis":   "./plugins/redis/cmd/locksmith-plugin-redis",
 		"locksmith-plugin-memory":  "./examples/custom-backend/cmd/locksmith-plugin-memory",
+		"locksmith-plugin-consul":  "./plugins/consul/cmd/locksmith-plugin-consul",
 		"locksmith-plugin-auditmw": "./host/testdata/auditmw",
 	}, func(dir string) {
 		filePlugin = filepath.Join(dir, "locksmith-plugin-file")
 		redisPlugin = filepath.Join(dir, "locksmith-plugin-redis")
 		memoryPlugin = filepath.Join(dir, "locksmith-plugin-memory")
+		consulPlugin = filepath.Join(dir, "locksmith-plugin-consul")
 		auditPlugin = filepath.Join(dir, "locksmith-plugin-auditmw")
 	})
 }
@@ -47,6 +50,18 @@ func redisConfig(addr, prefix string) config.Config {
 	cfg.Lease.TTL = 3 * time.Second
 	cfg.Plugins["redis"] = config.Plugin{Path: redisPlugin, Config: map[string]any{
 		"addrs": []any{addr}, "prefix": prefix,
+	}}
+	return cfg
+}
+
+// consulConfig is a config on the Consul backend at addr, keys under
+// prefix.
+func consulConfig(addr, prefix string) config.Config {
+	cfg := config.Default()
+	cfg.Backend = "consul"
+	cfg.Lease.TTL = 3 * time.Second
+	cfg.Plugins["consul"] = config.Plugin{Path: consulPlugin, Config: map[string]any{
+		"address": addr, "prefix": prefix,
 	}}
 	return cfg
 }

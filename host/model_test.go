@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/locksmithx/locksmith/internal/consultest"
 	"github.com/locksmithx/locksmith/internal/redistest"
 )
 
@@ -33,6 +34,14 @@ func TestLockModelRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	seed, steps := modelParams(t)
 	runLockModel(t, func(t *testing.T) *Host { return newHostFrom(t, redisConfig(srv.Addr, "model:")) }, seed, steps)
+}
+
+// TestLockModelConsul runs the same model on the Consul backend: three
+// hosts, three plugin processes, one Consul dev agent.
+func TestLockModelConsul(t *testing.T) {
+	agent := consultest.StartDev(t)
+	seed, steps := modelParams(t)
+	runLockModel(t, func(t *testing.T) *Host { return newHostFrom(t, consulConfig(agent.Addr, "model/")) }, seed, steps)
 }
 
 // modelParams is a model run's seed (LOCKSMITH_MODEL_SEED, else the clock)
