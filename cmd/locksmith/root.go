@@ -58,7 +58,7 @@ func run(args []string) int {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
 	root.AddCommand(execCommand(&g), statusCommand(&g), treeCommand(&g), pluginsCommand(&g), versionCommand(),
-		pluginServeCommand(), demoCommand(&g))
+		pluginServeCommand(), demoCommand(&g), serveCommand(&g))
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
