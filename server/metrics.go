@@ -99,7 +99,10 @@ func (m *metrics) observe(ev Event) {
 // failureCause names why a request was not granted, from its error text
 // (the feed carries text: events cross to browsers as JSON).
 func failureCause(msg string) string {
-	for _, c := range []struct{ err error; name string }{
+	for _, c := range []struct {
+		err  error
+		name string
+	}{
 		{host.ErrConflict, "conflict"}, {host.ErrTimeout, "timeout"}, {host.ErrDeadlock, "deadlock"},
 		{host.ErrDenied, "denied"}, {host.ErrBackendUnavailable, "backend_unavailable"},
 		{host.ErrConditionFailed, "condition_failed"}, {host.ErrLost, "lost"}, {host.ErrClosed, "closed"},
