@@ -167,7 +167,11 @@ function drawBars(canvas, values, color) {
   });
   ctx.fillStyle = getComputedStyle(document.body).color;
   ctx.font = "11px system-ui";
-  ctx.fillText("max " + (Math.round(top * 10) / 10), 4, 11);
+  if (values.every((v) => v === 0)) {
+    ctx.fillText("no acquisitions in this window", 4, 11);
+  } else {
+    ctx.fillText("max " + (Math.round(top * 10) / 10), 4, 11);
+  }
 }
 
 function drawCharts() {
@@ -189,6 +193,12 @@ function drawCharts() {
   $("s-wait").textContent = all.length ? fmtMs(percentile(all, 0.5)) + " · " + fmtMs(percentile(all, 0.99)) : "–";
 }
 
+let chartTimer = null;
+function scheduleCharts() {
+  if (chartTimer) return;
+  chartTimer = setTimeout(() => { chartTimer = null; drawCharts(); }, 200);
+}
+
 function connect() {
   if (stream) stream.close();
   const url = "/api/v1/events?since=0" + (token ? "&access_token=" + encodeURIComponent(token) : "");
@@ -199,6 +209,7 @@ function connect() {
     stream.addEventListener(kind, (m) => {
       addEvent(JSON.parse(m.data));
       scheduleTree();
+      scheduleCharts();
     });
   }
 }
@@ -218,6 +229,7 @@ function start() {
 }
 
 start();
+drawCharts();
 setInterval(drawCharts, 1000);
 setInterval(() => refreshHealth().catch(() => {}), 10000);
 // Ages in the tree move on even when nothing happens.
