@@ -13,9 +13,10 @@ import (
 
 // serving is a running `locksmith serve`.
 type serving struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
+	cmd    *exec.Cmd
+	url    string
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit, once exited is closed
 }
 
 // serve starts `locksmith serve` on a free loopback port and returns once
@@ -30,10 +31,10 @@ func (e *env) serve() *serving {
 	if err := c.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	s := &serving{cmd: c, done: make(chan error, 1)}
+	s := &serving{cmd: c, exited: make(chan struct{})}
 	e.t.Cleanup(func() {
 		_ = c.Process.Kill()
-		<-s.done
+		<-s.exited
 	})
 	found := make(chan string, 1)
 	go func() {
@@ -43,7 +44,8 @@ func (e *env) serve() *serving {
 				found <- strings.Fields(rest)[0]
 			}
 		}
-		s.done <- c.Wait()
+		s.err = c.Wait()
+		close(s.exited)
 	}()
 	select {
 	case s.url = <-found:
@@ -79,9 +81,9 @@ func TestServeSharesLocksWithExecAndReleasesOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("serve after SIGTERM: %v", err)
+	case <-s.exited:
+		if s.err != nil {
+			t.Fatalf("serve after SIGTERM: %v", s.err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop within 20 s of SIGTERM")
@@ -100,8 +102,7 @@ func TestServeKilledFreesItsLocks(t *testing.T) {
 	if err := s.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-s.done
-	s.done <- nil // for the cleanup
+	<-s.exited
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, out := e.run("exec", "--no-wait", "--named", "job", "--", "true")
