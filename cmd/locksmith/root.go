@@ -16,10 +16,11 @@ import (
 
 // Exit codes of the CLI. exec exits with its child's code otherwise.
 const (
-	exitOK        = 0
-	exitFailure   = 1
-	exitUsage     = 2  // usage or config errors
-	exitNotLocked = 75 // EX_TEMPFAIL: the lock was not obtained
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2  // usage or config errors
+	exitUnavailable = 69 // EX_UNAVAILABLE: a plugin that is not one
+	exitNotLocked   = 75 // EX_TEMPFAIL: the lock was not obtained
 )
 
 // exitError carries an exit code up to main.
@@ -58,7 +59,7 @@ func run(args []string) int {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
 	root.AddCommand(execCommand(&g), statusCommand(&g), treeCommand(&g), pluginsCommand(&g), versionCommand(),
-		pluginServeCommand(), demoCommand(&g), serveCommand(&g))
+		pluginServeCommand(), demoCommand(&g), serveCommand(&g), topCommand(&g), healthCommand(&g), benchCommand(&g))
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -76,6 +77,22 @@ func TestServeSharesLocksWithExecAndReleasesOnSIGTERM(t *testing.T) {
 	}
 	if code, out := e.run("exec", "--no-wait", "--named", "deploy", "--", "true"); code != exitNotLocked {
 		t.Fatalf("exec while the server holds the lock: exit %d, %s", code, out)
+	}
+	token := fmt.Sprint(int64(lease["fencing_token"].(float64)))
+	for _, args := range [][]string{
+		{"tree", "--server", s.url},
+		{"top", "--server", s.url, "--iterations", "1"},
+	} {
+		code, out := e.run(args...)
+		if code != 0 || !strings.Contains(out, "deploy") || !strings.Contains(out, token) {
+			t.Fatalf("%v: exit %d, %s", args, code, out)
+		}
+	}
+	if code, out := e.run("health", "--server", s.url); code != 0 || !strings.Contains(out, "backend file") || !strings.Contains(out, "ok") {
+		t.Fatalf("health --server: exit %d, %s", code, out)
+	}
+	if code, out := e.run("tree", "--server", "ftp://x"); code != exitUsage {
+		t.Fatalf("tree --server ftp://x: exit %d, %s", code, out)
 	}
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
