@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ type Config struct {
 	Middleware []string `koanf:"middleware"`
 	Lease      Lease    `koanf:"lease"`
 	Log        Log      `koanf:"log"`
+	Server     Server   `koanf:"server"`
 }
 
 // Plugin is one plugin's entry under `plugins:`.
@@ -74,6 +76,45 @@ type Log struct {
 	Level string `koanf:"level"`
 }
 
+// Server configures `locksmith serve`: its REST API, event stream,
+// metrics and dashboard.
+type Server struct {
+	// Listen is the TCP address to serve on. The default is loopback.
+	Listen string `koanf:"listen"`
+	// Tokens are the bearer tokens clients present, each mapped to the
+	// principal it authenticates. Once any is configured, every API
+	// request needs one.
+	Tokens []Token `koanf:"tokens"`
+	// RateLimit is how many requests per second each principal may make
+	// (an anonymous client counts as one principal per remote address);
+	// 0 turns rate limiting off. Burst is how many may come at once.
+	RateLimit float64 `koanf:"rate_limit"`
+	Burst     int     `koanf:"burst"`
+	// CORS lists the origins browsers may call the API from ("*" for
+	// any). Empty, the default, sends no CORS headers.
+	CORS []string `koanf:"cors"`
+	// MaxBody bounds a request body, in bytes.
+	MaxBody int64 `koanf:"max_body"`
+	// LeaseTTL is how long an HTTP client's lease lives without a renewal.
+	LeaseTTL time.Duration `koanf:"lease_ttl"`
+	// MaxWait bounds how long one acquire request may wait.
+	MaxWait time.Duration `koanf:"max_wait"`
+}
+
+// Token is one bearer token and the principal it stands for.
+type Token struct {
+	Principal string `koanf:"principal"`
+	Token     string `koanf:"token"`
+}
+
+// Server defaults.
+const (
+	DefaultListen   = "127.0.0.1:7700"
+	DefaultMaxBody  = 1 << 20
+	DefaultLeaseTTL = 30 * time.Second
+	DefaultMaxWait  = 5 * time.Minute
+)
+
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
@@ -81,6 +122,8 @@ func Default() Config {
 		Plugins: map[string]Plugin{},
 		Lease:   Lease{TTL: DefaultTTL},
 		Log:     Log{Level: "warn"},
+		Server: Server{Listen: DefaultListen, RateLimit: 100, Burst: 200, MaxBody: DefaultMaxBody,
+			LeaseTTL: DefaultLeaseTTL, MaxWait: DefaultMaxWait},
 	}
 }
 
@@ -136,6 +179,7 @@ func (c Config) Validate() error {
 	if !logLevels[strings.ToLower(c.Log.Level)] {
 		probs = append(probs, fmt.Sprintf("log.level: %q is not one of trace, debug, info, warn, error, off", c.Log.Level))
 	}
+	probs = append(probs, c.Server.problems()...)
 	if len(probs) == 0 {
 		return nil
 	}
@@ -144,3 +188,48 @@ func (c Config) Validate() error {
 
 // Plugin returns the configuration of the named plugin (empty if none).
 func (c Config) Plugin(name string) Plugin { return c.Plugins[name] }
+
+// minTokenLen is the shortest bearer token accepted: 128 bits as hex.
+const minTokenLen = 32
+
+// problems lists what is wrong with the server section, each naming its
+// key.
+func (s Server) problems() []string {
+	var probs []string
+	if _, port, err := net.SplitHostPort(s.Listen); err != nil || port == "" {
+		probs = append(probs, fmt.Sprintf("server.listen: %q is not host:port", s.Listen))
+	}
+	seen := map[string]bool{}
+	for i, t := range s.Tokens {
+		switch {
+		case strings.TrimSpace(t.Principal) == "":
+			probs = append(probs, fmt.Sprintf("server.tokens[%d].principal: empty", i))
+		case len(t.Token) < minTokenLen:
+			probs = append(probs, fmt.Sprintf("server.tokens[%d].token: %d characters, at least %d (e.g. `openssl rand -hex 16`)", i, len(t.Token), minTokenLen))
+		case seen[t.Token]:
+			probs = append(probs, fmt.Sprintf("server.tokens[%d].token: the same token is listed twice", i))
+		}
+		seen[t.Token] = true
+	}
+	if s.RateLimit < 0 {
+		probs = append(probs, fmt.Sprintf("server.rate_limit: %v is negative (0 turns it off)", s.RateLimit))
+	}
+	if s.RateLimit > 0 && s.Burst < 1 {
+		probs = append(probs, fmt.Sprintf("server.burst: %d, at least 1 when server.rate_limit is set", s.Burst))
+	}
+	for i, o := range s.CORS {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			probs = append(probs, fmt.Sprintf("server.cors[%d]: %q is not an origin (http://host[:port], https://… or *)", i, o))
+		}
+	}
+	if s.MaxBody < 1024 || s.MaxBody > 64<<20 {
+		probs = append(probs, fmt.Sprintf("server.max_body: %d bytes, between 1024 and 67108864", s.MaxBody))
+	}
+	if s.LeaseTTL < time.Second || s.LeaseTTL > 24*time.Hour {
+		probs = append(probs, fmt.Sprintf("server.lease_ttl: %s, between 1s and 24h", s.LeaseTTL))
+	}
+	if s.MaxWait < 0 || s.MaxWait > 24*time.Hour {
+		probs = append(probs, fmt.Sprintf("server.max_wait: %s, between 0 and 24h", s.MaxWait))
+	}
+	return probs
+}

@@ -26,6 +26,7 @@ var envKeys = map[string]string{
 	"LOCKSMITH_PLUGIN_DIR": "plugin_dir",
 	"LOCKSMITH_LEASE_TTL":  "lease.ttl",
 	"LOCKSMITH_LOG_LEVEL":  "log.level",
+	"LOCKSMITH_LISTEN":     "server.listen",
 }
 
 // Sources says where Load reads from, besides the defaults.
@@ -50,6 +51,11 @@ func Load(src Sources) (Config, error) {
 		"backend":   def.Backend,
 		"lease.ttl": def.Lease.TTL.String(),
 		"log.level": def.Log.Level,
+		"server": map[string]any{
+			"listen": def.Server.Listen, "rate_limit": def.Server.RateLimit, "burst": def.Server.Burst,
+			"max_body": def.Server.MaxBody, "lease_ttl": def.Server.LeaseTTL.String(),
+			"max_wait": def.Server.MaxWait.String(),
+		},
 	}, "."), nil); err != nil {
 		return Config{}, fmt.Errorf("%w: defaults: %v", ErrInvalid, err)
 	}

@@ -58,8 +58,9 @@ func run(args []string) int {
 	root.PersistentFlags().StringVar(&g.pluginDir, "plugin-dir", "", "directory searched for locksmith-plugin-<name> binaries")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
-	root.AddCommand(execCommand(&g), statusCommand(&g), treeCommand(&g), checkCommand(&g), repairCommand(&g), pluginsCommand(&g), versionCommand(),
-		pluginServeCommand(), demoCommand(&g))
+	root.AddCommand(execCommand(&g), statusCommand(&g), treeCommand(&g), topCommand(&g), checkCommand(&g), repairCommand(&g),
+		healthCommand(&g), pluginsCommand(&g), versionCommand(), pluginServeCommand(), demoCommand(&g), serveCommand(&g),
+		benchCommand(&g))
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

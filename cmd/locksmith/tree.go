@@ -12,12 +12,28 @@ import (
 )
 
 func treeCommand(g *globals) *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON        bool
+		server, token string
+	)
 	c := &cobra.Command{
 		Use:   "tree",
 		Short: "Show the lock tree: every resource with holders or waiters, by its /-separated parts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server != "" {
+				r, err := newRemote(server, token)
+				if err != nil {
+					return err
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), inspectTimeout)
+				defer cancel()
+				var t host.TreeNode
+				if err := r.get(ctx, "/api/v1/tree", &t); err != nil {
+					return err
+				}
+				return printTreeRoot(cmd.OutOrStdout(), &t, asJSON)
+			}
 			return withHost(g, func(ctx context.Context, h *host.Host) error {
 				t, err := h.Tree(ctx)
 				if err != nil {
@@ -28,6 +44,7 @@ func treeCommand(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	serverFlags(c, &server, &token)
 	return c
 }
 
@@ -51,10 +68,10 @@ func printTree(out io.Writer, n *host.TreeNode, indent string) {
 	if n.Status != nil {
 		var parts []string
 		for _, r := range n.Status.Holders {
-			parts = append(parts, fmt.Sprintf("held %s by pid %d (token %d)", r.Mode, r.PID, r.Token))
+			parts = append(parts, fmt.Sprintf("held %s by pid %d for %s (token %d)", r.Mode, r.PID, humanDuration(r.Age), r.Token))
 		}
 		for _, r := range n.Status.Waiters {
-			parts = append(parts, fmt.Sprintf("waiting %s by pid %d (token %d)", r.Mode, r.PID, r.Token))
+			parts = append(parts, fmt.Sprintf("waiting %s by pid %d for %s (token %d)", r.Mode, r.PID, humanDuration(r.Age), r.Token))
 		}
 		line += "  [" + strings.Join(parts, "; ") + "]"
 	}
