@@ -3,8 +3,6 @@ package host
 import (
 	"context"
 	"time"
-
-	"github.com/locksmithx/locksmith/sdk"
 )
 
 // Health is a host's report on itself: its backend plugin, its session and
@@ -20,7 +18,7 @@ type Health struct {
 	Leases int `json:"leases"`
 	// Problems are what the backend's Check found in its stored state
 	// (corruption, entries of dead sessions); Repair fixes them.
-	Problems []sdk.Problem `json:"problems"`
+	Problems []Problem `json:"problems"`
 	// CheckError says why the stored state could not be checked.
 	CheckError string `json:"check_error,omitempty"`
 }
@@ -50,7 +48,7 @@ type SessionHealth struct {
 // time), the host's session, and the backend's check of every stored
 // resource. It starts the plugin if it is not running; it changes nothing.
 func (h *Host) Health(ctx context.Context) Health {
-	out := Health{Backend: PluginHealth{Name: h.cfg.Backend}, Problems: []sdk.Problem{}}
+	out := Health{Backend: PluginHealth{Name: h.cfg.Backend}, Problems: []Problem{}}
 	h.mu.Lock()
 	out.Leases = len(h.leases)
 	if h.sess != nil && h.sess.alive() {
@@ -72,7 +70,7 @@ func (h *Host) Health(ctx context.Context) Health {
 	} else {
 		out.Backend.Healthy = true
 	}
-	probs, err := g.backend.Check(ctx, "")
+	probs, err := h.Check(ctx, "")
 	if err != nil {
 		out.CheckError = err.Error()
 	} else if probs != nil {

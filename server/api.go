@@ -293,3 +293,64 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// repairRequest is the body of POST /api/v1/repair.
+type repairRequest struct {
+	Resource string `json:"resource"`
+	Kind     string `json:"kind,omitempty"`
+}
+
+// check: GET /api/v1/check[?resource=R] — what the backend finds wrong in
+// its stored state, of one resource or of all.
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	key := ""
+	if res := r.URL.Query().Get("resource"); res != "" {
+		var err error
+		if key, err = resourceKey(res, r.URL.Query().Get("kind")); err != nil {
+			writeBad(w, err)
+			return
+		}
+	}
+	probs, err := s.h.Check(r.Context(), key)
+	if err != nil {
+		writeHostError(w, err)
+		return
+	}
+	if probs == nil {
+		probs = []host.Problem{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"problems": probs})
+}
+
+// repair: POST /api/v1/repair — fix what Check finds for one resource and
+// report what changed.
+func (s *Server) repair(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, s.cfg.MaxBody)
+	if err != nil {
+		writeBad(w, err)
+		return
+	}
+	var req repairRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeBad(w, err)
+		return
+	}
+	if req.Resource == "" {
+		writeBad(w, invalid("resource: required (repair works one resource at a time)"))
+		return
+	}
+	key, err := resourceKey(req.Resource, req.Kind)
+	if err != nil {
+		writeBad(w, err)
+		return
+	}
+	probs, err := s.h.Repair(r.Context(), key)
+	if err != nil {
+		writeHostError(w, err)
+		return
+	}
+	if probs == nil {
+		probs = []host.Problem{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"resource": key, "repaired": probs})
+}

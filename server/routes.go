@@ -35,6 +35,8 @@ func (s *Server) apiRoutes() []route {
 		{"POST", "/api/v1/leases/{id}/convert", s.convert},
 		{"GET", "/api/v1/tree", s.tree},
 		{"GET", "/api/v1/health", s.health},
+		{"GET", "/api/v1/check", s.check},
+		{"POST", "/api/v1/repair", s.repair},
 		{"GET", "/api/v1/metrics", s.metricsJSON},
 		{"GET", "/api/v1/events", s.events},
 		{"GET", "/api/v1/openapi.json", s.openAPI},
