@@ -124,6 +124,7 @@ func Launch(cmd *exec.Cmd, kind Kind, opts ...LaunchOpt) (*Conn, error) {
 	}
 	client := plugin.NewClient(cfg)
 	fail := func(err error) (*Conn, error) {
+		killLaunchGroup(cmd)
 		client.Kill()
 		anchors.close()
 		return nil, err

@@ -42,7 +42,7 @@ func startFailure(err error, passing int) error {
 	case errors.Is(err, host.ErrInvalidArgument), errors.Is(err, host.ErrInvalidConfig), errors.Is(err, host.ErrPluginChecksum):
 		return &exitError{code: exitUsage, err: err}
 	case pluginBroken(err):
-		return &exitError{code: exitUnavailable, err: fmt.Errorf("%s: the plugin did not answer the locksmith plugin handshake; check its path", firstLine(err.Error()))}
+		return &exitError{code: exitUnavailable, err: fmt.Errorf("%s; check its path", firstLine(err.Error()))}
 	case permanent(err):
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (a permanent failure: retrying will not help)", err)}
 	}
@@ -50,20 +50,9 @@ func startFailure(err error, passing int) error {
 }
 
 // pluginBroken reports whether err says a plugin binary ran but is not a
-// locksmith plugin (it does not complete go-plugin's handshake).
+// locksmith plugin: it did not complete the handshake in time.
 func pluginBroken(err error) bool {
-	s := err.Error()
-	for _, sign := range []string{
-		"Unrecognized remote plugin message",
-		"plugin exited before we could connect",
-		"timeout while waiting for plugin to start",
-		"Incompatible API version with plugin",
-	} {
-		if strings.Contains(s, sign) {
-			return true
-		}
-	}
-	return false
+	return errors.Is(err, host.ErrPluginBroken) || errors.Is(err, sdk.ErrNotPlugin)
 }
 
 // permanent reports whether err is a backend's answer that retrying cannot

@@ -96,7 +96,7 @@ func message(err error) string {
 // sentinels are the host's errors whose text carries the package prefix.
 var sentinels = []error{host.ErrConflict, host.ErrTimeout, host.ErrLost, host.ErrNotHeld, host.ErrDeadlock,
 	host.ErrDenied, host.ErrBackendUnavailable, host.ErrInvalidConfig, host.ErrInvalidArgument,
-	host.ErrPluginChecksum, host.ErrConditionFailed, host.ErrClosed}
+	host.ErrPluginChecksum, host.ErrPluginBroken, host.ErrConditionFailed, host.ErrClosed}
 
 // loadConfig builds the config from --config, the environment and flags.
 func (g *globals) loadConfig(overrides map[string]any) (config.Config, error) {
