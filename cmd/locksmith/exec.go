@@ -30,12 +30,18 @@ type execFlags struct {
 	hierarchical bool
 	limit        int
 	modeSet      bool
+
+	// flock(1)'s spellings.
+	timeout   float64 // -w/--timeout SECONDS
+	shared    bool    // -s/--shared
+	exclusive bool    // -x/-e/--exclusive
+	command   string  // -c 'shell command'
 }
 
 func execCommand(g *globals) *cobra.Command {
 	var f execFlags
 	c := &cobra.Command{
-		Use:   "exec [flags] RESOURCE -- CMD [ARGS...]",
+		Use:   "exec [flags] RESOURCE [--] CMD [ARGS...]",
 		Short: "Run a command while holding a lock",
 		Long: `Run CMD while holding a lock on RESOURCE (a file, which need not exist; its
 lock state lives beside it in RESOURCE.locksmith), in the spirit of flock(1).
@@ -53,24 +59,97 @@ another holder: signals are forwarded to the group; what CMD leaves running
 is stopped (SIGTERM, then SIGKILL) before the lock is released; a lost lock
 sends the group SIGTERM, then SIGKILL well inside the remaining lease; and
 if locksmith is killed, its backend plugin kills the group before it ends
-the session.`,
+the session.
+
+flock(1)'s options work too, so that scripts can swap flock for locksmith
+exec: -n/--nonblock, -w/--timeout SECONDS, -s/--shared, -x/--exclusive,
+-E/--conflict-exit-code, -c 'shell command', and CMD without --. Options
+go before RESOURCE; everything after it is the command.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.modeSet = cmd.Flags().Changed("mode")
-			return runExec(g, &f, cmd.ArgsLenAtDash(), args)
+			fl := cmd.Flags()
+			f.modeSet = fl.Changed("mode")
+			if err := f.flockSpellings(fl.Changed("timeout"), fl.Changed("wait")); err != nil {
+				return err
+			}
+			dash := cmd.ArgsLenAtDash()
+			// Options end at RESOURCE, so a "--" after it is still in args.
+			if dash < 0 && len(args) > 1 && args[1] == "--" {
+				args = append(args[:1:1], args[2:]...)
+				dash = 1
+			}
+			// flock(1) puts -c after the file: exec RESOURCE -c 'command'.
+			if dash < 0 && len(args) > 1 && (args[1] == "-c" || args[1] == "--command") {
+				if len(args) != 3 {
+					return usageErr("-c takes exactly one shell command, quoted: exec [flags] RESOURCE -c 'command'")
+				}
+				if f.command != "" {
+					return usageErr("-c given twice")
+				}
+				f.command, args = args[2], args[:1]
+			}
+			if f.command != "" {
+				if len(args) != 1 || dash >= 0 {
+					return usageErr("-c takes the whole command: exec [flags] RESOURCE -c 'shell command'")
+				}
+				args = append(args, "/bin/sh", "-c", f.command)
+				dash = 1
+			}
+			return runExec(g, &f, dash, args)
 		},
 	}
+	// As flock(1): options before RESOURCE, the command's own after it.
+	c.Flags().SetInterspersed(false)
 	fl := c.Flags()
 	fl.StringVar(&f.mode, "mode", "exclusive", "lock mode: shared, exclusive, read, write, update")
 	fl.DurationVar(&f.wait, "wait", 0, "give up after waiting this long (default: wait until obtained)")
-	fl.BoolVar(&f.noWait, "no-wait", false, "fail at once if the lock is held")
-	fl.IntVar(&f.conflictExit, "conflict-exit-code", exitNotLocked, "exit code when the lock is not obtained")
+	fl.BoolVarP(&f.noWait, "no-wait", "n", false, "fail at once if the lock is held")
+	fl.BoolVar(&f.noWait, "nonblock", false, "the same as --no-wait (flock(1))")
+	fl.Float64VarP(&f.timeout, "timeout", "w", 0, "give up after waiting this many seconds (flock(1); 0: do not wait)")
+	fl.BoolVarP(&f.shared, "shared", "s", false, "shared lock: --mode shared (flock(1))")
+	fl.BoolVarP(&f.exclusive, "exclusive", "x", false, "exclusive lock: --mode exclusive, the default (flock(1); also -e)")
+	fl.BoolVarP(&f.exclusive, "exclusive-e", "e", false, "the same as -x")
+	_ = fl.MarkHidden("exclusive-e")
+	fl.StringVarP(&f.command, "command", "c", "", "run this shell command with /bin/sh -c (flock(1))")
+	fl.IntVarP(&f.conflictExit, "conflict-exit-code", "E", exitNotLocked, "exit code when the lock is not obtained")
 	fl.DurationVar(&f.ttl, "ttl", 0, "lease TTL (default: lease.ttl, 15s)")
 	fl.StringArrayVar(&f.meta, "meta", nil, "metadata k=v shown in status (repeatable)")
 	fl.BoolVar(&f.named, "named", false, "RESOURCE is a lock name, not a file")
 	fl.BoolVar(&f.hierarchical, "hierarchical", false, "RESOURCE is a lock name whose /-separated parts form a hierarchy")
 	fl.IntVar(&f.limit, "limit", 0, "semaphore: at most N holders at once (mode shared)")
 	return c
+}
+
+// flockSpellings folds flock(1)'s options into exec's own, refusing
+// combinations that contradict each other.
+func (f *execFlags) flockSpellings(timeoutSet, waitSet bool) error {
+	if f.shared && f.exclusive {
+		return usageErr("-s/--shared and -x/--exclusive exclude each other")
+	}
+	if f.shared || f.exclusive {
+		want := "shared"
+		if f.exclusive {
+			want = "exclusive"
+		}
+		if f.modeSet && f.mode != want {
+			return usageErr("--mode %s contradicts --%s", f.mode, want)
+		}
+		f.mode, f.modeSet = want, true
+	}
+	if timeoutSet {
+		switch {
+		case waitSet:
+			return usageErr("-w/--timeout and --wait say the same thing: give one")
+		case f.timeout < 0 || f.timeout > 1e9:
+			return usageErr("-w/--timeout wants seconds, 0 or more, got %v", f.timeout)
+		case f.timeout == 0:
+			// flock(1): a zero timeout does not wait.
+			f.noWait = true
+		default:
+			f.wait = time.Duration(f.timeout * float64(time.Second))
+		}
+	}
+	return nil
 }
 
 func runExec(g *globals, f *execFlags, dash int, args []string) error {
