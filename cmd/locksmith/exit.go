@@ -84,7 +84,7 @@ func heldBy(h *host.Host, resource string, err error) error {
 	}
 	var by []string
 	for _, r := range st.Holders {
-		by = append(by, fmt.Sprintf("%s by pid %d on %s for %s (token %d)", r.Mode, r.PID, r.Host, r.Age.Round(time.Millisecond), r.Token))
+		by = append(by, fmt.Sprintf("%s by pid %d on %s for %s (token %d)", r.Mode, r.PID, r.Host, humanDuration(r.Age), r.Token))
 	}
 	return fmt.Errorf("%s %s: %s", resource, why, strings.Join(by, "; "))
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +54,7 @@ func printStatus(out io.Writer, st host.ResourceStatus, asJSON bool) error {
 			role = "holder"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", role, r.Mode, r.Token, r.Session, r.PID, r.Host,
-			r.Age.Round(time.Millisecond), formatMeta(r.Meta))
+			humanDuration(r.Age), formatMeta(r.Meta))
 	}
 	return tw.Flush()
 }
