@@ -16,11 +16,15 @@ const (
 	EventConverted                      // changed mode in place
 	EventReleased                       // released by its holder
 	EventLost                           // lost: session or backend gone
+	// Plugin events: Plugin names the plugin, Resource is empty.
+	EventPluginExited    // the backend plugin's process exited on its own
+	EventPluginRestarted // the supervisor started it again (Wait: how long it was down)
 )
 
 var eventNames = map[EventKind]string{
 	EventWaiting: "waiting", EventAcquired: "acquired", EventFailed: "failed",
 	EventConverted: "converted", EventReleased: "released", EventLost: "lost",
+	EventPluginExited: "plugin_exited", EventPluginRestarted: "plugin_restarted",
 }
 
 func (k EventKind) String() string { return eventNames[k] }
@@ -38,6 +42,8 @@ type Event struct {
 	Held time.Duration
 	// Err is why a request failed or a lease was lost.
 	Err error
+	// Plugin names the plugin of a plugin event.
+	Plugin string
 }
 
 // eventHub fans events out to subscribers. A subscriber that does not keep

@@ -81,6 +81,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Host, error) 
 	if h.backoff == nil {
 		h.backoff = defaultBackoff
 	}
+	h.backend.notify = h.note
 	if _, err := h.backend.get(ctx); err != nil {
 		h.backend.close()
 		return nil, err
@@ -244,7 +245,7 @@ func (h *Host) session(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	hostname, _ := os.Hostname()
-	s, err := openSession(ctx, h.backend, g, h.cfg.Lease.TTL, map[string]string{"pid": strconv.Itoa(os.Getpid()), "host": hostname}, h.log.Named("session"))
+	s, err := openSession(ctx, h.backend, g, h.cfg.Lease.TTL, map[string]string{"pid": strconv.Itoa(os.Getpid()), "host": hostname}, h.log.Named("session"), h.metrics.renewed)
 	if err != nil {
 		return nil, err
 	}
@@ -258,6 +259,9 @@ func (h *Host) forget(l *Lease) {
 	delete(h.leases, l)
 	h.mu.Unlock()
 }
+
+// BackendName is the name of the backend plugin the host runs.
+func (h *Host) BackendName() string { return h.cfg.Backend }
 
 // Held returns the leases this host holds now, ordered by resource. The
 // intention locks a hierarchical lease holds on its ancestors are part of

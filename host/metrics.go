@@ -25,6 +25,11 @@ type Metrics struct {
 	Wait, Hold Percentiles
 	// DroppedEvents counts events subscribers were too slow to take.
 	DroppedEvents uint64
+	// Renewal summarises the latest session renewals (one KeepAlive each).
+	Renewal Percentiles
+	// PluginExits counts backend plugin processes that exited on their
+	// own; PluginRestarts the restarts that followed.
+	PluginExits, PluginRestarts uint64
 }
 
 // Percentiles summarise a set of durations.
@@ -38,7 +43,15 @@ type metrics struct {
 	acquisitions, failures         uint64
 	conflicts, timeouts, deadlocks uint64
 	conversions, releases, lost    uint64
-	waits, holds                   ring
+	pluginExits, pluginRestarts    uint64
+	waits, holds, renewals         ring
+}
+
+// renewed records how long one session renewal took.
+func (m *metrics) renewed(d time.Duration) {
+	m.mu.Lock()
+	m.renewals.add(d)
+	m.mu.Unlock()
 }
 
 // ring keeps the last sampleCap durations.
@@ -91,6 +104,10 @@ func (m *metrics) record(ev Event) {
 	case EventLost:
 		m.lost++
 		m.holds.add(ev.Held)
+	case EventPluginExited:
+		m.pluginExits++
+	case EventPluginRestarted:
+		m.pluginRestarts++
 	}
 }
 
@@ -107,6 +124,7 @@ func (h *Host) Metrics() Metrics {
 		Conflicts: m.conflicts, Timeouts: m.timeouts, Deadlocks: m.deadlocks,
 		Conversions: m.conversions, Releases: m.releases, LostLeases: m.lost,
 		SuccessRate: 1, Wait: m.waits.percentiles(), Hold: m.holds.percentiles(),
+		Renewal: m.renewals.percentiles(), PluginExits: m.pluginExits, PluginRestarts: m.pluginRestarts,
 	}
 	if n := m.acquisitions + m.failures; n > 0 {
 		out.SuccessRate = float64(m.acquisitions) / float64(n)

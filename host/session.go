@@ -45,6 +45,8 @@ type session struct {
 	sup *supervisor
 	log hclog.Logger
 
+	renewed func(time.Duration) // told how long each renewal took, if set
+
 	ctx    context.Context // cancelled, with the cause, when the session ends
 	cancel context.CancelCauseFunc
 	done   chan struct{} // closed when the keeper has stopped
@@ -62,13 +64,13 @@ type session struct {
 // errSessionClosed is the cause of a session ended by its host on purpose.
 var errSessionClosed = errors.New("session closed")
 
-func openSession(ctx context.Context, sup *supervisor, g *generation, ttl time.Duration, meta map[string]string, log hclog.Logger) (*session, error) {
+func openSession(ctx context.Context, sup *supervisor, g *generation, ttl time.Duration, meta map[string]string, log hclog.Logger, renewed func(time.Duration)) (*session, error) {
 	s, err := g.backend.OpenSession(ctx, ttl, meta)
 	if err != nil {
 		return nil, backendErr("open session", err)
 	}
 	sctx, cancel := context.WithCancelCause(context.Background())
-	sess := &session{id: s.ID, ttl: s.TTL, sup: sup, gen: g, anchor: s.Anchor, log: log,
+	sess := &session{id: s.ID, ttl: s.TTL, sup: sup, gen: g, anchor: s.Anchor, log: log, renewed: renewed,
 		ctx: sctx, cancel: cancel, done: make(chan struct{}), moved: make(chan struct{})}
 	if sess.ttl <= 0 {
 		sess.ttl = ttl
@@ -164,8 +166,12 @@ func (s *session) keep() {
 		}
 		giveUp := lastOK.Add(s.ttlNow() * 2 / 3)
 		ctx, cancel := context.WithDeadline(s.ctx, giveUp)
+		start := time.Now()
 		ttl, err := g.backend.KeepAlive(ctx, s.id)
 		cancel()
+		if err == nil && s.renewed != nil {
+			s.renewed(time.Since(start))
+		}
 		switch {
 		case err == nil:
 			lastOK = time.Now()

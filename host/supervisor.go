@@ -44,6 +44,9 @@ type supervisor struct {
 	// notBefore holds restarts back after repeated crashes.
 	notBefore time.Time
 	guards    guardList // process groups the plugin kills if the host dies
+	// notify, when set (before the first start), is told of each exit of
+	// the plugin and each restart after one.
+	notify func(Event)
 }
 
 // generation is one running plugin process.
@@ -250,6 +253,8 @@ func (s *supervisor) watch(g *generation) {
 	}
 	s.notBefore = time.Now().Add(delay)
 	s.mu.Unlock()
+	exited := time.Now()
+	s.note(Event{Kind: EventPluginExited, Plugin: s.spec.Name, Err: fmt.Errorf("plugin %s (pid %d) exited", s.spec.Name, g.conn.Pid())})
 
 	if g.info.Has(sdk.CapAdopt) {
 		s.log.Error("plugin exited; restarting it to adopt its sessions", "plugin", s.spec.Name, "restart_in", delay)
@@ -260,6 +265,15 @@ func (s *supervisor) watch(g *generation) {
 	defer cancel()
 	if _, err := s.get(ctx); err != nil && err != ErrClosed {
 		s.log.Error("plugin restart failed", "plugin", s.spec.Name, "error", err)
+	} else if err == nil {
+		s.note(Event{Kind: EventPluginRestarted, Plugin: s.spec.Name, Wait: time.Since(exited)})
+	}
+}
+
+// note tells the host of a plugin event.
+func (s *supervisor) note(ev Event) {
+	if s.notify != nil {
+		s.notify(ev)
 	}
 }
 

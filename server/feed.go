@@ -12,8 +12,9 @@ import (
 // feedBacklog is how many recent events a new stream can replay.
 const feedBacklog = 1024
 
-// Event is one entry of the event stream: a host lock event, or the
-// server's own word that an HTTP lease expired unrenewed (kind "lost").
+// Event is one entry of the event stream: a host lock event, a plugin
+// exit or restart, or the server's own word that an HTTP lease expired
+// unrenewed (kind "lost").
 type Event struct {
 	// ID increases by one per event; a stream resumes after it.
 	ID       int64     `json:"id"`
@@ -30,6 +31,8 @@ type Event struct {
 	Error string `json:"error,omitempty"`
 	// LeaseID names the HTTP lease an event is about, when it is one.
 	LeaseID string `json:"lease_id,omitempty"`
+	// Plugin names the plugin of plugin_exited and plugin_restarted.
+	Plugin string `json:"plugin,omitempty"`
 }
 
 // feed follows the host's events, counts them into the metrics, keeps the
@@ -68,7 +71,7 @@ func newFeed(h *host.Host, m *metrics, log hclog.Logger) *feed {
 
 func fromHost(ev host.Event) Event {
 	out := Event{Kind: ev.Kind.String(), Resource: ev.Resource, Token: ev.Token, Time: ev.Time,
-		WaitMS: ms(ev.Wait), HeldMS: ms(ev.Held)}
+		WaitMS: ms(ev.Wait), HeldMS: ms(ev.Held), Plugin: ev.Plugin}
 	if ev.Mode != 0 {
 		out.Mode = ev.Mode.String()
 	}

@@ -26,6 +26,7 @@ type metrics struct {
 	conversions  prometheus.Counter
 	releases     prometheus.Counter
 	lost         *prometheus.CounterVec
+	plugin       *prometheus.CounterVec
 	wait         prometheus.Histogram
 	hold         prometheus.Histogram
 
@@ -53,12 +54,26 @@ func newMetrics(h *host.Host) *metrics {
 			Help: "Leases released by their holders."}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "locksmith_lost_total",
 			Help: "Leases lost, by cause."}, []string{"cause"}),
+		plugin: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "locksmith_plugin_events_total",
+			Help:        "Backend plugin processes that exited on their own, and restarts after them.",
+			ConstLabels: prometheus.Labels{"backend": h.BackendName()}}, []string{"event"}),
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "locksmith_wait_seconds",
 			Help: "How long granted requests waited.", Buckets: lockBuckets}),
 		hold: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "locksmith_hold_seconds",
 			Help: "How long leases were held, until released or lost.", Buckets: lockBuckets}),
 	}
-	m.registry.MustRegister(m.acquisitions, m.failures, m.conversions, m.releases, m.lost, m.wait, m.hold,
+	backend := prometheus.Labels{"backend": h.BackendName()}
+	renewal := func(q string, pick func(host.Percentiles) time.Duration) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "locksmith_renewal_seconds",
+			Help:        "Session renewal latency over the latest renewals (one KeepAlive each), by quantile.",
+			ConstLabels: prometheus.Labels{"backend": h.BackendName(), "quantile": q}},
+			func() float64 { return pick(h.Metrics().Renewal).Seconds() })
+	}
+	m.plugin.WithLabelValues("exited")
+	m.plugin.WithLabelValues("restarted")
+	m.registry.MustRegister(m.acquisitions, m.failures, m.conversions, m.releases, m.lost, m.plugin, m.wait, m.hold,
+		renewal("0.5", func(p host.Percentiles) time.Duration { return p.P50 }),
+		renewal("0.99", func(p host.Percentiles) time.Duration { return p.P99 }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "locksmith_active_leases",
 			Help: "Leases this server's host holds now."}, func() float64 { return float64(h.Metrics().Active) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "locksmith_held_locks",
@@ -67,7 +82,7 @@ func newMetrics(h *host.Host) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "locksmith_queue_depth",
 			Help: "Waiting requests in the store, every host's (read at most once a second)."},
 			func() float64 { _, waiting := m.queues(); return waiting }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "locksmith_backend_up",
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "locksmith_backend_up", ConstLabels: backend,
 			Help: "1 while the backend plugin runs and answers its health check."}, m.backendUp),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -88,6 +103,10 @@ func (m *metrics) observe(ev Event) {
 	case host.EventReleased.String():
 		m.releases.Inc()
 		m.hold.Observe(ev.HeldMS / 1000)
+	case host.EventPluginExited.String():
+		m.plugin.WithLabelValues("exited").Inc()
+	case host.EventPluginRestarted.String():
+		m.plugin.WithLabelValues("restarted").Inc()
 	case host.EventLost.String(), "lost":
 		m.lost.WithLabelValues(lossCause(ev)).Inc()
 		if ev.LeaseID == "" {

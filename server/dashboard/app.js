@@ -125,7 +125,7 @@ function addEvent(ev) {
   const li = el("li");
   li.append(el("span", "t", new Date(ev.time).toLocaleTimeString()));
   li.append(el("span", "k-" + ev.kind, ev.kind));
-  let what = ev.resource || "";
+  let what = ev.resource || (ev.plugin ? "plugin " + ev.plugin : "");
   if (ev.mode) what += " " + ev.mode;
   if (ev.token) what += " #" + ev.token;
   if (ev.wait_ms) what += " waited " + fmtMs(ev.wait_ms);
@@ -210,6 +210,12 @@ function connect() {
       addEvent(JSON.parse(m.data));
       scheduleTree();
       scheduleCharts();
+    });
+  }
+  for (const kind of ["plugin_exited", "plugin_restarted"]) {
+    stream.addEventListener(kind, (m) => {
+      addEvent(JSON.parse(m.data));
+      refreshHealth().catch(() => {});
     });
   }
 }
