@@ -67,6 +67,24 @@ func startChain(ctx context.Context, cat *catalog, cfg config.Config, log hclog.
 	return c, nil
 }
 
+type principalKey struct{}
+
+// WithPrincipal returns a context under which the host's operations are
+// done on behalf of principal: middleware (RBAC, audit) sees it instead of
+// the OS user the host runs as. A server sets it from the bearer token of
+// each request.
+func WithPrincipal(ctx context.Context, principal string) context.Context {
+	return context.WithValue(ctx, principalKey{}, principal)
+}
+
+// principalOf is the principal of ctx, or fallback when ctx names none.
+func principalOf(ctx context.Context, fallback string) string {
+	if p, ok := ctx.Value(principalKey{}).(string); ok && p != "" {
+		return p
+	}
+	return fallback
+}
+
 func principal() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
@@ -78,7 +96,7 @@ func principal() string {
 // it, a response if a middleware answered the operation itself, or an
 // error wrapping ErrDenied.
 func (c *chain) before(ctx context.Context, in sdk.Interception) (map[string]string, []byte, error) {
-	in.Phase, in.Principal = sdk.Before, c.principal
+	in.Phase, in.Principal = sdk.Before, principalOf(ctx, c.principal)
 	for _, l := range c.links {
 		v, err := l.m.Intercept(ctx, in)
 		if err != nil {
@@ -107,7 +125,7 @@ func (c *chain) before(ctx context.Context, in sdk.Interception) (map[string]str
 // after runs the AFTER phase, in reverse order. It cannot undo what was
 // done; failures are logged.
 func (c *chain) after(ctx context.Context, in sdk.Interception, result error) {
-	in.Phase, in.Principal = sdk.After, c.principal
+	in.Phase, in.Principal = sdk.After, principalOf(ctx, c.principal)
 	if result != nil {
 		in.Result, in.ResultCode = result.Error(), resultCode(result)
 	}
@@ -171,14 +189,16 @@ func (h *Host) intercept(ctx context.Context, op, resource string, mode Mode, me
 	}
 	in := sdk.Interception{Op: op, Resource: resource, Mode: mode.String(), Metadata: meta}
 	meta, _, err := h.chain.before(ctx, in)
+	// AFTER runs even when ctx has ended, as the same principal.
+	actx := WithPrincipal(context.Background(), principalOf(ctx, h.chain.principal))
 	if err != nil {
-		h.chain.after(context.Background(), in, err)
+		h.chain.after(actx, in, err)
 		return err
 	}
 	in.Metadata = meta
 	token, err := do(meta)
 	in.FencingToken = token
-	h.chain.after(context.Background(), in, err)
+	h.chain.after(actx, in, err)
 	return err
 }
 

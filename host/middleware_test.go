@@ -108,3 +108,27 @@ func TestMiddlewareConfigRefused(t *testing.T) {
 		t.Fatalf("the backend as middleware: %v", err)
 	}
 }
+
+// TestPrincipalFromContext: middleware sees the principal a context names
+// (a server's bearer identity), in BEFORE and AFTER, and the OS user
+// otherwise.
+func TestPrincipalFromContext(t *testing.T) {
+	dir := t.TempDir()
+	cfg, log := auditConfig(dir, "")
+	h := newHostFrom(t, cfg)
+	ctx := WithPrincipal(testCtx(t), "deploy-bot")
+	l, err := h.Named(ctx, "who")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(log)
+	got := string(raw)
+	for _, want := range []string{"before acquire who deploy-bot ", "after acquire who deploy-bot ", "before release who " + principal() + " "} {
+		if !strings.Contains(got, want) {
+			t.Errorf("audit log lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -372,4 +374,27 @@ func TestShutdownReleasesLeases(t *testing.T) {
 		t.Fatalf("after shutdown the lock is still held: %v", err)
 	}
 	_ = l.Release(context.Background())
+}
+
+// TestBearerPrincipalReachesMiddleware: the principal of a bearer token is
+// who the host's middleware sees, for the acquire and for the release.
+func TestBearerPrincipalReachesMiddleware(t *testing.T) {
+	tok := strings.Repeat("c", 32)
+	audit := filepath.Join(t.TempDir(), "audit.log")
+	e := newEnvWith(t, func(c *config.Config) {
+		c.Server.Tokens = []config.Token{{Principal: "deploy-bot", Token: tok}}
+		c.Middleware = []string{"auditmw"}
+		c.Plugins["auditmw"] = config.Plugin{Path: auditPlugin, Config: map[string]any{"log": audit}}
+	})
+	auth := "Authorization: Bearer " + tok
+	l := e.acquire(`{"resource":"who"}`, auth)
+	if r := e.do("DELETE", "/api/v1/leases/"+l.ID, "", auth); r.status != http.StatusOK {
+		t.Fatalf("release: %d %s", r.status, r.body)
+	}
+	raw, _ := os.ReadFile(audit)
+	for _, want := range []string{"before acquire who deploy-bot ", "after acquire who deploy-bot ", "before release who deploy-bot "} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("the middleware did not see the bearer's principal: no %q in\n%s", want, raw)
+		}
+	}
 }

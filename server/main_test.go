@@ -18,13 +18,18 @@ import (
 	"github.com/locksmithx/locksmith/internal/testbin"
 )
 
-// filePlugin is the file backend's binary, built once for the tests.
-var filePlugin string
+// filePlugin is the file backend's binary and auditPlugin a middleware
+// that logs what it sees (host/testdata/auditmw), built once for the tests.
+var filePlugin, auditPlugin string
 
 func TestMain(m *testing.M) {
 	testbin.Main(m, map[string]string{
-		"locksmith-plugin-file": "./plugins/file/cmd/locksmith-plugin-file",
-	}, func(dir string) { filePlugin = filepath.Join(dir, "locksmith-plugin-file") })
+		"locksmith-plugin-file":    "./plugins/file/cmd/locksmith-plugin-file",
+		"locksmith-plugin-auditmw": "./host/testdata/auditmw",
+	}, func(dir string) {
+		filePlugin = filepath.Join(dir, "locksmith-plugin-file")
+		auditPlugin = filepath.Join(dir, "locksmith-plugin-auditmw")
+	})
 }
 
 // testEnv is a server on a file-backend host, reached through an
@@ -51,11 +56,19 @@ func hostConfig(dir string) config.Config {
 
 func newEnv(t *testing.T, tune func(*config.Server)) *testEnv {
 	t.Helper()
+	return newEnvWith(t, func(c *config.Config) {
+		if tune != nil {
+			tune(&c.Server)
+		}
+	})
+}
+
+// newEnvWith is newEnv with the whole host config to tune.
+func newEnvWith(t *testing.T, tune func(*config.Config)) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := hostConfig(dir)
-	if tune != nil {
-		tune(&cfg.Server)
-	}
+	tune(&cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/locksmithx/locksmith/host"
 )
 
 // route is one API route: its ServeMux pattern and handler. The OpenAPI
@@ -114,7 +116,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal)))
+		// The host's middleware (RBAC, audit) sees the token's principal.
+		ctx := host.WithPrincipal(context.WithValue(r.Context(), principalKey{}, principal), principal)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
