@@ -182,8 +182,9 @@ func TestUnrenewedLeaseIsLost(t *testing.T) {
 	if got.State != stateLost || !strings.Contains(got.Error, "not renewed") {
 		t.Fatalf("expired lease = %+v", got)
 	}
-	// The lock went back: another client gets it at once.
-	e.acquire(`{"resource":"r"}`)
+	// The lock went back: another client gets it (the event is sent as the
+	// server releases the lease).
+	e.acquire(`{"resource":"r","wait":"5s"}`)
 }
 
 func TestRenewedLeaseOutlivesItsTTL(t *testing.T) {

@@ -63,12 +63,29 @@ func TestExecPluginThatIsNotOneExits69InOneLine(t *testing.T) {
 	}
 }
 
+// holdInBackground runs an exec that holds r until the test ends (or stop
+// is called): a state file with no holder is removed once idle, so a test
+// that damages one keeps it held.
+func holdInBackground(t *testing.T, e *env, r string) (stop func()) {
+	t.Helper()
+	ready := filepath.Join(e.dir, "held-"+filepath.Base(r))
+	holder := e.command("exec", r, "--", "sh", "-c", "touch "+ready+"; sleep 120")
+	holder.WaitDelay = 5 * time.Second
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = holder.Wait(); close(done) }()
+	stop = func() { _ = holder.Process.Kill(); <-done }
+	t.Cleanup(stop)
+	waitExists(t, ready, 30*time.Second)
+	return stop
+}
+
 func TestExecPermanentBackendFailureExits2(t *testing.T) {
 	e := newEnv(t)
 	r := filepath.Join(e.dir, "R")
-	if code, out := e.run("exec", r, "--", "true"); code != 0 {
-		t.Fatalf("exit %d: %s", code, out)
-	}
+	holdInBackground(t, e, r)
 	corrupt(t, r+".locksmith")
 	ran := filepath.Join(e.dir, "ran")
 	code, out := e.run("exec", "--conflict-exit-code", "0", r, "--", "touch", ran)
@@ -110,7 +127,7 @@ func TestMessagesKeepPathsAndSayThePrefixOnce(t *testing.T) {
 	}
 	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
 	waitExists(t, ready, 10*time.Second)
-	killFilePlugin(t, holder.Process.Pid)
+	loseSession(t, e, holder.Process.Pid)
 	_ = holder.Wait()
 	if s := buf.String(); !strings.Contains(s, "lock lost") || strings.Contains(s, "locksmith: locksmith:") {
 		t.Fatalf("lost lock message:\n%s", s)
@@ -161,9 +178,7 @@ func TestExecHardLinksAreSeparateLocks(t *testing.T) {
 func TestCheckAndRepair(t *testing.T) {
 	e := newEnv(t)
 	r := filepath.Join(e.dir, "R")
-	if code, out := e.run("exec", r, "--", "true"); code != 0 {
-		t.Fatalf("exit %d: %s", code, out)
-	}
+	stop := holdInBackground(t, e, r)
 	if code, out := e.run("check", r); code != 0 || !strings.Contains(out, "no problem found") {
 		t.Fatalf("check of sound state: exit %d: %s", code, out)
 	}
@@ -184,6 +199,7 @@ func TestCheckAndRepair(t *testing.T) {
 	if code, out := e.run("check", r); code != 0 {
 		t.Fatalf("check after repair: exit %d: %s", code, out)
 	}
+	stop() // repair may keep the holder's entry: let it go
 	if code, out := e.run("exec", r, "--", "true"); code != 0 {
 		t.Fatalf("exec after repair: exit %d: %s", code, out)
 	}
@@ -211,7 +227,7 @@ func TestExecUnreachableBackendIsNotAConflict(t *testing.T) {
 	}
 }
 
-func TestExecWaiterWhosePluginDiesSaysWhy(t *testing.T) {
+func TestExecWaiterWhoseSessionDiesSaysWhy(t *testing.T) {
 	e := newEnv(t)
 	r := filepath.Join(e.dir, "R")
 	ready := filepath.Join(e.dir, "ready")
@@ -225,21 +241,22 @@ func TestExecWaiterWhosePluginDiesSaysWhy(t *testing.T) {
 	w := e.command("exec", r, "--", "touch", ran)
 	var buf strings.Builder
 	w.Stdout, w.Stderr = &buf, &buf
+	w.WaitDelay = 5 * time.Second
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
+	done := make(chan struct{})
+	go func() { _ = w.Wait(); close(done) }()
+	defer func() { _ = w.Process.Kill(); <-done }()
 	waitFor(t, 10*time.Second, func() bool {
 		code, out := e.run("status", r)
 		return code == 0 && strings.Contains(out, "1 waiter(s)")
 	})
-	killFilePlugin(t, w.Process.Pid)
-	done := make(chan struct{})
-	go func() { _ = w.Wait(); close(done) }()
+	loseSession(t, e, w.Process.Pid)
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
-		t.Fatal("the waiter did not end after its plugin died")
+		t.Fatal("the waiter did not end after its session was lost")
 	}
 	var last string
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -132,15 +133,41 @@ func TestExecLostLockStopsTheWholeGroup(t *testing.T) {
 // killFilePlugin SIGKILLs the file plugin of the exec process pid.
 func killFilePlugin(t *testing.T, pid int) {
 	t.Helper()
+	if err := syscall.Kill(filePluginOf(t, pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// filePluginOf is the pid of the file plugin of the exec process pid.
+func filePluginOf(t *testing.T, pid int) int {
+	t.Helper()
 	for _, k := range children(pid) {
 		if raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); strings.Contains(string(raw), "locksmith-plugin-file") {
-			if err := syscall.Kill(k, syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			return
+			return k
 		}
 	}
 	t.Fatal("no plugin process found")
+	return 0
+}
+
+// loseSession ends the session of the exec process pid for good: it
+// removes the session's file, so that its restarted plugin cannot adopt it,
+// then SIGKILLs the plugin. (A plugin crash alone costs no lock.)
+func loseSession(t *testing.T, e *env, pid int) {
+	t.Helper()
+	plugin := filePluginOf(t, pid)
+	files, _ := filepath.Glob(filepath.Join(e.dir, "sessions", "*"))
+	for _, f := range files {
+		var info struct{ PID int }
+		if raw, err := os.ReadFile(f); err == nil && json.Unmarshal(raw, &info) == nil && info.PID == plugin {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := syscall.Kill(plugin, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestExecForwardsSignalsToTheGroup(t *testing.T) {
