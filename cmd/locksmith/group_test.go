@@ -111,17 +111,19 @@ func TestExecLostLockStopsTheWholeGroup(t *testing.T) {
 	pidFile := filepath.Join(e.dir, "grandchild.pid")
 	holder := e.command("exec", "--ttl", "3s", r, "--", "sh", "-c",
 		"sh -c 'trap \"\" TERM; echo $$ > "+pidFile+"; while :; do sleep 0.05; done' & wait")
+	holder.WaitDelay = 5 * time.Second
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
-	grandchild := readPID(t, pidFile)
-	defer func() { _ = syscall.Kill(grandchild, syscall.SIGKILL) }()
-	killFilePlugin(t, holder.Process.Pid)
 	done := make(chan error, 1)
 	go func() { done <- holder.Wait() }()
+	defer func() { _ = holder.Process.Kill(); <-done }()
+	grandchild := readPID(t, pidFile)
+	defer func() { _ = syscall.Kill(grandchild, syscall.SIGKILL) }()
+	loseSession(t, e, holder.Process.Pid)
 	select {
-	case <-done:
+	case err := <-done:
+		done <- err
 	case <-time.After(10 * time.Second):
 		t.Fatal("exec did not end after its lock was lost")
 	}
@@ -130,13 +132,6 @@ func TestExecLostLockStopsTheWholeGroup(t *testing.T) {
 	}
 }
 
-// killFilePlugin SIGKILLs the file plugin of the exec process pid.
-func killFilePlugin(t *testing.T, pid int) {
-	t.Helper()
-	if err := syscall.Kill(filePluginOf(t, pid), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // filePluginOf is the pid of the file plugin of the exec process pid.
 func filePluginOf(t *testing.T, pid int) int {
