@@ -132,7 +132,6 @@ func TestExecLostLockStopsTheWholeGroup(t *testing.T) {
 	}
 }
 
-
 // filePluginOf is the pid of the file plugin of the exec process pid.
 func filePluginOf(t *testing.T, pid int) int {
 	t.Helper()
