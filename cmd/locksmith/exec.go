@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,15 +69,22 @@ go before RESOURCE; everything after it is the command.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
+			dash := cmd.ArgsLenAtDash()
+			// Options end at RESOURCE, so a "--" after it is still in args.
+			// Options between RESOURCE and a "--" (exec R --no-wait -- CMD)
+			// are still exec's own, as they always were.
+			if dash < 0 && len(args) > 1 {
+				if k := slices.Index(args[1:], "--") + 1; k > 0 && allOptions(args[1:k]) {
+					if err := fl.Parse(args[1:k]); err != nil {
+						return usageErr("%v", err)
+					}
+					args = append(args[:1:1], args[k+1:]...)
+					dash = 1
+				}
+			}
 			f.modeSet = fl.Changed("mode")
 			if err := f.flockSpellings(fl.Changed("timeout"), fl.Changed("wait")); err != nil {
 				return err
-			}
-			dash := cmd.ArgsLenAtDash()
-			// Options end at RESOURCE, so a "--" after it is still in args.
-			if dash < 0 && len(args) > 1 && args[1] == "--" {
-				args = append(args[:1:1], args[2:]...)
-				dash = 1
 			}
 			// flock(1) puts -c after the file: exec RESOURCE -c 'command'.
 			if dash < 0 && len(args) > 1 && (args[1] == "-c" || args[1] == "--command") {
@@ -118,6 +126,30 @@ go before RESOURCE; everything after it is the command.`,
 	fl.BoolVar(&f.hierarchical, "hierarchical", false, "RESOURCE is a lock name whose /-separated parts form a hierarchy")
 	fl.IntVar(&f.limit, "limit", 0, "semaphore: at most N holders at once (mode shared)")
 	return c
+}
+
+// allOptions reports whether every argument looks like an option (or an
+// option's value: the word after one that takes a value).
+func allOptions(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return false
+		}
+		if !strings.Contains(a, "=") && takesValue(a) {
+			i++ // its value
+		}
+	}
+	return true
+}
+
+// takesValue reports whether the exec option a is followed by its value.
+func takesValue(a string) bool {
+	switch strings.TrimLeft(a, "-") {
+	case "mode", "wait", "conflict-exit-code", "E", "ttl", "meta", "limit", "timeout", "w", "command", "c":
+		return true
+	}
+	return false
 }
 
 // flockSpellings folds flock(1)'s options into exec's own, refusing

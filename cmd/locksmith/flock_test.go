@@ -24,6 +24,9 @@ func TestFlockSpellings(t *testing.T) {
 		{[]string{"exec", "-c", "echo before the file", r}, "before the file"},
 		{[]string{"exec", "-x", "-w", "2.5", r, "--", "sh", "-c", "echo $LOCKSMITH_MODE"}, "exclusive"},
 		{[]string{"exec", "-e", r, "sh", "-c", "echo $LOCKSMITH_MODE"}, "exclusive"},
+		// exec's own options between RESOURCE and "--" still count.
+		{[]string{"exec", r, "--mode", "shared", "--", "sh", "-c", "echo $LOCKSMITH_MODE"}, "shared"},
+		{[]string{"exec", r, "echo", "-n", "--", "dashes"}, "-- dashes"},
 	} {
 		code, out := e.run(c.args...)
 		if code != 0 || !strings.Contains(out, c.want) {
@@ -46,6 +49,7 @@ func TestFlockSpellings(t *testing.T) {
 		code int
 	}{
 		{[]string{"exec", "-n", r, "true"}, exitNotLocked},
+		{[]string{"exec", r, "--no-wait", "--", "true"}, exitNotLocked},
 		{[]string{"exec", "--nonblock", r, "true"}, exitNotLocked},
 		{[]string{"exec", "-n", "-E", "9", r, "true"}, 9},
 		{[]string{"exec", "-w", "0.3", r, "true"}, exitNotLocked},
