@@ -99,3 +99,21 @@ func TestPrometheusMetricsMove(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsJSON(t *testing.T) {
+	e := newEnv(t, nil)
+	l := e.acquire(`{"resource":"j"}`)
+	e.do("DELETE", "/api/v1/leases/"+l.ID, "")
+	for _, path := range []string{"/api/v1/metrics", "/api/metrics"} {
+		r := e.do("GET", path, "")
+		var m struct {
+			Acquisitions, Releases uint64
+			Wait                   struct{ Count int }
+			SuccessRate            float64 `json:"success_rate"`
+		}
+		r.json(t, &m)
+		if r.status != http.StatusOK || m.Acquisitions != 1 || m.Releases != 1 || m.Wait.Count != 1 || m.SuccessRate != 1 {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+}
