@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -135,9 +136,16 @@ func (l *Lease) store(ctx context.Context, info requestInfo, guard int64, mode M
 	if l.ended {
 		return fmt.Errorf("convert %s: %w", l.resource, ErrNotHeld)
 	}
+	value := encodeRequest(info)
 	r, err := l.sess.backend().Update(ctx, sdk.UpdateRequest{Resource: l.resource, Key: l.key,
-		Value: encodeRequest(info), ExpectRev: l.modRev, ExpectResourceRev: guard})
+		Value: value, ExpectRev: l.modRev, ExpectResourceRev: guard})
 	if err != nil {
+		if ctxErr(err) || ctx.Err() != nil {
+			// The answer was lost with the context, but the write may
+			// have landed: read the entry back, so that the lease never
+			// loses track of its own entry.
+			l.reconcileLocked(value, info, mode)
+		}
 		return err
 	}
 	l.modRev, l.info = r.ModRev, info
@@ -145,6 +153,42 @@ func (l *Lease) store(ctx context.Context, info requestInfo, guard int64, mode M
 		l.mode = mode
 	}
 	return nil
+}
+
+// reconcileLocked reads the lease's entry after a write whose answer was
+// lost and, if the entry holds exactly what was written, takes it as
+// written. l.mu is held.
+func (l *Lease) reconcileLocked(value []byte, info requestInfo, mode Mode) {
+	ctx, cancel := context.WithTimeout(context.Background(), convertWithdrawTimeout)
+	defer cancel()
+	r, err := l.sess.backend().Range(ctx, l.resource)
+	if err != nil {
+		return
+	}
+	for _, e := range r.Entries {
+		if e.Key == l.key && e.ModRev != l.modRev && bytes.Equal(e.Value, value) {
+			l.modRev, l.info = e.ModRev, info
+			if mode != 0 {
+				l.mode = mode
+			}
+			return
+		}
+	}
+}
+
+// withdrawPending clears a pending upgrade the lease's entry may still
+// show after a failed conversion, so that it holds nobody back.
+func (l *Lease) withdrawPending() {
+	info := l.stored()
+	if info.Target == "" {
+		return
+	}
+	info.Target, info.Blockers = "", nil
+	bg, cancel := context.WithTimeout(context.Background(), convertWithdrawTimeout)
+	defer cancel()
+	if err := l.store(bg, info, 0, 0); err != nil && !errors.Is(err, ErrNotHeld) && l.Lost() == nil {
+		l.sess.lose(fmt.Errorf("withdraw upgrade of %s: %w", l.resource, err))
+	}
 }
 
 // entryRev is the entry's revision as last written.
@@ -213,6 +257,13 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 				l.resource, to, ErrConflict, try+1, l.Mode())
 		}
 		if err != nil {
+			if len(blockers) == 0 && l.Mode() == to {
+				return nil // it landed; only the answer was lost
+			}
+			l.withdrawPending()
+			if ctxErr(err) || ctx.Err() != nil {
+				return waitErr(ctx, l.resource)
+			}
 			return l.convertErr(err)
 		}
 		if len(blockers) == 0 {
@@ -266,6 +317,13 @@ func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, b
 	}
 	info.Mode = to.String()
 	if err := l.store(ctx, info, 0, to); err != nil {
+		if l.Mode() == to {
+			return nil // it landed; only the answer was lost
+		}
+		l.withdrawPending()
+		if ctxErr(err) || ctx.Err() != nil {
+			return waitErr(ctx, l.resource)
+		}
 		return l.convertErr(err)
 	}
 	return nil

@@ -24,7 +24,7 @@ type Conn struct {
 
 // DefaultStartTimeout is how long Launch waits for a plugin to complete
 // its handshake before it refuses it (see WithStartTimeout).
-const DefaultStartTimeout = 5 * time.Second
+const DefaultStartTimeout = 10 * time.Second
 
 // Errors of Launch.
 var (
