@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/internal/consultest"
 	"github.com/locksmithx/locksmith/internal/redistest"
 )
 
@@ -67,6 +68,10 @@ func TestLeaseSurvivesPluginCrash(t *testing.T) {
 		redistest.Require(t)
 		srv := redistest.Start(t)
 		testLeaseSurvivesPluginCrash(t, redisConfig(srv.Addr, "adopt:"))
+	})
+	t.Run("consul", func(t *testing.T) {
+		agent := consultest.StartDev(t)
+		testLeaseSurvivesPluginCrash(t, consulConfig(agent.Addr, "adopt/"))
 	})
 }
 

@@ -14,7 +14,15 @@ func TestConformance(t *testing.T) {
 	agent := consultest.StartDev(t)
 	backendtest.Run(t, func(t *testing.T) sdk.Backend {
 		return open(t, agent.Addr, sdk.Config{"prefix": "conf/", "history": 50})
-	})
+	}, backendtest.WithCrash(crash))
+}
+
+// crash drops a store as a killed plugin process would: its sessions stay
+// in Consul, unrevoked.
+func crash(t *testing.T, b sdk.Backend) {
+	if err := b.(*Store).Close(); err != nil {
+		t.Fatalf("close store: %v", err)
+	}
 }
 
 // open returns a store configured against addr, closed when the test ends.

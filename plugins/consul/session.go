@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -134,6 +135,19 @@ func (s *Store) KeepAlive(ctx context.Context, session string) (time.Duration, e
 		return 0, sdk.Errorf(sdk.CodeUnknown, "consul: keep alive: session %s has TTL %q: %v", session, entry.TTL, err)
 	}
 	return ttlMultiplier * half, nil
+}
+
+// AdoptSession takes over a session an earlier process of this plugin
+// opened: a Consul session lives in the cluster, not in the process, and is
+// renewed by id, so adopting it is renewing it as KeepAlive does. A
+// session that expired or was revoked gives ErrSessionExpired. The anchor
+// is unused (the store gives none).
+func (s *Store) AdoptSession(ctx context.Context, session string, _ time.Duration, _ *os.File) (sdk.Session, error) {
+	ttl, err := s.KeepAlive(ctx, session)
+	if err != nil {
+		return sdk.Session{}, err
+	}
+	return sdk.Session{ID: session, TTL: ttl}, nil
 }
 
 // Revoke destroys the Consul session (Consul releases its entries in the

@@ -68,7 +68,7 @@ func (s *Store) Info(context.Context) (sdk.PluginInfo, error) {
 		Name:         "consul",
 		Version:      Version,
 		Kind:         sdk.KindBackend,
-		Capabilities: []string{sdk.CapWatch, sdk.CapDistributed, sdk.CapRepair},
+		Capabilities: []string{sdk.CapWatch, sdk.CapDistributed, sdk.CapRepair, sdk.CapAdopt},
 		ConfigSchema: ConfigSchema,
 	}
 	s.mu.RLock()
@@ -247,6 +247,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // Interface guards.
 var (
-	_ sdk.Backend = (*Store)(nil)
-	_ sdk.Closer  = (*Store)(nil)
+	_ sdk.Backend        = (*Store)(nil)
+	_ sdk.Closer         = (*Store)(nil)
+	_ sdk.SessionAdopter = (*Store)(nil)
 )
