@@ -63,7 +63,7 @@ func newFeed(h *host.Host, m *metrics, log hclog.Logger) *feed {
 	go func() {
 		defer close(f.done)
 		for ev := range events {
-			f.publish(fromHost(ev))
+			f.publish(fromHost(ev), ev.Err)
 		}
 	}()
 	return f
@@ -83,12 +83,13 @@ func fromHost(ev host.Event) Event {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// publish numbers ev, records it and hands it to every stream.
-func (f *feed) publish(ev Event) {
+// publish numbers ev, records it and hands it to every stream; err is the
+// error behind it (a failure's or a loss's cause), for the metrics.
+func (f *feed) publish(ev Event, err error) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	f.metrics.observe(ev)
+	f.metrics.observe(ev, err)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {

@@ -100,7 +100,7 @@ func (t *leaseTable) expire(id string) {
 		return
 	}
 	t.feed.publish(Event{Kind: "lost", Resource: snap.Resource, Mode: snap.Mode, Token: snap.Token,
-		HeldMS: ms(time.Since(snap.Acquired)), Error: cause.Error(), LeaseID: id})
+		HeldMS: ms(time.Since(snap.Acquired)), Error: cause.Error(), LeaseID: id}, cause)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = hl.lease.Release(ctx)

@@ -2,7 +2,7 @@ package server
 
 import (
 	"context"
-	"strings"
+	"errors"
 	"sync"
 	"time"
 
@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/locksmithx/locksmith/host"
+	"github.com/locksmithx/locksmith/sdk"
 )
 
 // queueTTL is how long a read of the store's queues serves scrapes.
@@ -90,14 +91,14 @@ func newMetrics(h *host.Host) *metrics {
 	return m
 }
 
-// observe counts one event.
-func (m *metrics) observe(ev Event) {
+// observe counts one event; err is the error behind it.
+func (m *metrics) observe(ev Event, err error) {
 	switch ev.Kind {
 	case host.EventAcquired.String():
 		m.acquisitions.Inc()
 		m.wait.Observe(ev.WaitMS / 1000)
 	case host.EventFailed.String():
-		m.failures.WithLabelValues(failureCause(ev.Error)).Inc()
+		m.failures.WithLabelValues(failureCause(err)).Inc()
 	case host.EventConverted.String():
 		m.conversions.Inc()
 	case host.EventReleased.String():
@@ -108,16 +109,15 @@ func (m *metrics) observe(ev Event) {
 	case host.EventPluginRestarted.String():
 		m.plugin.WithLabelValues("restarted").Inc()
 	case host.EventLost.String(), "lost":
-		m.lost.WithLabelValues(lossCause(ev)).Inc()
+		m.lost.WithLabelValues(lossCause(ev, err)).Inc()
 		if ev.LeaseID == "" {
 			m.hold.Observe(ev.HeldMS / 1000)
 		}
 	}
 }
 
-// failureCause names why a request was not granted, from its error text
-// (the feed carries text: events cross to browsers as JSON).
-func failureCause(msg string) string {
+// failureCause names why a request was not granted.
+func failureCause(err error) string {
 	for _, c := range []struct {
 		err  error
 		name string
@@ -126,24 +126,24 @@ func failureCause(msg string) string {
 		{host.ErrDenied, "denied"}, {host.ErrBackendUnavailable, "backend_unavailable"},
 		{host.ErrConditionFailed, "condition_failed"}, {host.ErrLost, "lost"}, {host.ErrClosed, "closed"},
 	} {
-		if strings.Contains(msg, c.err.Error()) {
+		if errors.Is(err, c.err) {
 			return c.name
 		}
 	}
-	if strings.Contains(msg, context.Canceled.Error()) {
+	if errors.Is(err, context.Canceled) {
 		return "cancelled"
 	}
 	return "other"
 }
 
 // lossCause names why a lease was lost.
-func lossCause(ev Event) string {
+func lossCause(ev Event, err error) string {
 	switch {
 	case ev.LeaseID != "":
 		return "not_renewed"
-	case strings.Contains(ev.Error, host.ErrBackendUnavailable.Error()):
+	case errors.Is(err, host.ErrBackendUnavailable):
 		return "backend_unavailable"
-	case strings.Contains(ev.Error, "expired"):
+	case errors.Is(err, sdk.ErrSessionExpired):
 		return "session_expired"
 	}
 	return "other"

@@ -51,7 +51,7 @@ resource --name (default bench/<pid>) and leaves nothing behind.`,
 				return err
 			}
 			if name == "" {
-				name = fmt.Sprintf("bench/%d", pid())
+				name = fmt.Sprintf("bench/%d", os.Getpid())
 			}
 			resource, err := host.NamedResource(name)
 			if err != nil {
@@ -243,5 +243,3 @@ func percentiles(ds []time.Duration) [4]time.Duration {
 	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
 	return [4]time.Duration{at(0.5), at(0.9), at(0.99), s[len(s)-1]}
 }
-
-func pid() int { return os.Getpid() }
