@@ -234,6 +234,10 @@ func (q *refQueue) convert(r *refReq, to Mode) refOutcome {
 		return refConverted
 	}
 	var blockers []*refReq
+	// Cycles are looked for with r as the upgrade would leave it:
+	// upgrading to to.
+	was := r.target
+	r.target = to
 	for _, o := range q.reqs {
 		if o == r || !o.granted {
 			continue
@@ -243,10 +247,12 @@ func (q *refQueue) convert(r *refReq, to Mode) refOutcome {
 			continue
 		}
 		if q.waitsOn(o, r, map[*refReq]bool{}) {
+			r.target = was
 			return refDeadlock
 		}
 		blockers = append(blockers, o)
 	}
+	r.target = was
 	r.pinned = true
 	if len(blockers) == 0 {
 		r.mode = to

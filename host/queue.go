@@ -89,6 +89,13 @@ func (q queue) granted(key string) bool {
 // or through a chain of other upgrades — none could ever proceed: a
 // deadlock, found from the queue alone, so across hosts too.
 func (q queue) upgradeBlockers(p int, t Mode) ([]string, *request) {
+	// The cycle is looked for in the queue as the upgrade would leave it:
+	// p upgrading to t. An upgrade that waited for p once, stopped while p
+	// held a compatible mode, waits for it again as soon as p's target is
+	// stored; seen without the target, that cycle went unnoticed and was
+	// found later by the older upgrade's wait instead.
+	after := append(queue(nil), q...)
+	after[p].target = t
 	var keys []string
 	for j, o := range q {
 		if j == p || !q.grantedAt(j) {
@@ -97,7 +104,7 @@ func (q queue) upgradeBlockers(p int, t Mode) ([]string, *request) {
 		if Compatible(o.mode, t) && (o.target == 0 || Compatible(o.target, t)) {
 			continue
 		}
-		if q.waitsOn(j, q[p].Key, map[int]bool{}) {
+		if after.waitsOn(j, q[p].Key, map[int]bool{}) {
 			return nil, &q[j]
 		}
 		keys = append(keys, o.Key)

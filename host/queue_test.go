@@ -228,7 +228,12 @@ func TestQueueUpgradeBlockers(t *testing.T) {
 		{"an upgrade waiting for a blocker that left is no cycle",
 			[]qr{{key: "a", mode: S, pinned: true, target: X, blockers: []string{"gone"}}, {key: "b", mode: S}}, "b", X, []string{"a"}, ""},
 		{"an upgrade waiting for a blocker that stepped down is no cycle",
-			[]qr{{key: "a", mode: IS, pinned: true, target: IX, blockers: []string{"b"}}, {key: "b", mode: IS, pinned: true}}, "b", S, []string{"a"}, ""},
+			[]qr{{key: "a", mode: IS, pinned: true, target: IX, blockers: []string{"b"}}, {key: "b", mode: IS, pinned: true}, {key: "c", mode: S}}, "c", SIX, []string{"a"}, ""},
+		// a waited for b's earlier upgrade, which was withdrawn; b's new
+		// target conflicts with a's again, so a waits for b once b's target
+		// is stored, while b waits for a: the newcomer is refused.
+		{"a blocker that stepped down and upgrades again closes the cycle",
+			[]qr{{key: "a", mode: IS, pinned: true, target: U, blockers: []string{"b", "c"}}, {key: "b", mode: IS, pinned: true}, {key: "c", mode: IX}}, "b", X, nil, "a"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := mkQueue(tc.q...)
