@@ -43,6 +43,10 @@ type PluginInfo struct {
 	// configuration (for example: revisions do not survive a restart). The
 	// host logs them at start-up and shows them in `locksmith plugins`.
 	Warnings []string
+	// Points are the lifecycle points a middleware is called at (hooks
+	// package names: "before_acquire", "after_status", "on_lost", …);
+	// none means every point.
+	Points []string
 }
 
 // Has reports whether the plugin announced capability c.
