@@ -17,7 +17,7 @@ import (
 var filePlugin, redisPlugin, consulPlugin, memoryPlugin, auditPlugin string
 
 // auditMiddleware and rbacMiddleware are the shipped middleware plugins.
-var auditMiddleware, rbacMiddleware string
+var auditMiddleware, rbacMiddleware, cryptoMiddleware string
 
 func TestMain(m *testing.M) {
 	testbin.Main(m, map[string]string{
@@ -28,6 +28,7 @@ func TestMain(m *testing.M) {
 		"locksmith-plugin-auditmw": "./host/testdata/auditmw",
 		"locksmith-plugin-audit":   "./plugins/audit/cmd/locksmith-plugin-audit",
 		"locksmith-plugin-rbac":    "./plugins/rbac/cmd/locksmith-plugin-rbac",
+		"locksmith-plugin-crypto":  "./plugins/crypto/cmd/locksmith-plugin-crypto",
 	}, func(dir string) {
 		filePlugin = filepath.Join(dir, "locksmith-plugin-file")
 		redisPlugin = filepath.Join(dir, "locksmith-plugin-redis")
@@ -36,6 +37,7 @@ func TestMain(m *testing.M) {
 		auditPlugin = filepath.Join(dir, "locksmith-plugin-auditmw")
 		auditMiddleware = filepath.Join(dir, "locksmith-plugin-audit")
 		rbacMiddleware = filepath.Join(dir, "locksmith-plugin-rbac")
+		cryptoMiddleware = filepath.Join(dir, "locksmith-plugin-crypto")
 	})
 }
 

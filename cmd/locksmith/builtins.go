@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/locksmithx/locksmith/plugins/audit"
 	"github.com/locksmithx/locksmith/plugins/consul"
+	"github.com/locksmithx/locksmith/plugins/crypto"
 	"github.com/locksmithx/locksmith/plugins/file"
 	"github.com/locksmithx/locksmith/plugins/rbac"
 	"github.com/locksmithx/locksmith/plugins/redis"
@@ -18,5 +19,6 @@ func init() {
 	builtins["file"] = func() sdk.Backend { return file.New() }
 	builtins["redis"] = func() sdk.Backend { return redis.New() }
 	middlewareBuiltins["audit"] = func() sdk.Middleware { return audit.New() }
+	middlewareBuiltins["crypto"] = func() sdk.Middleware { return crypto.New() }
 	middlewareBuiltins["rbac"] = func() sdk.Middleware { return rbac.New() }
 }
