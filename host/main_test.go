@@ -17,7 +17,7 @@ import (
 var filePlugin, redisPlugin, consulPlugin, memoryPlugin, auditPlugin string
 
 // auditMiddleware and rbacMiddleware are the shipped middleware plugins.
-var auditMiddleware, rbacMiddleware, cryptoMiddleware string
+var auditMiddleware, rbacMiddleware, cryptoMiddleware, cacheMiddleware string
 
 func TestMain(m *testing.M) {
 	testbin.Main(m, map[string]string{
@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 		"locksmith-plugin-audit":   "./plugins/audit/cmd/locksmith-plugin-audit",
 		"locksmith-plugin-rbac":    "./plugins/rbac/cmd/locksmith-plugin-rbac",
 		"locksmith-plugin-crypto":  "./plugins/crypto/cmd/locksmith-plugin-crypto",
+		"locksmith-plugin-cache":   "./plugins/cache/cmd/locksmith-plugin-cache",
 	}, func(dir string) {
 		filePlugin = filepath.Join(dir, "locksmith-plugin-file")
 		redisPlugin = filepath.Join(dir, "locksmith-plugin-redis")
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 		auditMiddleware = filepath.Join(dir, "locksmith-plugin-audit")
 		rbacMiddleware = filepath.Join(dir, "locksmith-plugin-rbac")
 		cryptoMiddleware = filepath.Join(dir, "locksmith-plugin-crypto")
+		cacheMiddleware = filepath.Join(dir, "locksmith-plugin-cache")
 	})
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/locksmithx/locksmith/plugins/audit"
+	"github.com/locksmithx/locksmith/plugins/cache"
 	"github.com/locksmithx/locksmith/plugins/consul"
 	"github.com/locksmithx/locksmith/plugins/crypto"
 	"github.com/locksmithx/locksmith/plugins/file"
@@ -19,6 +20,7 @@ func init() {
 	builtins["file"] = func() sdk.Backend { return file.New() }
 	builtins["redis"] = func() sdk.Backend { return redis.New() }
 	middlewareBuiltins["audit"] = func() sdk.Middleware { return audit.New() }
+	middlewareBuiltins["cache"] = func() sdk.Middleware { return cache.New() }
 	middlewareBuiltins["crypto"] = func() sdk.Middleware { return crypto.New() }
 	middlewareBuiltins["rbac"] = func() sdk.Middleware { return rbac.New() }
 }
