@@ -72,7 +72,7 @@ func (p *middlewareProc) launch(ctx context.Context) (*sdk.Conn, sdk.Middleware,
 	}
 	if err != nil {
 		conn.Kill()
-		return nil, nil, sdk.PluginInfo{}, backendErr(fmt.Sprintf("configure middleware %q", p.name), err)
+		return nil, nil, sdk.PluginInfo{}, configureErr("middleware", p.name, err)
 	}
 	return conn, m, info, nil
 }

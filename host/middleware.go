@@ -276,3 +276,17 @@ func (h *Host) statusThrough(ctx context.Context, resource string, read func(con
 	}
 	return st, nil
 }
+
+// middlewarePoints are the points a middleware's info declares, spelled
+// out (every point when it declares none); nil for a backend or when they
+// do not parse.
+func middlewarePoints(info sdk.PluginInfo) []string {
+	if info.Kind != sdk.KindMiddleware {
+		return nil
+	}
+	set, err := hooks.ParsePoints(info.Points)
+	if err != nil {
+		return info.Points
+	}
+	return set.Names()
+}

@@ -18,6 +18,8 @@ type PluginStatus struct {
 	SHA256       string        `json:"sha256,omitempty"`
 	Capabilities []string      `json:"capabilities,omitempty"`
 	Warnings     []string      `json:"warnings,omitempty"`
+	// Points are the lifecycle points a middleware is called at.
+	Points []string `json:"points,omitempty"`
 	Ready        time.Duration `json:"ready_ns,omitempty"`
 	Healthy      bool          `json:"healthy"`
 	Health       string        `json:"health"`
@@ -88,6 +90,7 @@ func (h *Host) pluginStatus(ctx context.Context, name string) PluginStatus {
 		return st
 	}
 	st.Kind, st.Version, st.Capabilities, st.Warnings = string(info.Kind), info.Version, info.Capabilities, info.Warnings
+	st.Points = middlewarePoints(info)
 	if err := plugin.Health(ctx); err != nil {
 		st.Health = err.Error()
 		return st

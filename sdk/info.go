@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 )
 
 // Kind says which contract a plugin implements.
@@ -74,6 +75,9 @@ func (c Config) Decode(v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return Errorf(CodeInvalidConfig, "%s: unknown key", strings.Trim(name, `"`))
+		}
 		return Errorf(CodeInvalidConfig, "%v", err)
 	}
 	return nil
