@@ -10,20 +10,21 @@ import (
 
 // PluginStatus describes one plugin the host knows of.
 type PluginStatus struct {
-	Name         string   `json:"name"`
-	Kind         string   `json:"kind,omitempty"`
-	Version      string   `json:"version,omitempty"`
-	Source       string   `json:"source,omitempty"`
-	Path         string   `json:"path,omitempty"`
-	SHA256       string   `json:"sha256,omitempty"`
-	Capabilities []string `json:"capabilities,omitempty"`
-	Warnings     []string `json:"warnings,omitempty"`
+	Name         string        `json:"name"`
+	Kind         string        `json:"kind,omitempty"`
+	Version      string        `json:"version,omitempty"`
+	Source       string        `json:"source,omitempty"`
+	Path         string        `json:"path,omitempty"`
+	SHA256       string        `json:"sha256,omitempty"`
+	Capabilities []string      `json:"capabilities,omitempty"`
+	Warnings     []string      `json:"warnings,omitempty"`
+	Ready        time.Duration `json:"ready_ns,omitempty"`
+	Healthy      bool          `json:"healthy"`
+	Health       string        `json:"health"`
+	Active       bool          `json:"active"`
+
 	// Points are the lifecycle points a middleware is called at.
-	Points  []string      `json:"points,omitempty"`
-	Ready   time.Duration `json:"ready_ns,omitempty"`
-	Healthy bool          `json:"healthy"`
-	Health  string        `json:"health"`
-	Active  bool          `json:"active"`
+	Points []string `json:"points,omitempty"`
 }
 
 // Plugins reports every plugin the host can name — the configured ones and
