@@ -2,7 +2,7 @@
 # (the file backend); `make test` runs every test with the race detector.
 GO       ?= go
 BIN      := bin
-PLUGINS  := file redis consul
+PLUGINS  := file redis consul audit rbac crypto cache
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 TOOLS    := $(CURDIR)/.cache/bin

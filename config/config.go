@@ -56,6 +56,10 @@ type Plugin struct {
 	// fail_closed (the default) refuses the operation, fail_open lets it
 	// through.
 	OnError string `koanf:"on_error"`
+	// LogLevel is the plugin's own log level (trace, debug, info, warn,
+	// error, off); empty follows log.level. Its lines pass the host's
+	// level too.
+	LogLevel string `koanf:"log_level"`
 }
 
 // The values of Plugin.OnError.
@@ -166,6 +170,9 @@ func (c Config) Validate() error {
 		seen[m] = true
 	}
 	for name, p := range c.Plugins {
+		if p.LogLevel != "" && !logLevels[p.LogLevel] {
+			probs = append(probs, fmt.Sprintf("plugins.%s.log_level: %q is not one of trace, debug, info, warn, error, off", name, p.LogLevel))
+		}
 		if p.OnError != "" && p.OnError != FailClosed && p.OnError != FailOpen {
 			probs = append(probs, fmt.Sprintf("plugins.%s.on_error: %q is not fail_closed or fail_open", name, p.OnError))
 		}

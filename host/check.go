@@ -2,12 +2,8 @@ package host
 
 import (
 	"context"
-)
 
-// Operations of Check and Repair as middleware sees them.
-const (
-	OpCheck  = "check"
-	OpRepair = "repair"
+	"github.com/locksmithx/locksmith/sdk"
 )
 
 // Problem is something Check found in a backend's stored state, or that
@@ -25,7 +21,7 @@ type Problem struct {
 // returns what is wrong; none means nothing is. It takes no lock. A
 // middleware may deny it (ErrDenied).
 func (h *Host) Check(ctx context.Context, resource string) ([]Problem, error) {
-	return h.inspect(ctx, OpCheck, resource)
+	return h.inspect(ctx, sdk.OpCheck, resource)
 }
 
 // Repair fixes what Check reports for resource ("" for every resource the
@@ -33,7 +29,7 @@ func (h *Host) Check(ctx context.Context, resource string) ([]Problem, error) {
 // it was fixed. Repair may drop state it cannot trust: a lock whose state
 // was unreadable is free afterwards. A middleware may deny it (ErrDenied).
 func (h *Host) Repair(ctx context.Context, resource string) ([]Problem, error) {
-	return h.inspect(ctx, OpRepair, resource)
+	return h.inspect(ctx, sdk.OpRepair, resource)
 }
 
 func (h *Host) inspect(ctx context.Context, op, resource string) ([]Problem, error) {
@@ -44,7 +40,7 @@ func (h *Host) inspect(ctx context.Context, op, resource string) ([]Problem, err
 			return 0, err
 		}
 		call := g.backend.Check
-		if op == OpRepair {
+		if op == sdk.OpRepair {
 			call = g.backend.Repair
 		}
 		ps, err := call(ctx, resource)

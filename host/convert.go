@@ -47,7 +47,7 @@ func (l *Lease) Convert(ctx context.Context, to Mode) error {
 	if !to.valid() {
 		return fmt.Errorf("%w: lock mode %d", ErrInvalidConfig, to)
 	}
-	return l.h.intercept(ctx, OpConvert, l.resource, to, nil, func(map[string]string) (int64, error) {
+	return l.h.intercept(ctx, sdk.OpConvert, l.resource, to, nil, func(map[string]string) (int64, error) {
 		return l.token, l.convert(ctx, to)
 	})
 }

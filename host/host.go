@@ -86,10 +86,11 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Host, error) 
 		h.backend.close()
 		return nil, err
 	}
-	if h.chain, err = startChain(ctx, cat, cfg, o.logger); err != nil {
+	if h.chain, err = startChain(ctx, cat, cfg, o.logger, o.hooks...); err != nil {
 		h.backend.close()
 		return nil, err
 	}
+	h.hookEvents()
 	return h, nil
 }
 
@@ -176,7 +177,7 @@ func (h *Host) Acquire(ctx context.Context, resource string, opts ...LockOption)
 	}
 	start := time.Now()
 	var l *Lease
-	err := h.intercept(ctx, OpAcquire, resource, o.mode, o.meta, func(meta map[string]string) (int64, error) {
+	err := h.intercept(ctx, sdk.OpAcquire, resource, o.mode, o.meta, func(meta map[string]string) (int64, error) {
 		o.meta = meta
 		var err error
 		if l, err = h.take(ctx, resource, o); err != nil {
@@ -245,7 +246,7 @@ func (h *Host) session(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	hostname, _ := os.Hostname()
-	s, err := openSession(ctx, h.backend, g, h.cfg.Lease.TTL, map[string]string{"pid": strconv.Itoa(os.Getpid()), "host": hostname}, h.log.Named("session"), h.metrics.renewed)
+	s, err := openSession(ctx, h.backend, g, h.cfg.Lease.TTL, map[string]string{"pid": strconv.Itoa(os.Getpid()), "host": hostname}, h.log.Named("session"), h.renewed)
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func (l *Lease) Lost() error {
 // of a lost or already released lease returns an error wrapping ErrNotHeld
 // (and, for a lost one, the cause of the loss).
 func (l *Lease) Release(ctx context.Context) error {
-	return l.h.intercept(ctx, OpRelease, l.resource, l.Mode(), nil, func(map[string]string) (int64, error) {
+	return l.h.intercept(ctx, sdk.OpRelease, l.resource, l.Mode(), nil, func(map[string]string) (int64, error) {
 		return l.token, l.releaseAll(ctx)
 	})
 }

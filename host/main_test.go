@@ -16,6 +16,9 @@ import (
 // package's tests.
 var filePlugin, redisPlugin, consulPlugin, memoryPlugin, auditPlugin string
 
+// auditMiddleware and rbacMiddleware are the shipped middleware plugins.
+var auditMiddleware, rbacMiddleware, cryptoMiddleware, cacheMiddleware string
+
 func TestMain(m *testing.M) {
 	testbin.Main(m, map[string]string{
 		"locksmith-plugin-file":    "./plugins/file/cmd/locksmith-plugin-file",
@@ -23,12 +26,20 @@ func TestMain(m *testing.M) {
 		"locksmith-plugin-memory":  "./examples/custom-backend/cmd/locksmith-plugin-memory",
 		"locksmith-plugin-consul":  "./plugins/consul/cmd/locksmith-plugin-consul",
 		"locksmith-plugin-auditmw": "./host/testdata/auditmw",
+		"locksmith-plugin-audit":   "./plugins/audit/cmd/locksmith-plugin-audit",
+		"locksmith-plugin-rbac":    "./plugins/rbac/cmd/locksmith-plugin-rbac",
+		"locksmith-plugin-crypto":  "./plugins/crypto/cmd/locksmith-plugin-crypto",
+		"locksmith-plugin-cache":   "./plugins/cache/cmd/locksmith-plugin-cache",
 	}, func(dir string) {
 		filePlugin = filepath.Join(dir, "locksmith-plugin-file")
 		redisPlugin = filepath.Join(dir, "locksmith-plugin-redis")
 		memoryPlugin = filepath.Join(dir, "locksmith-plugin-memory")
 		consulPlugin = filepath.Join(dir, "locksmith-plugin-consul")
 		auditPlugin = filepath.Join(dir, "locksmith-plugin-auditmw")
+		auditMiddleware = filepath.Join(dir, "locksmith-plugin-audit")
+		rbacMiddleware = filepath.Join(dir, "locksmith-plugin-rbac")
+		cryptoMiddleware = filepath.Join(dir, "locksmith-plugin-crypto")
+		cacheMiddleware = filepath.Join(dir, "locksmith-plugin-cache")
 	})
 }
 

@@ -5,66 +5,110 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/hooks"
 	"github.com/locksmithx/locksmith/sdk"
 )
 
-// Operations middleware sees.
-const (
-	OpAcquire = "acquire"
-	OpRelease = "release"
-	OpConvert = "convert"
-	OpStatus  = "status"
-)
-
-// chain is the configured middleware, each a plugin process: every
-// operation passes BEFORE through it in config order, then the backend,
-// then AFTER in reverse order. A middleware can deny in BEFORE, rewrite
-// the request's metadata, or answer a read (status) itself.
+// chain is the host's hooks chain: the configured middleware, each a
+// supervised plugin process, and the in-process hooks, in one
+// hooks.Chain. Every operation passes BEFORE through it in order, then
+// the backend, then AFTER in reverse.
 type chain struct {
-	links     []*link
+	*hooks.Chain
+	procs     []*middlewareProc
 	principal string
-	log       hclog.Logger
+	pid       int
+	hostname  string
+	follow    *follower
 }
 
-type link struct {
-	name     string
-	conn     *sdk.Conn
-	m        sdk.Middleware
-	failOpen bool
-}
-
-// startChain launches, configures and checks every configured middleware.
-func startChain(ctx context.Context, cat *catalog, cfg config.Config, log hclog.Logger) (*chain, error) {
-	c := &chain{principal: principal(), log: log}
+// startChain launches, configures and checks every configured middleware
+// and places the in-process hooks: a hook whose name is in the config's
+// middleware list runs at that place, the others run first, in the order
+// given. A middleware announcing sdk.CapFailClosed is fail-closed whatever
+// its on_error says.
+func startChain(ctx context.Context, cat *catalog, cfg config.Config, log hclog.Logger, inproc ...hooks.Hook) (*chain, error) {
+	hostname, _ := os.Hostname()
+	c := &chain{principal: principal(), pid: os.Getpid(), hostname: hostname, Chain: hooks.NewChain(nil)}
+	byName := map[string]hooks.Hook{}
+	for _, h := range inproc {
+		byName[h.Name()] = h
+	}
+	var links []hooks.Link
+	placed := map[string]bool{}
 	for _, name := range cfg.Middleware {
+		if h, ok := byName[name]; ok {
+			placed[name] = true
+			links = append(links, hooks.Link{Hook: h, FailOpen: cfg.Plugin(name).OnError == config.FailOpen})
+		}
+	}
+	for _, h := range inproc {
+		if !placed[h.Name()] {
+			links = append([]hooks.Link{{Hook: h}}, links...)
+			placed[h.Name()] = true
+		}
+	}
+	for _, name := range cfg.Middleware {
+		if _, ok := byName[name]; ok {
+			continue
+		}
 		spec, err := cat.resolve(name)
 		if err != nil {
 			c.close()
 			return nil, err
 		}
-		opts := []sdk.LaunchOpt{sdk.WithHostLogger(log.Named("plugin." + name))}
-		if spec.Sum != nil {
-			opts = append(opts, sdk.WithChecksum(spec.Sum))
-		}
-		conn, err := sdk.Launch(spec.command(), sdk.KindMiddleware, opts...)
+		p, err := launchMiddleware(ctx, name, spec, sdk.Config(cfg.Plugin(name).Config), pluginLogger(log, name, cfg.Plugin(name)))
 		if err != nil {
 			c.close()
-			return nil, launchErr("middleware", spec, err)
+			return nil, err
 		}
-		m := conn.Middleware()
-		if err := m.Configure(ctx, sdk.Config(cfg.Plugin(name).Config)); err != nil {
-			conn.Kill()
-			c.close()
-			return nil, backendErr(fmt.Sprintf("configure middleware %q", name), err)
+		c.procs = append(c.procs, p)
+		failOpen := cfg.Plugin(name).OnError == config.FailOpen
+		if failOpen && p.info.Has(sdk.CapFailClosed) {
+			log.Warn("middleware is always fail-closed; on_error: fail_open ignored", "middleware", name)
+			failOpen = false
 		}
-		c.links = append(c.links, &link{name: name, conn: conn, m: m, failOpen: cfg.Plugin(name).OnError == config.FailOpen})
+		// In config order, among the in-process hooks placed by name.
+		link := hooks.Link{Hook: p, FailOpen: failOpen}
+		links = insertAt(links, name, cfg.Middleware, link)
 	}
+	c.Chain = hooks.NewChain(log.Named("hooks"), links...)
+	c.follow = newFollower()
 	return c, nil
+}
+
+// insertAt inserts link (the middleware name) into links so that the
+// links named in order keep that order.
+func insertAt(links []hooks.Link, name string, order []string, link hooks.Link) []hooks.Link {
+	rank := map[string]int{}
+	for i, n := range order {
+		rank[n] = i + 1
+	}
+	i := len(links)
+	for j, l := range links {
+		if r := rank[l.Hook.Name()]; r > rank[name] {
+			i = j
+			break
+		}
+	}
+	return append(links[:i], append([]hooks.Link{link}, links[i:]...)...)
+}
+
+// pluginLogger is the logger of plugin name: a named sub-logger of log,
+// at the plugin's own log_level when it has one.
+func pluginLogger(log hclog.Logger, name string, pc config.Plugin) hclog.Logger {
+	l := log.Named("plugin." + name)
+	if pc.LogLevel != "" {
+		l = &leveledLogger{Logger: l, level: hclog.LevelFromString(pc.LogLevel)}
+	}
+	return l
 }
 
 type principalKey struct{}
@@ -92,49 +136,10 @@ func principal() string {
 	return ""
 }
 
-// before runs the BEFORE phase. It returns the metadata as the chain left
-// it, a response if a middleware answered the operation itself, or an
-// error wrapping ErrDenied.
-func (c *chain) before(ctx context.Context, in sdk.Interception) (map[string]string, []byte, error) {
-	in.Phase, in.Principal = sdk.Before, principalOf(ctx, c.principal)
-	for _, l := range c.links {
-		v, err := l.m.Intercept(ctx, in)
-		if err != nil {
-			if l.failOpen {
-				c.log.Warn("middleware failed; letting the operation through (fail_open)", "middleware", l.name, "op", in.Op, "error", err)
-				continue
-			}
-			return nil, nil, fmt.Errorf("%w: middleware %q failed (fail_closed): %w", ErrDenied, l.name, err)
-		}
-		switch v.Action {
-		case sdk.Deny:
-			return nil, nil, fmt.Errorf("%w by %s: %s", ErrDenied, l.name, v.Reason)
-		case sdk.Respond:
-			if in.Op != OpStatus {
-				return nil, nil, fmt.Errorf("%w: middleware %q answered %s, which only reads may be", ErrDenied, l.name, in.Op)
-			}
-			return in.Metadata, v.Response, nil
-		}
-		if v.RewriteMetadata {
-			in.Metadata = v.Metadata
-		}
-	}
-	return in.Metadata, nil, nil
-}
-
-// after runs the AFTER phase, in reverse order. It cannot undo what was
-// done; failures are logged.
-func (c *chain) after(ctx context.Context, in sdk.Interception, result error) {
-	in.Phase, in.Principal = sdk.After, principalOf(ctx, c.principal)
-	if result != nil {
-		in.Result, in.ResultCode = result.Error(), resultCode(result)
-	}
-	for i := len(c.links) - 1; i >= 0; i-- {
-		l := c.links[i]
-		if _, err := l.m.Intercept(ctx, in); err != nil {
-			c.log.Warn("middleware failed after the operation", "middleware", l.name, "op", in.Op, "error", err)
-		}
-	}
+// interception is an operation as the chain sees it, on behalf of ctx's
+// principal.
+func (c *chain) interception(ctx context.Context, op, resource string) sdk.Interception {
+	return sdk.Interception{Op: op, Resource: resource, Principal: principalOf(ctx, c.principal), PID: c.pid, Host: c.hostname}
 }
 
 // resultCode names a host error for middleware. An error that wraps
@@ -168,53 +173,120 @@ var resultCodes = []struct {
 	{ErrInvalidConfig, sdk.CodeInvalidArgument},
 }
 
-// empty reports whether there is no middleware (c may be nil).
-func (c *chain) empty() bool { return c == nil || len(c.links) == 0 }
+// empty reports whether the chain runs nothing (c may be nil).
+func (c *chain) empty() bool { return c == nil || c.Chain.Empty() }
 
+// close stops the chain's plugins and what follows resources for it. It
+// can safely be called more than once, and on nil.
 func (c *chain) close() {
 	if c == nil {
 		return
 	}
-	for _, l := range c.links {
-		l.conn.Kill()
+	c.follow.close()
+	for _, p := range c.procs {
+		p.close()
 	}
 }
 
+// denied is the host's error of an operation the chain refused.
+func denied(err error) error {
+	var d *hooks.Denial
+	if errors.As(err, &d) {
+		if d.Err != nil {
+			return fmt.Errorf("%w: middleware %q failed (fail_closed): %w", ErrDenied, d.Hook, d.Err)
+		}
+		return fmt.Errorf("%w by %s: %w", ErrDenied, d.Hook, d)
+	}
+	return err
+}
+
 // intercept runs op through the chain around do: BEFORE may deny it or
-// rewrite meta; AFTER sees its result and fencing token.
+// rewrite meta; AFTER sees its result, fencing token and latency.
 func (h *Host) intercept(ctx context.Context, op, resource string, mode Mode, meta map[string]string, do func(meta map[string]string) (int64, error)) error {
 	if h.chain.empty() {
 		_, err := do(meta)
 		return err
 	}
-	in := sdk.Interception{Op: op, Resource: resource, Mode: mode.String(), Metadata: meta}
-	meta, _, err := h.chain.before(ctx, in)
+	start := time.Now()
+	in := h.chain.interception(ctx, op, resource)
+	in.Mode, in.Metadata = mode.String(), meta
+	out, err := h.chain.Before(ctx, in)
 	// AFTER runs even when ctx has ended, as the same principal.
-	actx := WithPrincipal(context.Background(), principalOf(ctx, h.chain.principal))
+	actx := WithPrincipal(context.Background(), in.Principal)
 	if err != nil {
-		h.chain.after(actx, in, err)
+		err = denied(err)
+		in.Result, in.ResultCode, in.Latency = err.Error(), resultCode(err), time.Since(start)
+		_, _ = h.chain.After(actx, in)
 		return err
 	}
-	in.Metadata = meta
-	token, err := do(meta)
-	in.FencingToken = token
-	h.chain.after(actx, in, err)
+	in.Metadata = out.Metadata
+	token, err := do(out.Metadata)
+	in.FencingToken, in.Latency = token, time.Since(start)
+	if err != nil {
+		in.Result, in.ResultCode = err.Error(), resultCode(err)
+	}
+	_, _ = h.chain.After(actx, in)
 	return err
 }
 
-// statusAnswer runs a status read's BEFORE phase: a middleware (a cache)
-// may answer it.
-func (h *Host) statusAnswer(ctx context.Context, resource string) (*ResourceStatus, error) {
+// statusThrough runs a status read through the chain: BEFORE may deny it
+// or answer it (a cache), read does it otherwise, and AFTER may transform
+// the answer (crypto decrypts metadata).
+func (h *Host) statusThrough(ctx context.Context, resource string, read func(context.Context, string) (ResourceStatus, error)) (ResourceStatus, error) {
 	if h.chain.empty() {
-		return nil, nil
+		return read(ctx, resource)
 	}
-	_, resp, err := h.chain.before(ctx, sdk.Interception{Op: OpStatus, Resource: resource})
-	if err != nil || resp == nil {
-		return nil, err
+	start := time.Now()
+	in := h.chain.interception(ctx, sdk.OpStatus, resource)
+	out, err := h.chain.Before(ctx, in)
+	actx := WithPrincipal(context.Background(), in.Principal)
+	if err != nil {
+		err = denied(err)
+		in.Result, in.ResultCode, in.Latency = err.Error(), resultCode(err), time.Since(start)
+		_, _ = h.chain.After(actx, in)
+		return ResourceStatus{}, err
+	}
+	in.Response = out.Answer
+	if in.Response == nil {
+		st, err := read(ctx, resource)
+		if err != nil {
+			in.Result, in.ResultCode, in.Latency = err.Error(), resultCode(err), time.Since(start)
+			_, _ = h.chain.After(actx, in)
+			return ResourceStatus{}, err
+		}
+		if in.Response, err = json.Marshal(st); err != nil {
+			return ResourceStatus{}, fmt.Errorf("status %s: encode for middleware: %w", resource, err)
+		}
+		h.chain.follow.start(h, resource, st.Revision)
+	}
+	in.Latency = time.Since(start)
+	answer, err := h.chain.After(actx, in)
+	if err != nil {
+		return ResourceStatus{}, fmt.Errorf("status %s: %w", resource, denied(err))
 	}
 	var st ResourceStatus
-	if err := json.Unmarshal(resp, &st); err != nil {
-		return nil, fmt.Errorf("status %s: a middleware's answer does not decode: %v", resource, err)
+	if err := json.Unmarshal(answer, &st); err != nil {
+		return ResourceStatus{}, fmt.Errorf("status %s: a middleware's answer does not decode: %w", resource, err)
 	}
-	return &st, nil
+	if st.Holders == nil {
+		st.Holders = []Request{}
+	}
+	if st.Waiters == nil {
+		st.Waiters = []Request{}
+	}
+	return st, nil
+}
+
+// middlewarePoints are the points a middleware's info declares, spelled
+// out (every point when it declares none); nil for a backend or when they
+// do not parse.
+func middlewarePoints(info sdk.PluginInfo) []string {
+	if info.Kind != sdk.KindMiddleware {
+		return nil
+	}
+	set, err := hooks.ParsePoints(info.Points)
+	if err != nil {
+		return info.Points
+	}
+	return set.Names()
 }

@@ -75,10 +75,11 @@ func TestMiddlewareFailure(t *testing.T) {
 			cfg, _ := auditConfig(t.TempDir(), tc.onError)
 			h := newHostFrom(t, cfg)
 			ctx := testCtx(t)
-			if err := syscall.Kill(h.chain.links[0].conn.Pid(), syscall.SIGKILL); err != nil {
+			p := h.chain.procs[0]
+			if err := syscall.Kill(p.pid(), syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, h.chain.links[0].conn.Exited)
+			waitFor(t, func() bool { return p.pid() == 0 })
 			l, err := h.Named(ctx, "r")
 			if tc.wantErr {
 				if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "fail_closed") {

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/locksmithx/locksmith/hooks"
 )
 
 // Option is an optional setting of New.
@@ -14,6 +16,7 @@ type options struct {
 	self     string
 	builtins []string
 	backoff  Backoff
+	hooks    []hooks.Hook
 }
 
 // WithLogger sets the host's logger; plugins log to named sub-loggers of it.

@@ -22,6 +22,9 @@ type PluginStatus struct {
 	Healthy      bool          `json:"healthy"`
 	Health       string        `json:"health"`
 	Active       bool          `json:"active"`
+
+	// Points are the lifecycle points a middleware is called at.
+	Points []string `json:"points,omitempty"`
 }
 
 // Plugins reports every plugin the host can name — the configured ones and
@@ -88,6 +91,7 @@ func (h *Host) pluginStatus(ctx context.Context, name string) PluginStatus {
 		return st
 	}
 	st.Kind, st.Version, st.Capabilities, st.Warnings = string(info.Kind), info.Version, info.Capabilities, info.Warnings
+	st.Points = middlewarePoints(info)
 	if err := plugin.Health(ctx); err != nil {
 		st.Health = err.Error()
 		return st

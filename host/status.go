@@ -31,13 +31,14 @@ type ResourceStatus struct {
 
 // Status reads the queue of a resource key: who holds it and who waits,
 // in order. It takes no lock.
+// The read passes through the hooks chain: a middleware may answer it
+// or transform its answer.
 func (h *Host) Status(ctx context.Context, resource string) (ResourceStatus, error) {
-	if st, err := h.statusAnswer(ctx, resource); st != nil || err != nil {
-		if err != nil {
-			return ResourceStatus{}, err
-		}
-		return *st, nil
-	}
+	return h.statusThrough(ctx, resource, h.readStatus)
+}
+
+// readStatus reads the queue of resource from the backend.
+func (h *Host) readStatus(ctx context.Context, resource string) (ResourceStatus, error) {
 	g, err := h.backend.get(ctx)
 	if err != nil {
 		return ResourceStatus{}, err

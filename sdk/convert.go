@@ -57,12 +57,12 @@ func problemsFromPB(ps []*pb.Problem) []Problem {
 
 func infoToPB(i PluginInfo) *pb.InfoResponse {
 	return &pb.InfoResponse{Name: i.Name, Version: i.Version, Kind: string(i.Kind),
-		Capabilities: i.Capabilities, ConfigSchema: i.ConfigSchema, Warnings: i.Warnings}
+		Capabilities: i.Capabilities, ConfigSchema: i.ConfigSchema, Warnings: i.Warnings, Points: i.Points}
 }
 
 func infoFromPB(i *pb.InfoResponse) PluginInfo {
 	return PluginInfo{Name: i.Name, Version: i.Version, Kind: Kind(i.Kind),
-		Capabilities: i.Capabilities, ConfigSchema: i.ConfigSchema, Warnings: i.Warnings}
+		Capabilities: i.Capabilities, ConfigSchema: i.ConfigSchema, Warnings: i.Warnings, Points: i.Points}
 }
 
 func ms(d time.Duration) int64     { return d.Milliseconds() }

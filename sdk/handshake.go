@@ -7,7 +7,11 @@ import (
 // ProtocolVersion is the newest plugin protocol version this package speaks.
 // Hosts negotiate it through go-plugin's VersionedPlugins, so a later
 // version can be added beside version 1 without breaking existing plugins.
-const ProtocolVersion = 1
+// Version 2 adds what middleware needs to see the whole lifecycle: the
+// points a middleware declares in its Info, and a read's answer, latency,
+// pid, host and revision in each interception. Its messages are version
+// 1's with fields added, so both are served alike.
+const ProtocolVersion = 2
 
 // Handshake is the go-plugin handshake every Locksmith plugin and host share.
 // It is a UX feature, not a security one: it stops a plugin binary from
@@ -22,10 +26,12 @@ var Handshake = plugin.HandshakeConfig{
 // ClientConfig.VersionedPlugins: every protocol version the host speaks,
 // each with the backend and middleware plugin kinds, named by their Kind.
 func VersionedPlugins() map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{
-		1: {
+	out := map[int]plugin.PluginSet{}
+	for v := 1; v <= ProtocolVersion; v++ {
+		out[v] = plugin.PluginSet{
 			string(KindBackend):    &backendPlugin{},
 			string(KindMiddleware): &middlewarePlugin{},
-		},
+		}
 	}
+	return out
 }

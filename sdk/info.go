@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 )
 
 // Kind says which contract a plugin implements.
@@ -43,6 +44,10 @@ type PluginInfo struct {
 	// configuration (for example: revisions do not survive a restart). The
 	// host logs them at start-up and shows them in `locksmith plugins`.
 	Warnings []string
+	// Points are the lifecycle points a middleware is called at (hooks
+	// package names: "before_acquire", "after_status", "on_lost", …);
+	// none means every point.
+	Points []string
 }
 
 // Has reports whether the plugin announced capability c.
@@ -70,6 +75,9 @@ func (c Config) Decode(v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return Errorf(CodeInvalidConfig, "%s: unknown key", strings.Trim(name, `"`))
+		}
 		return Errorf(CodeInvalidConfig, "%v", err)
 	}
 	return nil

@@ -116,7 +116,7 @@ func serve(kind Kind, p plugin.Plugin, impl any, guards *guardSet, drain func(),
 
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {string(kind): p}},
+		VersionedPlugins: servedVersions(kind, p),
 		GRPCServer:       plugin.DefaultGRPCServer,
 		TLSProvider:      pluginTLS,
 		Logger:           cfg.logger,
@@ -144,4 +144,14 @@ func watchHost(every time.Duration, stop func(int)) {
 			}
 		}
 	}
+}
+
+// servedVersions serves p at every protocol version: each later version
+// only adds fields, so a host that speaks an older one still works.
+func servedVersions(kind Kind, p plugin.Plugin) map[int]plugin.PluginSet {
+	out := map[int]plugin.PluginSet{}
+	for v := 1; v <= ProtocolVersion; v++ {
+		out[v] = plugin.PluginSet{string(kind): p}
+	}
+	return out
 }

@@ -19,6 +19,9 @@ func builtinNames() []string {
 	for n := range builtins {
 		out = append(out, n)
 	}
+	for n := range middlewareBuiltins {
+		out = append(out, n)
+	}
 	sort.Strings(out)
 	return out
 }
@@ -30,6 +33,10 @@ func pluginServeCommand() *cobra.Command {
 		Short: "Serve a built-in plugin (run by the host, not by hand)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if newMiddleware, ok := middlewareBuiltins[args[0]]; ok {
+				sdk.ServeMiddleware(newMiddleware())
+				return fmt.Errorf("plugin %s stopped", args[0])
+			}
 			newBackend, ok := builtins[args[0]]
 			if !ok {
 				return usageErr("no built-in plugin %q (built-in: %v)", args[0], builtinNames())

@@ -57,7 +57,7 @@ func printPlugins(out io.Writer, list []host.PluginStatus, asJSON bool) error {
 		}
 	}
 	fmt.Fprintln(out, "(* the active backend)")
-	return nil
+	return printMiddleware(out, list)
 }
 
 func dash(s string) string {

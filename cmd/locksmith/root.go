@@ -60,7 +60,7 @@ func run(args []string) int {
 
 	root.AddCommand(execCommand(&g), statusCommand(&g), treeCommand(&g), topCommand(&g), checkCommand(&g), repairCommand(&g),
 		healthCommand(&g), pluginsCommand(&g), versionCommand(), pluginServeCommand(), demoCommand(&g), serveCommand(&g),
-		benchCommand(&g))
+		benchCommand(&g), auditCommand(), configCommand(&g))
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

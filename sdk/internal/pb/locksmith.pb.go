@@ -206,13 +206,17 @@ func (*InfoRequest) Descriptor() ([]byte, []int) {
 }
 
 type InfoResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	Capabilities  []string               `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
-	ConfigSchema  string                 `protobuf:"bytes,5,opt,name=config_schema,json=configSchema,proto3" json:"config_schema,omitempty"`
-	Warnings      []string               `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version      string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Kind         string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Capabilities []string               `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	ConfigSchema string                 `protobuf:"bytes,5,opt,name=config_schema,json=configSchema,proto3" json:"config_schema,omitempty"`
+	Warnings     []string               `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// points (middleware, protocol 2): the lifecycle points the middleware
+	// is called at ("before_acquire", "after_status", "on_lost", …; see the
+	// hooks package). None: every point.
+	Points        []string `protobuf:"bytes,7,rep,name=points,proto3" json:"points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -285,6 +289,13 @@ func (x *InfoResponse) GetConfigSchema() string {
 func (x *InfoResponse) GetWarnings() []string {
 	if x != nil {
 		return x.Warnings
+	}
+	return nil
+}
+
+func (x *InfoResponse) GetPoints() []string {
+	if x != nil {
+		return x.Points
 	}
 	return nil
 }
@@ -1974,9 +1985,19 @@ type InterceptRequest struct {
 	Principal string                 `protobuf:"bytes,5,opt,name=principal,proto3" json:"principal,omitempty"`
 	Metadata  map[string]string      `protobuf:"bytes,6,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// result is set in AFTER: empty on success, else the error text.
-	Result        string `protobuf:"bytes,7,opt,name=result,proto3" json:"result,omitempty"`
-	ResultCode    string `protobuf:"bytes,8,opt,name=result_code,json=resultCode,proto3" json:"result_code,omitempty"`
-	FencingToken  int64  `protobuf:"varint,9,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
+	Result       string `protobuf:"bytes,7,opt,name=result,proto3" json:"result,omitempty"`
+	ResultCode   string `protobuf:"bytes,8,opt,name=result_code,json=resultCode,proto3" json:"result_code,omitempty"`
+	FencingToken int64  `protobuf:"varint,9,opt,name=fencing_token,json=fencingToken,proto3" json:"fencing_token,omitempty"`
+	// Protocol 2. response is a read's answer (JSON) in AFTER: a middleware
+	// may transform it by answering RESPOND.
+	Response []byte `protobuf:"bytes,10,opt,name=response,proto3" json:"response,omitempty"`
+	// latency_ns is how long the operation took (AFTER).
+	LatencyNs int64 `protobuf:"varint,11,opt,name=latency_ns,json=latencyNs,proto3" json:"latency_ns,omitempty"`
+	// pid and host name the host process that made the request.
+	Pid  int64  `protobuf:"varint,12,opt,name=pid,proto3" json:"pid,omitempty"`
+	Host string `protobuf:"bytes,13,opt,name=host,proto3" json:"host,omitempty"`
+	// revision is the resource's revision of a change event (on_change).
+	Revision      int64 `protobuf:"varint,14,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2074,6 +2095,41 @@ func (x *InterceptRequest) GetFencingToken() int64 {
 	return 0
 }
 
+func (x *InterceptRequest) GetResponse() []byte {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *InterceptRequest) GetLatencyNs() int64 {
+	if x != nil {
+		return x.LatencyNs
+	}
+	return 0
+}
+
+func (x *InterceptRequest) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *InterceptRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *InterceptRequest) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type InterceptResponse struct {
 	state  protoimpl.MessageState   `protogen:"open.v1"`
 	Action InterceptResponse_Action `protobuf:"varint,1,opt,name=action,proto3,enum=locksmith.plugin.v1.InterceptResponse_Action" json:"action,omitempty"`
@@ -2157,14 +2213,15 @@ var File_locksmith_proto protoreflect.FileDescriptor
 const file_locksmith_proto_rawDesc = "" +
 	"\n" +
 	"\x0flocksmith.proto\x12\x13locksmith.plugin.v1\"\r\n" +
-	"\vInfoRequest\"\xb5\x01\n" +
+	"\vInfoRequest\"\xcd\x01\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\"\n" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12#\n" +
 	"\rconfig_schema\x18\x05 \x01(\tR\fconfigSchema\x12\x1a\n" +
-	"\bwarnings\x18\x06 \x03(\tR\bwarnings\"3\n" +
+	"\bwarnings\x18\x06 \x03(\tR\bwarnings\x12\x16\n" +
+	"\x06points\x18\a \x03(\tR\x06points\"3\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\"\x13\n" +
@@ -2275,7 +2332,7 @@ const file_locksmith_proto_rawDesc = "" +
 	"\rRepairRequest\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\"J\n" +
 	"\x0eRepairResponse\x128\n" +
-	"\bproblems\x18\x01 \x03(\v2\x1c.locksmith.plugin.v1.ProblemR\bproblems\"\xbf\x03\n" +
+	"\bproblems\x18\x01 \x03(\v2\x1c.locksmith.plugin.v1.ProblemR\bproblems\"\xbc\x04\n" +
 	"\x10InterceptRequest\x12A\n" +
 	"\x05phase\x18\x01 \x01(\x0e2+.locksmith.plugin.v1.InterceptRequest.PhaseR\x05phase\x12\x0e\n" +
 	"\x02op\x18\x02 \x01(\tR\x02op\x12\x1a\n" +
@@ -2286,7 +2343,14 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x06result\x18\a \x01(\tR\x06result\x12\x1f\n" +
 	"\vresult_code\x18\b \x01(\tR\n" +
 	"resultCode\x12#\n" +
-	"\rfencing_token\x18\t \x01(\x03R\ffencingToken\x1a;\n" +
+	"\rfencing_token\x18\t \x01(\x03R\ffencingToken\x12\x1a\n" +
+	"\bresponse\x18\n" +
+	" \x01(\fR\bresponse\x12\x1d\n" +
+	"\n" +
+	"latency_ns\x18\v \x01(\x03R\tlatencyNs\x12\x10\n" +
+	"\x03pid\x18\f \x01(\x03R\x03pid\x12\x12\n" +
+	"\x04host\x18\r \x01(\tR\x04host\x12\x1a\n" +
+	"\brevision\x18\x0e \x01(\x03R\brevision\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x1e\n" +

@@ -1,0 +1,208 @@
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// chainLog appends records to the audit log, each chained to the one
+// before, rotating by size. It is safe for concurrent use.
+type chainLog struct {
+	s     settings
+	mu    sync.Mutex
+	f     *os.File
+	size  int64
+	last  head
+	dirty bool // written since the last fsync
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// openLog opens (creating) the log and continues its chain from PATH.head.
+func openLog(s settings) (*chainLog, error) {
+	if err := os.MkdirAll(filepath.Dir(s.Path), 0o750); err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	l := &chainLog{s: s, last: head{Hash: Genesis}}
+	if raw, err := os.ReadFile(headPath(s.Path)); err == nil {
+		if err := json.Unmarshal(raw, &l.last); err != nil {
+			return nil, fmt.Errorf("open audit log: %s is damaged (%v); run `locksmith audit verify %s`", headPath(s.Path), err, s.Path)
+		}
+	} else if !os.IsNotExist(err) {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	if err := l.open(); err != nil {
+		return nil, err
+	}
+	if s.Fsync == FsyncInterval {
+		l.stop, l.done = make(chan struct{}), make(chan struct{})
+		go l.syncEvery(s.interval)
+	}
+	return l, nil
+}
+
+func headPath(path string) string { return path + ".head" }
+
+func (l *chainLog) open() error {
+	f, err := os.OpenFile(l.s.Path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("open audit log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("open audit log: %w", err)
+	}
+	l.f, l.size = f, st.Size()
+	return nil
+}
+
+// append chains r to the log and writes it as one line.
+func (l *chainLog) append(r Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("append to audit log: closed")
+	}
+	r.Seq, r.Prev = l.last.Seq+1, l.last.Hash
+	line, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("append to audit log: %w", err)
+	}
+	if l.s.MaxSize > 0 && l.size > 0 && l.size+int64(len(line))+1 > l.s.MaxSize {
+		if err := l.rotate(); err != nil {
+			return err
+		}
+	}
+	n, err := l.f.Write(append(line, '\n'))
+	l.size += int64(n)
+	if err != nil {
+		return fmt.Errorf("append to audit log %s: %w", l.s.Path, err)
+	}
+	l.last = head{Seq: r.Seq, Hash: hashLine(line)}
+	l.dirty = true
+	if l.s.Fsync == FsyncAlways {
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("sync audit log %s: %w", l.s.Path, err)
+		}
+		l.dirty = false
+	}
+	return l.writeHead()
+}
+
+// writeHead replaces PATH.head with the last line's seq and hash.
+func (l *chainLog) writeHead() error {
+	raw, _ := json.Marshal(l.last)
+	tmp := headPath(l.s.Path) + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("write audit head: %w", err)
+	}
+	_, err = f.Write(raw)
+	if err == nil && l.s.Fsync == FsyncAlways {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, headPath(l.s.Path))
+	}
+	if err != nil {
+		return fmt.Errorf("write audit head: %w", err)
+	}
+	return nil
+}
+
+// rotate moves the log to PATH.N (N one more than the newest rotated
+// file) and starts an empty one. l.mu is held.
+func (l *chainLog) rotate() error {
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("rotate audit log: %w", err)
+	}
+	l.f.Close()
+	l.f = nil
+	rotated, err := rotatedFiles(l.s.Path)
+	if err != nil {
+		return fmt.Errorf("rotate audit log: %w", err)
+	}
+	next := 1
+	if len(rotated) > 0 {
+		next = rotated[len(rotated)-1].n + 1
+	}
+	if err := os.Rename(l.s.Path, l.s.Path+"."+strconv.Itoa(next)); err != nil {
+		return fmt.Errorf("rotate audit log: %w", err)
+	}
+	return l.open()
+}
+
+type rotatedFile struct {
+	path string
+	n    int
+}
+
+// rotatedFiles lists PATH.1, PATH.2, … oldest first.
+func rotatedFiles(path string) ([]rotatedFile, error) {
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	base := filepath.Base(path) + "."
+	var out []rotatedFile
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), base)
+		if !ok {
+			continue
+		}
+		if n, err := strconv.Atoi(rest); err == nil && n > 0 {
+			out = append(out, rotatedFile{path: filepath.Join(filepath.Dir(path), e.Name()), n: n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].n < out[j].n })
+	return out, nil
+}
+
+func (l *chainLog) syncEvery(d time.Duration) {
+	defer close(l.done)
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.mu.Lock()
+			if l.dirty && l.f != nil {
+				_ = l.f.Sync()
+				l.dirty = false
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+// close syncs and closes the log.
+func (l *chainLog) close() error {
+	if l.stop != nil {
+		close(l.stop)
+		<-l.done
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Sync()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}
