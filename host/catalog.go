@@ -32,6 +32,9 @@ type pluginSpec struct {
 	Path   string
 	Args   []string
 	Source string
+	// Dir is the plugin's working directory (config.Config.Dir): relative
+	// paths in its config resolve against it. "": the host's.
+	Dir string
 	// Sum is the configured sha256; nil when none was configured.
 	Sum []byte
 }
@@ -39,6 +42,7 @@ type pluginSpec struct {
 // command returns a fresh, unstarted command for the plugin.
 func (s pluginSpec) command() *exec.Cmd {
 	cmd := exec.Command(s.Path, s.Args...)
+	cmd.Dir = s.Dir
 	setPluginProcAttr(cmd)
 	return cmd
 }
@@ -52,13 +56,27 @@ type catalog struct {
 
 // resolve finds the plugin named name: a configured path (with the sha256
 // its launch will check), then the plugin dir, then beside the host
-// executable, then the built-in. It does not read the binary.
+// executable, then the built-in. It does not read the binary. A relative
+// path resolves against the config file's directory (config.Config.Dir),
+// which is also the plugin's working directory: one rule for every
+// relative path in a plugin's entry, its binary's and its config's.
 func (c *catalog) resolve(name string) (pluginSpec, error) {
+	spec, err := c.find(name)
+	spec.Dir = c.cfg.Dir
+	return spec, err
+}
+
+// find is resolve without the working directory.
+func (c *catalog) find(name string) (pluginSpec, error) {
 	pc := c.cfg.Plugin(name)
 	if pc.Path != "" {
-		spec := pluginSpec{Name: name, Path: pc.Path, Args: pc.Args, Source: SourceConfig}
-		if _, err := os.Stat(pc.Path); err != nil {
-			return spec, fmt.Errorf("%w: plugin %q: path %s: %v", ErrInvalidConfig, name, pc.Path, err)
+		path := pc.Path
+		if !filepath.IsAbs(path) && c.cfg.Dir != "" {
+			path = filepath.Join(c.cfg.Dir, path)
+		}
+		spec := pluginSpec{Name: name, Path: path, Args: pc.Args, Source: SourceConfig}
+		if _, err := os.Stat(path); err != nil {
+			return spec, fmt.Errorf("%w: plugins.%s.path: %v", ErrInvalidConfig, name, err)
 		}
 		if pc.SHA256 != "" {
 			// Only the spelling is checked here: the binary is hashed

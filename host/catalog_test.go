@@ -3,6 +3,7 @@ package host
 import (
 	"encoding/hex"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -84,5 +85,34 @@ func TestCatalogRejectsMalformedChecksum(t *testing.T) {
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "plugins.file.sha256") {
 			t.Errorf("sha256 %q: %v, want ErrInvalidConfig naming plugins.file.sha256", bad, err)
 		}
+	}
+}
+
+// TestCatalogRelativePathsResolveAgainstConfigDir: a plugin's relative
+// path resolves against the directory of the config file that names it,
+// and the plugin starts there, so the relative paths in its config resolve
+// against that directory too, wherever the host was started.
+func TestCatalogRelativePathsResolveAgainstConfigDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(filePlugin, filepath.Join(dir, "locksmith-plugin-file")); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "locksmith.yaml")
+	if err := os.WriteFile(file, []byte("plugins:\n  file:\n    path: ./locksmith-plugin-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Sources{File: file, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := (&catalog{cfg: cfg}).resolve("file")
+	if err != nil {
+		t.Fatalf("resolve a path relative to the config file: %v", err)
+	}
+	if want := filepath.Join(dir, "locksmith-plugin-file"); spec.Path != want {
+		t.Errorf("plugin path %s, want %s", spec.Path, want)
+	}
+	if got := spec.command().Dir; got != dir {
+		t.Errorf("plugin starts in %q, want the config file's directory %q", got, dir)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/host"
 	"github.com/locksmithx/locksmith/host/hosttest"
 	"github.com/locksmithx/locksmith/sdk"
 	"github.com/locksmithx/locksmith/sdk/backendtest"
@@ -99,4 +100,36 @@ func TestLockSemantics(t *testing.T) {
 		cfg.Plugins["sqlite"] = config.Plugin{Path: plugin, Config: map[string]any{"path": db}}
 		return cfg
 	})
+}
+
+// TestRelativeDatabasePath: a relative path in the plugin's config resolves
+// against the config file's directory (the host starts the plugin there),
+// not against wherever the host runs.
+func TestRelativeDatabasePath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "locksmith.yaml")
+	yaml := "backend: sqlite\nplugins:\n  sqlite:\n    path: " + plugin + "\n    config: { path: relative.db }\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove("relative.db") }) // where a wrong rule puts it
+	cfg, err := config.Load(config.Sources{File: file, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := host.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start host: %v", err)
+	}
+	defer h.Close()
+	l, err := h.Named(ctx, "relative")
+	if err != nil {
+		t.Fatalf("lock: %v", err)
+	}
+	_ = l.Release(ctx)
+	if _, err := os.Stat(filepath.Join(dir, "relative.db")); err != nil {
+		t.Errorf("the database is not beside the config file: %v", err)
+	}
 }
