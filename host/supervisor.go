@@ -215,7 +215,7 @@ func launchErr(role string, spec pluginSpec, err error) error {
 	switch {
 	case errors.Is(err, sdk.ErrChecksum):
 		return fmt.Errorf("%w: %s plugin %q: %w", ErrPluginChecksum, role, spec.Name, err)
-	case errors.Is(err, sdk.ErrNotPlugin):
+	case errors.Is(err, sdk.ErrNotPlugin), errors.Is(err, sdk.ErrProtocol):
 		return fmt.Errorf("%w: %s plugin %q: %w", ErrPluginBroken, role, spec.Name, err)
 	case errors.Is(err, sdk.ErrWrongKind):
 		return fmt.Errorf("%w: %s plugin %q: %w", ErrInvalidConfig, role, spec.Name, err)

@@ -34,6 +34,9 @@ var (
 	// ErrWrongKind: the plugin serves another kind than the one asked for
 	// (a middleware started as a backend, say).
 	ErrWrongKind = errors.New("wrong kind of plugin")
+	// ErrProtocol: the plugin speaks a plugin protocol version this
+	// package does not (see ProtocolVersion); the error names both.
+	ErrProtocol = errors.New("unsupported plugin protocol version")
 	// ErrChecksum: the plugin binary's SHA-256 is not the one given with
 	// WithChecksum; it was not started.
 	ErrChecksum = errors.New("plugin checksum mismatch")
@@ -186,6 +189,11 @@ func launchErr(path string, err error) error {
 		return fmt.Errorf("start plugin %s: %w", path, err)
 	}
 	msg := firstLine(err.Error())
+	var theirs int
+	if _, serr := fmt.Sscanf(msg, "incompatible API version with plugin. Plugin version: %d", &theirs); serr == nil {
+		return fmt.Errorf("start plugin %s: %w: it speaks protocol version %d, this host speaks %s; rebuild the plugin against an sdk of this host's version",
+			path, ErrProtocol, theirs, supportedVersions())
+	}
 	switch {
 	case msg == "plugin exited before we could connect":
 		msg = "it exited before its handshake"

@@ -75,3 +75,28 @@ func TestChecksumMismatchRunsNothing(t *testing.T) {
 		t.Errorf("the plugin was started (pid %d) despite the mismatch", cmd.Process.Pid)
 	}
 }
+
+// TestLaunchRefusesOtherProtocolVersion: a plugin that answers the
+// handshake with a protocol version this sdk does not speak is refused
+// with ErrProtocol, naming both versions.
+func TestLaunchRefusesOtherProtocolVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plugin")
+	script := "#!/bin/sh\necho '1|7|tcp|127.0.0.1:1|grpc'\nexec sleep 30\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path)
+	conn, err := Launch(cmd, KindBackend)
+	if err == nil {
+		conn.Kill()
+		t.Fatal("a plugin of protocol version 7 was accepted")
+	}
+	if !errors.Is(err, ErrProtocol) {
+		t.Fatalf("Launch: %v, want ErrProtocol", err)
+	}
+	for _, want := range []string{"version 7", "speaks 1"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+}
