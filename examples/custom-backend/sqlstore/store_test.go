@@ -25,5 +25,10 @@ func newStore(path string) backendtest.Factory {
 }
 
 func TestConformance(t *testing.T) {
-	backendtest.Run(t, newStore(filepath.Join(t.TempDir(), "locks.db")), backendtest.WithTimeout(waitBound))
+	f := newStore(filepath.Join(t.TempDir(), "locks.db"))
+	backendtest.Run(t, f, backendtest.WithTimeout(waitBound), backendtest.WithSharedStore(),
+		backendtest.WithRestart(func(t *testing.T, b sdk.Backend) sdk.Backend {
+			_ = b.(*sqlstore.Store).Close()
+			return f(t)
+		}))
 }

@@ -86,7 +86,8 @@ func (p *processes) crash(t *testing.T, b sdk.Backend) {
 // shared across processes exactly as it is under several hosts.
 func TestPluginProcesses(t *testing.T) {
 	p := &processes{db: filepath.Join(t.TempDir(), "locks.db"), conns: map[sdk.Backend]*sdk.Conn{}}
-	backendtest.Run(t, p.launch, backendtest.WithoutGRPC(), backendtest.WithCrash(p.crash))
+	backendtest.Run(t, p.launch, backendtest.WithoutGRPC(), backendtest.WithCrash(p.crash), backendtest.WithSharedStore(),
+		backendtest.WithRestart(func(t *testing.T, b sdk.Backend) sdk.Backend { p.crash(t, b); return p.launch(t) }))
 }
 
 // TestLockSemantics runs the host's lock semantics on the plugin: every
