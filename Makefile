@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 TOOLS    := $(CURDIR)/.cache/bin
 
-.PHONY: all build test vet demo proto bench chaos clean consul
+.PHONY: all build test vet demo proto bench chaos clean consul example
 
 all: build
 
@@ -22,8 +22,14 @@ vet:
 	@test -z "$$(gofmt -l . | grep -v '^.cache/')" || { echo "gofmt needed:"; gofmt -l . | grep -v '^.cache/'; exit 1; }
 	$(GO) vet ./...
 
-test: build vet
+test: build vet example
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The third-party backend example is a module of its own (it requires this
+# one through a local replace): built, vetted and tested from its directory,
+# as its vendor would.
+example:
+	cd examples/custom-backend && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 20m ./...
 
 demo: build
 	$(BIN)/locksmith demo

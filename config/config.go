@@ -38,6 +38,12 @@ type Config struct {
 	Lease      Lease    `koanf:"lease"`
 	Log        Log      `koanf:"log"`
 	Server     Server   `koanf:"server"`
+	// Dir is the directory that relative paths in plugin entries resolve
+	// against: a plugin's path, and the paths in its config (the host
+	// starts every plugin in Dir). Load sets it to the config file's
+	// directory; "" means the host's working directory. It is no config
+	// key.
+	Dir string `koanf:"-"`
 }
 
 // Plugin is one plugin's entry under `plugins:`.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -105,6 +106,13 @@ func Load(src Sources) (Config, error) {
 	}
 	if c.Plugins == nil {
 		c.Plugins = map[string]Plugin{}
+	}
+	if src.File != "" {
+		abs, err := filepath.Abs(src.File)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: config file %s: %v", ErrInvalid, src.File, err)
+		}
+		c.Dir = filepath.Dir(abs)
 	}
 	for name, p := range c.Plugins {
 		p.SHA256 = strings.ToLower(p.SHA256)

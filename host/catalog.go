@@ -32,6 +32,9 @@ type pluginSpec struct {
 	Path   string
 	Args   []string
 	Source string
+	// Dir is the plugin's working directory (config.Config.Dir): relative
+	// paths in its config resolve against it. "": the host's.
+	Dir string
 	// Sum is the configured sha256; nil when none was configured.
 	Sum []byte
 }
@@ -39,6 +42,7 @@ type pluginSpec struct {
 // command returns a fresh, unstarted command for the plugin.
 func (s pluginSpec) command() *exec.Cmd {
 	cmd := exec.Command(s.Path, s.Args...)
+	cmd.Dir = s.Dir
 	setPluginProcAttr(cmd)
 	return cmd
 }
@@ -50,31 +54,38 @@ type catalog struct {
 	builtins map[string]bool // names the host binary serves itself
 }
 
-// resolve finds the plugin named name: a configured path (checked against
-// its sha256 before anything runs), then the plugin dir, then beside the
-// host executable, then the built-in.
+// resolve finds the plugin named name: a configured path (with the sha256
+// its launch will check), then the plugin dir, then beside the host
+// executable, then the built-in. It does not read the binary. A relative
+// path resolves against the config file's directory (config.Config.Dir),
+// which is also the plugin's working directory: one rule for every
+// relative path in a plugin's entry, its binary's and its config's.
 func (c *catalog) resolve(name string) (pluginSpec, error) {
+	spec, err := c.find(name)
+	spec.Dir = c.cfg.Dir
+	return spec, err
+}
+
+// find is resolve without the working directory.
+func (c *catalog) find(name string) (pluginSpec, error) {
 	pc := c.cfg.Plugin(name)
 	if pc.Path != "" {
-		spec := pluginSpec{Name: name, Path: pc.Path, Args: pc.Args, Source: SourceConfig}
-		if _, err := os.Stat(pc.Path); err != nil {
-			return spec, fmt.Errorf("%w: plugin %q: path %s: %v", ErrInvalidConfig, name, pc.Path, err)
+		path := pc.Path
+		if !filepath.IsAbs(path) && c.cfg.Dir != "" {
+			path = filepath.Join(c.cfg.Dir, path)
+		}
+		spec := pluginSpec{Name: name, Path: path, Args: pc.Args, Source: SourceConfig}
+		if _, err := os.Stat(path); err != nil {
+			return spec, fmt.Errorf("%w: plugins.%s.path: %v", ErrInvalidConfig, name, err)
 		}
 		if pc.SHA256 != "" {
+			// Only the spelling is checked here: the binary is hashed
+			// once, when it is launched, through the descriptor that is
+			// then executed (sdk.WithChecksum), so that a file swapped
+			// between the check and the exec cannot run.
 			want, err := hex.DecodeString(pc.SHA256)
-			if err != nil {
-				return spec, fmt.Errorf("%w: plugin %q: sha256: %v", ErrInvalidConfig, name, err)
-			}
-			got, err := fileSHA256(pc.Path)
-			if err != nil {
-				return spec, fmt.Errorf("%w: plugin %q: %v", ErrInvalidConfig, name, err)
-			}
-			// Compare the digests, not their spelling: hex is
-			// case-insensitive, and a Config built in Go is not
-			// normalised by config.Load.
-			if got != hex.EncodeToString(want) {
-				return spec, fmt.Errorf("%w: plugin %q at %s: expected sha256 %s, actual %s; not started",
-					ErrPluginChecksum, name, pc.Path, pc.SHA256, got)
+			if err != nil || len(want) != sha256.Size {
+				return spec, fmt.Errorf("%w: plugins.%s.sha256: want %d hex digits, got %q", ErrInvalidConfig, name, 2*sha256.Size, pc.SHA256)
 			}
 			spec.Sum = want
 		}

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 	testbin.Main(m, map[string]string{
 		"locksmith-plugin-file":    "./plugins/file/cmd/locksmith-plugin-file",
 		"locksmith-plugin-redis":   "./plugins/redis/cmd/locksmith-plugin-redis",
-		"locksmith-plugin-memory":  "./examples/custom-backend/cmd/locksmith-plugin-memory",
+		"locksmith-plugin-memory":  "./examples/memory-backend/cmd/locksmith-plugin-memory",
 		"locksmith-plugin-consul":  "./plugins/consul/cmd/locksmith-plugin-consul",
 		"locksmith-plugin-auditmw": "./host/testdata/auditmw",
 		"locksmith-plugin-audit":   "./plugins/audit/cmd/locksmith-plugin-audit",

@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/locksmithx/locksmith/config"
-	"github.com/locksmithx/locksmith/examples/custom-backend/memstore"
+	"github.com/locksmithx/locksmith/examples/memory-backend/memstore"
 	"github.com/locksmithx/locksmith/sdk"
 )
 

@@ -213,7 +213,9 @@ func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 // kind ErrInvalidConfig.
 func launchErr(role string, spec pluginSpec, err error) error {
 	switch {
-	case errors.Is(err, sdk.ErrNotPlugin):
+	case errors.Is(err, sdk.ErrChecksum):
+		return fmt.Errorf("%w: %s plugin %q: %w", ErrPluginChecksum, role, spec.Name, err)
+	case errors.Is(err, sdk.ErrNotPlugin), errors.Is(err, sdk.ErrProtocol):
 		return fmt.Errorf("%w: %s plugin %q: %w", ErrPluginBroken, role, spec.Name, err)
 	case errors.Is(err, sdk.ErrWrongKind):
 		return fmt.Errorf("%w: %s plugin %q: %w", ErrInvalidConfig, role, spec.Name, err)

@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,36 +34,48 @@ var (
 	// ErrWrongKind: the plugin serves another kind than the one asked for
 	// (a middleware started as a backend, say).
 	ErrWrongKind = errors.New("wrong kind of plugin")
+	// ErrProtocol: the plugin speaks a plugin protocol version this
+	// package does not (see ProtocolVersion); the error names both.
+	ErrProtocol = errors.New("unsupported plugin protocol version")
+	// ErrChecksum: the plugin binary's SHA-256 is not the one given with
+	// WithChecksum; it was not started.
+	ErrChecksum = errors.New("plugin checksum mismatch")
 )
 
 // LaunchOpt is an optional setting of Launch.
-type LaunchOpt func(*plugin.ClientConfig)
+type LaunchOpt func(*launchConfig)
+
+// launchConfig holds Launch's optional settings. It keeps go-plugin's own
+// configuration out of this package's API.
+type launchConfig struct {
+	logger       hclog.Logger
+	startTimeout time.Duration
+	checksum     []byte
+}
 
 // WithChecksum makes Launch verify the plugin binary's SHA-256 before it
-// runs it (go-plugin's SecureConfig). A mismatch fails Launch with an error
-// wrapping plugin.ErrChecksumsDoNotMatch.
+// runs it: Launch opens the binary once, hashes that open descriptor and,
+// on Linux, executes the very file it hashed (/proc/self/fd/N), so the
+// binary is read once per launch and a swap of the file between the check
+// and the exec cannot slip another program in. A mismatch fails Launch
+// with an error wrapping ErrChecksum that names both sums; nothing runs.
 func WithChecksum(sum []byte) LaunchOpt {
-	return func(c *plugin.ClientConfig) {
-		c.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
-	}
+	return func(c *launchConfig) { c.checksum = append([]byte(nil), sum...) }
 }
 
 // WithHostLogger sets the logger the plugin's output is forwarded to, and
 // tells the plugin its level (LogLevelEnv), so that the plugin does not
-// even send what the logger would drop.
+// even send what the logger would drop. hclog is the logging interface of
+// go-plugin, through which a plugin's output reaches its host; it is the
+// one go-plugin type this package's API names.
 func WithHostLogger(l hclog.Logger) LaunchOpt {
-	return func(c *plugin.ClientConfig) {
-		c.Logger = l
-		if c.Cmd != nil && l.GetLevel() != hclog.NoLevel {
-			c.Cmd.Env = append(c.Cmd.Env, LogLevelEnv+"="+l.GetLevel().String())
-		}
-	}
+	return func(c *launchConfig) { c.logger = l }
 }
 
 // WithStartTimeout sets how long Launch waits for the plugin's handshake
 // (default DefaultStartTimeout).
 func WithStartTimeout(d time.Duration) LaunchOpt {
-	return func(c *plugin.ClientConfig) { c.StartTimeout = d }
+	return func(c *launchConfig) { c.startTimeout = d }
 }
 
 // Launch starts the plugin command cmd, which must serve the plugin kind
@@ -75,6 +86,24 @@ func WithStartTimeout(d time.Duration) LaunchOpt {
 // wrapping ErrNotPlugin or ErrWrongKind. The caller owns the returned Conn and must Kill
 // it.
 func Launch(cmd *exec.Cmd, kind Kind, opts ...LaunchOpt) (*Conn, error) {
+	lc := launchConfig{logger: hclog.NewNullLogger(), startTimeout: DefaultStartTimeout}
+	for _, o := range opts {
+		o(&lc)
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	if lvl := lc.logger.GetLevel(); lvl != hclog.NoLevel {
+		cmd.Env = append(cmd.Env, LogLevelEnv+"="+lvl.String())
+	}
+	if lc.checksum != nil {
+		bin, err := verifiedBinary(cmd, lc.checksum)
+		if err != nil {
+			return nil, err
+		}
+		// The child has its copy once it started; ours goes either way.
+		defer bin.Close()
+	}
 	tlsConfig, bundle, err := hostTLS()
 	if err != nil {
 		return nil, fmt.Errorf("start plugin %s: TLS: %w", cmd.Path, err)
@@ -90,9 +119,6 @@ func Launch(cmd *exec.Cmd, kind Kind, opts ...LaunchOpt) (*Conn, error) {
 	w.Close()
 	if err != nil {
 		return nil, fmt.Errorf("start plugin %s: pass TLS material: %w", cmd.Path, err)
-	}
-	if cmd.Env == nil {
-		cmd.Env = os.Environ()
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
 	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", tlsFDEnv, 2+len(cmd.ExtraFiles)))
@@ -116,11 +142,8 @@ func Launch(cmd *exec.Cmd, kind Kind, opts ...LaunchOpt) (*Conn, error) {
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		TLSConfig:        tlsConfig,
-		Logger:           hclog.NewNullLogger(),
-		StartTimeout:     DefaultStartTimeout,
-	}
-	for _, o := range opts {
-		o(cfg)
+		Logger:           lc.logger,
+		StartTimeout:     lc.startTimeout,
 	}
 	client := plugin.NewClient(cfg)
 	fail := func(err error) (*Conn, error) {
@@ -162,10 +185,15 @@ func Launch(cmd *exec.Cmd, kind Kind, opts ...LaunchOpt) (*Conn, error) {
 func launchErr(path string, err error) error {
 	var ee *exec.Error
 	var pe *fs.PathError
-	if errors.Is(err, plugin.ErrChecksumsDoNotMatch) || errors.As(err, &ee) || errors.As(err, &pe) {
+	if errors.As(err, &ee) || errors.As(err, &pe) {
 		return fmt.Errorf("start plugin %s: %w", path, err)
 	}
 	msg := firstLine(err.Error())
+	var theirs int
+	if _, serr := fmt.Sscanf(msg, "incompatible API version with plugin. Plugin version: %d", &theirs); serr == nil {
+		return fmt.Errorf("start plugin %s: %w: it speaks protocol version %d, this host speaks %s; rebuild the plugin against an sdk of this host's version",
+			path, ErrProtocol, theirs, supportedVersions())
+	}
 	switch {
 	case msg == "plugin exited before we could connect":
 		msg = "it exited before its handshake"

@@ -1,6 +1,10 @@
 package sdk
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+
 	"github.com/hashicorp/go-plugin"
 )
 
@@ -34,4 +38,22 @@ func VersionedPlugins() map[int]plugin.PluginSet {
 		}
 	}
 	return out
+}
+
+// supportedVersions spells the protocol versions this package speaks: "1",
+// "1 and 2", "1, 2 and 3".
+func supportedVersions() string {
+	var vs []int
+	for v := range VersionedPlugins() {
+		vs = append(vs, v)
+	}
+	sort.Ints(vs)
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprint(v)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }

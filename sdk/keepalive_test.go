@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/locksmithx/locksmith/examples/custom-backend/memstore"
+	"github.com/locksmithx/locksmith/examples/memory-backend/memstore"
 	"github.com/locksmithx/locksmith/sdk"
 )
 

@@ -17,13 +17,16 @@ import (
 type adoptingStore struct {
 	sdk.Backend
 	dead atomic.Bool
+	// later marks an instance that is not the first on its store.
+	later bool
 }
 
 var errCrashed = sdk.Errorf(sdk.CodeUnavailable, "crashed")
 
 func (a *adoptingStore) Info(ctx context.Context) (sdk.PluginInfo, error) {
 	i, err := a.Backend.Info(ctx)
-	i.Capabilities = append(i.Capabilities, sdk.CapAdopt)
+	// Its instances share one store that outlives each of them.
+	i.Capabilities = append(i.Capabilities, sdk.CapAdopt, sdk.CapPersistent)
 	return i, err
 }
 

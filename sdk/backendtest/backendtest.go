@@ -50,6 +50,12 @@ var checks = []check{
 	{name: "SessionExpires", run: checkSessionExpires, timed: true},
 	{name: "SessionKeptAlive", run: checkSessionKeptAlive, timed: true},
 	{name: "BrokenKeepAliveStreamRevokes", run: checkBrokenKeepAliveStream, timed: true, remote: true},
+	{name: "WatchResumesAfterCut", run: checkWatchResume},
+	{name: "CompareAndSwapStorm", run: checkCASStorm},
+	{name: "Linearizable", run: checkLinearizable},
+	{name: "RestartKeepsState", run: checkRestart},
+	{name: "SharedStoreInstances", run: checkSharedInstances},
+	{name: "SessionExpiresMidOperation", run: checkExpiresMidOperation, timed: true},
 	{name: "AdoptUnknownOrEndedSession", run: checkAdoptUnknownOrEnded},
 	{name: "AdoptedSessionKeepsEntries", run: checkAdoptedKeepsEntries},
 	{name: "AdoptedSessionExpires", run: checkAdoptedExpires, timed: true},
@@ -91,6 +97,22 @@ func runMode(t *testing.T, f Factory, cfg config, remote bool) {
 				e.b = sdk.TestBackendConn(t, impl)
 				e.dial = func() (sdk.Backend, func()) { return sdk.TestBackendConnClosable(t, impl) }
 			}
+			e.another = func() sdk.Backend {
+				b := f(t)
+				if remote {
+					return sdk.TestBackendConn(t, b)
+				}
+				return b
+			}
+			if cfg.restart != nil {
+				e.restart = func() sdk.Backend {
+					b := cfg.restart(t, impl)
+					if remote {
+						return sdk.TestBackendConn(t, b)
+					}
+					return b
+				}
+			}
 			if cfg.crash != nil {
 				e.crash = func() { cfg.crash(t, impl) }
 				e.fresh = func() sdk.Backend {
@@ -129,10 +151,15 @@ type env struct {
 	// crash crashes the backend under test (see WithCrash), and fresh
 	// returns another backend on the same store; both nil without
 	// WithCrash.
-	crash  func()
-	fresh  func() sdk.Backend
-	cfg    config
-	prefix string
+	crash func()
+	fresh func() sdk.Backend
+	// restart restarts the backend under test and returns the new one (see
+	// WithRestart); nil without it. another returns one more backend from
+	// the factory.
+	restart func() sdk.Backend
+	another func() sdk.Backend
+	cfg     config
+	prefix  string
 }
 
 func newEnv(t tb, b sdk.Backend, cfg config) *env {

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"os"
 	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/locksmithx/locksmith/examples/custom-backend/memstore"
+	"github.com/locksmithx/locksmith/examples/memory-backend/memstore"
 	"github.com/locksmithx/locksmith/sdk"
 )
 
@@ -25,6 +28,7 @@ type broken struct {
 	rangeOf     func(context.Context, string) (sdk.RangeResult, error)
 	watch       func(context.Context, string, int64, func(sdk.Event) error) error
 	resources   func(context.Context, string) ([]string, error)
+	check       func(context.Context, string) ([]sdk.Problem, error)
 	adopt       func(context.Context, string, time.Duration, *os.File) (sdk.Session, error)
 }
 
@@ -91,6 +95,13 @@ func (b *broken) Resources(ctx context.Context, prefix string) ([]string, error)
 	return b.Backend.Resources(ctx, prefix)
 }
 
+func (b *broken) Check(ctx context.Context, resource string) ([]sdk.Problem, error) {
+	if b.check != nil {
+		return b.check(ctx, resource)
+	}
+	return b.Backend.Check(ctx, resource)
+}
+
 // breakage is one broken guarantee and the check that must catch it.
 type breakage struct {
 	name  string
@@ -99,6 +110,9 @@ type breakage struct {
 	remote bool
 	// breakStore wraps a working store s into b, which breaks a guarantee.
 	breakStore func(s sdk.Backend, b *broken)
+	// want, when set, must appear in the failure: the check names the
+	// guarantee that broke, not a symptom.
+	want string
 }
 
 var breakages = []breakage{
@@ -259,6 +273,160 @@ var breakages = []breakage{
 			return []string{"elsewhere/a", "elsewhere/b"}, nil
 		}
 	}},
+	{name: "ResourcesErrors", check: "ResourcesAndCheck", want: "it must answer", breakStore: func(s sdk.Backend, b *broken) {
+		b.resources = func(context.Context, string) ([]string, error) {
+			return nil, sdk.Errorf(sdk.CodeUnavailable, "cannot enumerate")
+		}
+	}},
+	{name: "ResourcesListsNothing", check: "ResourcesAndCheck", want: "which has a live entry", breakStore: func(s sdk.Backend, b *broken) {
+		b.resources = func(context.Context, string) ([]string, error) { return nil, nil }
+	}},
+	{name: "ResourcesListsSiblings", check: "ResourcesAndCheck", want: "must honour its prefix", breakStore: func(s sdk.Backend, b *broken) {
+		b.resources = func(ctx context.Context, prefix string) ([]string, error) {
+			// Lists everything under the prefix's parent: a prefix taken
+			// as a directory, not as a string prefix.
+			if i := strings.LastIndex(strings.TrimSuffix(prefix, "/"), "/"); i > 0 {
+				prefix = prefix[:i+1]
+			}
+			return s.Resources(ctx, prefix)
+		}
+	}},
+	{name: "CheckErrors", check: "ResourcesAndCheck", want: "must answer, with no problem", breakStore: func(s sdk.Backend, b *broken) {
+		b.check = func(context.Context, string) ([]sdk.Problem, error) {
+			return nil, sdk.Errorf(sdk.CodeUnavailable, "cannot check")
+		}
+	}},
+	{name: "UpdateZeroIsWildcard", check: "UpdateCompareAndSwap", want: "no wildcard", breakStore: func(s sdk.Backend, b *broken) {
+		b.update = func(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
+			if req.ExpectRev == 0 {
+				if rg, err := s.Range(ctx, req.Resource); err == nil {
+					if en, ok := find(rg.Entries, req.Key); ok {
+						req.ExpectRev = en.ModRev
+					}
+				}
+			}
+			return s.Update(ctx, req)
+		}
+	}},
+	{name: "UpdateZeroCreates", check: "UpdateCompareAndSwap", want: "Update never creates", breakStore: func(s sdk.Backend, b *broken) {
+		b.update = func(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
+			r, err := s.Update(ctx, req)
+			if req.ExpectRev == 0 && errors.Is(err, sdk.ErrNotFound) {
+				// Creates the entry under some live session of the resource.
+				rg, rerr := s.Range(ctx, req.Resource)
+				if rerr != nil || len(rg.Entries) == 0 {
+					return r, err
+				}
+				p, perr := s.Put(ctx, sdk.PutRequest{Resource: req.Resource, Key: req.Key, Value: req.Value, Session: rg.Entries[0].Session})
+				return sdk.UpdateResult{ModRev: p.ModRev, Rev: p.Rev}, perr
+			}
+			return r, err
+		}
+	}},
+	{name: "RevokeLeavesEntriesNamed", check: "RevokeRemovesEntries", want: "entries must be removed", breakStore: func(s sdk.Backend, b *broken) {
+		b.revoke = func(context.Context, string) error { return nil }
+	}},
+	{name: "RemovalsWithoutEvents", check: "RevokeRemovesEntries", want: "did not report their removal", breakStore: func(s sdk.Backend, b *broken) {
+		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+			return s.Watch(ctx, resource, fromRev, func(ev sdk.Event) error {
+				if ev.Type == sdk.EventDelete {
+					return nil
+				}
+				return send(ev)
+			})
+		}
+	}},
+	{name: "SessionExpiresOnlyOnRange", check: "SessionExpires", want: "without a read to trigger it", breakStore: func(s sdk.Backend, b *broken) {
+		// Sessions end only when a Range finds them past their deadline.
+		var mu sync.Mutex
+		deadlines := map[string]time.Time{}
+		b.openSession = func(ctx context.Context, ttl time.Duration, meta map[string]string) (sdk.Session, error) {
+			sess, err := s.OpenSession(ctx, time.Hour, meta)
+			mu.Lock()
+			deadlines[sess.ID] = time.Now().Add(ttl)
+			mu.Unlock()
+			sess.TTL = ttl
+			return sess, err
+		}
+		b.rangeOf = func(ctx context.Context, resource string) (sdk.RangeResult, error) {
+			mu.Lock()
+			for id, dl := range deadlines {
+				if time.Now().After(dl) {
+					_ = s.Revoke(ctx, id)
+					delete(deadlines, id)
+				}
+			}
+			mu.Unlock()
+			return s.Range(ctx, resource)
+		}
+	}},
+	{name: "WatchResumeSkipsOne", check: "WatchResumesAfterCut", want: "no gap, no repeat", breakStore: func(s sdk.Backend, b *broken) {
+		var calls atomic.Int64
+		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+			if calls.Add(1) > 1 {
+				fromRev++ // a resumed watch loses the change at its revision
+			}
+			return s.Watch(ctx, resource, fromRev, send)
+		}
+	}},
+	{name: "UpdateLastWriterWins", check: "CompareAndSwapStorm", want: "compare-and-swap broken", breakStore: func(s sdk.Backend, b *broken) {
+		b.update = func(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
+			// Reads the current revision and swaps on it: a stale
+			// expectation wins anyway.
+			if rg, err := s.Range(ctx, req.Resource); err == nil {
+				if en, ok := find(rg.Entries, req.Key); ok {
+					req.ExpectRev = en.ModRev
+				}
+			}
+			return s.Update(ctx, req)
+		}
+	}},
+	{name: "RangeServesStaleReads", check: "Linearizable", want: "not linearizable", breakStore: func(s sdk.Backend, b *broken) {
+		// Every other Range answers what the one before it saw.
+		var mu sync.Mutex
+		last := map[string]sdk.RangeResult{}
+		n := 0
+		b.rangeOf = func(ctx context.Context, resource string) (sdk.RangeResult, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			if old, ok := last[resource]; ok && n%2 == 0 {
+				return old, nil
+			}
+			r, err := s.Range(ctx, resource)
+			if err == nil {
+				last[resource] = r
+			}
+			return r, err
+		}
+	}},
+	{name: "WriteRenewsSession", check: "SessionExpiresMidOperation", want: "writes must not renew a session", breakStore: func(s sdk.Backend, b *broken) {
+		b.update = func(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
+			if rg, err := s.Range(ctx, req.Resource); err == nil {
+				if en, ok := find(rg.Entries, req.Key); ok {
+					_, _ = s.KeepAlive(ctx, en.Session)
+				}
+			}
+			return s.Update(ctx, req)
+		}
+	}},
+	{name: "RestartLosesEntries", check: "RestartKeepsState", want: "a persistent store keeps its entries", breakStore: func(s sdk.Backend, b *broken) {
+		b.rangeOf = func(ctx context.Context, resource string) (sdk.RangeResult, error) {
+			r, err := s.Range(ctx, resource)
+			if later(s) {
+				r.Entries = nil
+			}
+			return r, err
+		}
+	}},
+	{name: "InstancesDoNotShare", check: "SharedStoreInstances", want: "does not see the first's entry", breakStore: func(s sdk.Backend, b *broken) {
+		b.rangeOf = func(ctx context.Context, resource string) (sdk.RangeResult, error) {
+			if later(s) {
+				return sdk.RangeResult{}, nil
+			}
+			return s.Range(ctx, resource)
+		}
+	}},
 	{name: "SessionNeverExpires", check: "SessionExpires", breakStore: func(s sdk.Backend, b *broken) {
 		b.openSession = func(ctx context.Context, ttl time.Duration, meta map[string]string) (sdk.Session, error) {
 			sess, err := s.OpenSession(ctx, time.Hour, meta)
@@ -301,6 +469,13 @@ var breakages = []breakage{
 	}},
 }
 
+// later reports whether s is not the first instance on its store: a
+// restarted, fresh or second one.
+func later(s sdk.Backend) bool {
+	a, ok := s.(*adoptingStore)
+	return ok && a.later
+}
+
 // selfTestConfig makes the checks quick enough to run each one twice.
 func selfTestConfig() config {
 	c := defaultConfig()
@@ -308,6 +483,7 @@ func selfTestConfig() config {
 	c.slack = 300 * time.Millisecond
 	c.timeout = 1500 * time.Millisecond
 	c.clients = 8
+	c.shared = true
 	return c
 }
 
@@ -360,6 +536,10 @@ func runRecordedBroken(t *testing.T, c check, bk breakage) {
 		t.Errorf("check %s passed on a store with %s; want a failure:\n%s", c.name, bk.name, rec)
 		return
 	}
+	if bk.want != "" && !strings.Contains(rec.String(), bk.want) {
+		t.Errorf("check %s failed on a store with %s, but without naming the broken guarantee (%q):\n%s", c.name, bk.name, bk.want, rec)
+		return
+	}
 	t.Logf("check %s caught %s:\n%s", c.name, bk.name, rec)
 }
 
@@ -380,7 +560,12 @@ func recordCheck(t *testing.T, c check, remote bool, wrap func(sdk.Backend) sdk.
 		e.dial = func() (sdk.Backend, func()) { return sdk.TestBackendConnClosable(t, impl) }
 	}
 	e.crash = func() { first.dead.Store(true) }
-	e.fresh = func() sdk.Backend { return wrap(&adoptingStore{Backend: s}) }
+	e.fresh = func() sdk.Backend { return wrap(&adoptingStore{Backend: s, later: true}) }
+	e.another = e.fresh
+	e.restart = func() sdk.Backend {
+		first.dead.Store(true)
+		return wrap(&adoptingStore{Backend: s, later: true})
+	}
 	rec.run(c.run, e)
 	return rec
 }

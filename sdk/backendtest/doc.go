@@ -53,17 +53,46 @@
 //     (put WithRange, lowest CreateRev owns, Watch for the entries ahead)
 //     around a non-atomic counter; no increment is lost and the lock passes
 //     in CreateRev order.
-//   - ResourcesAndCheck: Resources respects its prefix; Check finds nothing
-//     wrong in healthy state.
+//   - ResourcesAndCheck: Resources answers, lists a resource with a live
+//     entry and honours its prefix as a string prefix; Check answers and
+//     finds nothing wrong in healthy state. An error is a failure.
+//   - UpdateCompareAndSwap also pins ExpectRev 0: no wildcard for Update
+//     (sdk.ErrRevMismatch on an entry, sdk.ErrNotFound without one; Update
+//     never creates), unlike Delete.
+//   - WatchResumesAfterCut: a watch cut and resumed from the revision after
+//     its last event gets every later change once, those made while no
+//     watch ran included.
+//   - CompareAndSwapStorm: rounds of many clients updating one entry, each
+//     expecting the revision it read: exactly one wins a round, and the
+//     wins form one chain of revisions.
+//   - Linearizable: a concurrent history of puts, updates, deletes and
+//     ranges on one resource, recorded from several clients, is checked
+//     with github.com/anishathalye/porcupine against a sequential model of
+//     the contract.
+//   - RestartKeepsState (WithRestart, stores announcing sdk.CapPersistent):
+//     entries, revisions and live sessions survive a restart of the
+//     backend, and revisions go on increasing.
+//   - SharedStoreInstances (WithSharedStore): backends from successive
+//     factory calls see each other's writes, in Range and in Watch, and
+//     share sessions.
 //   - SessionExpires: a session nobody keeps alive loses its entries within
-//     its TTL plus the slack, not before its TTL (WithSessionTTL, WithSlack).
+//     its TTL plus the slack, not before its TTL (WithSessionTTL, WithSlack),
+//     seen through Watch alone: nothing reads the store meanwhile, so a
+//     store that expires sessions only when read fails.
+//   - SessionExpiresMidOperation: a session whose entry keeps being updated
+//     but which is not kept alive still expires: writes do not renew a
+//     session; its entry's Updates then fail with sdk.ErrNotFound.
 //   - SessionKeptAlive: a session kept alive every third of its TTL keeps its
 //     entries past twice its TTL.
 //   - BrokenKeepAliveStreamRevokes (grpc only): when the connection carrying
 //     a session's keep-alive stream breaks, its entries go at once, long
 //     before its TTL.
 //
-// The three session-timing checks run in parallel with each other, after
+// On a watch that waits in vain, the failure Ranges the resource and says
+// which guarantee the state it finds breaks (entries left in place, or
+// removed without an event, or changed only when read).
+//
+// The session-timing checks run in parallel with each other, after
 // the others; a fast backend finishes each mode in about 2.5 TTLs.
 //
 // The checks name their resources "backendtest/<test name>-<random>/<name>",

@@ -28,37 +28,38 @@ func checkInfoAndHealth(t tb, e *env) {
 	}
 }
 
-// checkResourcesAndCheck: Resources, where the store can enumerate, lists
-// only names with the prefix and includes a resource with a live entry;
-// Check finds nothing wrong with state the store itself just wrote.
+// checkResourcesAndCheck: Resources lists exactly the names with the
+// prefix that hold live entries: a resource with a live entry is listed, a
+// name outside the prefix is not, even one that extends a listed name's
+// stem. Check of healthy state answers without error and finds nothing.
 func checkResourcesAndCheck(t tb, e *env) {
 	ctx := e.ctx(t, 0)
 	s := e.open(t, ctx, e.b, longTTL)
-	r := e.resource("r")
+	r, sibling := e.resource("r/x"), e.resource("s/x")
 	e.put(t, ctx, sdk.PutRequest{Resource: r, Key: "k", Value: []byte("v"), Session: s.ID, IfAbsent: true})
+	e.put(t, ctx, sdk.PutRequest{Resource: sibling, Key: "k", Value: []byte("v"), Session: s.ID, IfAbsent: true})
 
-	names, err := e.b.Resources(ctx, e.prefix)
-	switch {
-	case err != nil:
-		t.Logf("Resources: %v; enumeration not checked", err)
-	case len(names) == 0:
-		t.Logf("Resources listed nothing; enumeration not checked")
-	default:
+	for _, prefix := range []string{e.prefix, e.resource("r/")} {
+		names, err := e.b.Resources(ctx, prefix)
+		if err != nil {
+			t.Errorf("Resources(%q): %v; the host lists and checks resources with it: it must answer", prefix, err)
+			continue
+		}
 		found := false
 		for _, n := range names {
-			if !strings.HasPrefix(n, e.prefix) {
-				t.Errorf("Resources(%q) listed %q", e.prefix, n)
+			if !strings.HasPrefix(n, prefix) {
+				t.Errorf("Resources(%q) listed %q: it must honour its prefix", prefix, n)
 			}
 			found = found || n == r
 		}
 		if !found {
-			t.Errorf("Resources(%q) = %v, missing %q which has a live entry", e.prefix, names, r)
+			t.Errorf("Resources(%q) = %v, missing %q which has a live entry", prefix, names, r)
 		}
 	}
 
 	problems, err := e.b.Check(ctx, r)
 	if err != nil {
-		t.Logf("Check: %v; not checked", err)
+		t.Errorf("Check %s: %v; Check of healthy state must answer, with no problem", r, err)
 		return
 	}
 	for _, p := range problems {

@@ -102,7 +102,8 @@ func checkPutIfAbsent(t tb, e *env) {
 
 // checkUpdateCompareAndSwap: Update with the current ModRev succeeds and
 // keeps CreateRev; a stale or unknown revision fails with ErrRevMismatch
-// and changes nothing; a missing key fails with ErrNotFound.
+// and changes nothing; a missing key fails with ErrNotFound. ExpectRev 0
+// is not a wildcard: ErrRevMismatch on an entry, ErrNotFound without one.
 func checkUpdateCompareAndSwap(t tb, e *env) {
 	ctx := e.ctx(t, 0)
 	s := e.open(t, ctx, e.b, longTTL)
@@ -130,6 +131,17 @@ func checkUpdateCompareAndSwap(t tb, e *env) {
 	wantErr(t, "Update of a missing key", err, sdk.ErrNotFound)
 	if rg := e.rangeOf(t, ctx, e.b, r); len(rg.Entries) != 1 {
 		t.Errorf("Update of a missing key created something: %s", keysOf(rg.Entries))
+	}
+
+	// ExpectRev 0 is no wildcard for Update (unlike Delete): no entry has
+	// ModRev 0, so it is a mismatch on an entry, and it never creates one.
+	_, err = e.b.Update(ctx, sdk.UpdateRequest{Resource: r, Key: "k", Value: []byte("zero"), ExpectRev: 0})
+	wantErr(t, "Update with ExpectRev 0 of an existing entry (0 matches no revision; it is no wildcard)", err, sdk.ErrRevMismatch)
+	_, err = e.b.Update(ctx, sdk.UpdateRequest{Resource: r, Key: "absent", Value: []byte("zero"), ExpectRev: 0})
+	wantErr(t, "Update with ExpectRev 0 of a missing key (Update never creates)", err, sdk.ErrNotFound)
+	rg := e.rangeOf(t, ctx, e.b, r)
+	if en, ok := find(rg.Entries, "k"); len(rg.Entries) != 1 || !ok || en.ModRev != u.ModRev || !bytes.Equal(en.Value, []byte("X")) {
+		t.Errorf("after Updates with ExpectRev 0: got %s, want only k, unchanged at ModRev %d", keysOf(rg.Entries), u.ModRev)
 	}
 }
 

@@ -18,6 +18,8 @@ type config struct {
 	inProcess bool
 	grpc      bool
 	crash     func(t *testing.T, b sdk.Backend)
+	restart   func(t *testing.T, b sdk.Backend) sdk.Backend
+	shared    bool
 }
 
 func defaultConfig() config {
@@ -66,3 +68,19 @@ func WithOnlyGRPC() Option { return func(c *config) { c.inProcess = false } }
 func WithCrash(crash func(t *testing.T, b sdk.Backend)) Option {
 	return func(c *config) { c.crash = crash }
 }
+
+// WithRestart gives the suite a way to restart a backend the factory
+// returned: restart stops b (as its plugin process stops) and returns a new
+// backend on the same store. With it, a backend that announces
+// sdk.CapPersistent is checked to keep its entries and revisions across the
+// restart; without it that check is skipped.
+func WithRestart(restart func(t *testing.T, b sdk.Backend) sdk.Backend) Option {
+	return func(c *config) { c.restart = restart }
+}
+
+// WithSharedStore says that the backends the factory returns share one
+// backing store (one file, one server), as the plugin processes of several
+// hosts do. With it the suite checks that instances see each other's
+// writes, in Range and Watch, and that sessions live in the store; without
+// it that check is skipped.
+func WithSharedStore() Option { return func(c *config) { c.shared = true } }

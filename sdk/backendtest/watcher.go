@@ -17,6 +17,10 @@ type watcher struct {
 	cancel  context.CancelFunc
 	timeout time.Duration
 	what    string
+	// b and resource let a check that waited in vain Range the resource
+	// and say which guarantee broke.
+	b        sdk.Backend
+	resource string
 }
 
 // watch starts a Watch of resource from fromRev on e.b. It is cancelled
@@ -24,11 +28,13 @@ type watcher struct {
 func (e *env) watch(t tb, resource string, fromRev int64) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{
-		events:  make(chan sdk.Event, 1024),
-		done:    make(chan struct{}),
-		cancel:  cancel,
-		timeout: e.cfg.timeout,
-		what:    "Watch " + resource + " from " + strconv.FormatInt(fromRev, 10),
+		events:   make(chan sdk.Event, 1024),
+		done:     make(chan struct{}),
+		cancel:   cancel,
+		timeout:  e.cfg.timeout,
+		what:     "Watch " + resource + " from " + strconv.FormatInt(fromRev, 10),
+		b:        e.b,
+		resource: resource,
 	}
 	go func() {
 		defer close(w.done)
@@ -56,6 +62,14 @@ func (e *env) watch(t tb, resource string, fromRev int64) *watcher {
 // the Watch ends.
 func (w *watcher) next(t tb) sdk.Event {
 	t.Helper()
+	return w.nextOr(t, nil)
+}
+
+// nextOr is next; when no event comes in time, the failure says what a
+// Range of the resource shows now and, with diagnose, which guarantee that
+// state breaks.
+func (w *watcher) nextOr(t tb, diagnose func(sdk.RangeResult) string) sdk.Event {
+	t.Helper()
 	timer := time.NewTimer(w.timeout)
 	defer timer.Stop()
 	select {
@@ -69,7 +83,27 @@ func (w *watcher) next(t tb) sdk.Event {
 		}
 		t.Fatalf("%s: ended before the expected event: %v", w.what, w.err)
 	case <-timer.C:
-		t.Fatalf("%s: no event within %v", w.what, w.timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+		defer cancel()
+		rg, err := w.b.Range(ctx, w.resource)
+		if err != nil {
+			t.Fatalf("%s: no event within %v, and Range %s fails: %v", w.what, w.timeout, w.resource, err)
+		}
+		// A store that makes the change only when read (expires a session
+		// in Range, say) delivers it now.
+		grace := time.NewTimer(min(w.timeout, 2*time.Second))
+		defer grace.Stop()
+		select {
+		case ev := <-w.events:
+			t.Fatalf("%s: no event within %v, then %s %s at revision %d right after a Range: the store made the change only when read; it must happen on its own (a session must expire without a read to trigger it)",
+				w.what, w.timeout, ev.Type, ev.Entry.Key, ev.Rev)
+		case <-grace.C:
+		}
+		why := ""
+		if diagnose != nil {
+			why = ": " + diagnose(rg)
+		}
+		t.Fatalf("%s: no event within %v; Range now: revision %d, entries %s%s", w.what, w.timeout, rg.Rev, keysOf(rg.Entries), why)
 	}
 	return sdk.Event{}
 }

@@ -3,7 +3,7 @@
 package main
 
 import (
-	"github.com/locksmithx/locksmith/examples/custom-backend/memstore"
+	"github.com/locksmithx/locksmith/examples/memory-backend/memstore"
 	"github.com/locksmithx/locksmith/sdk"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/locksmithx/locksmith/examples/custom-backend/memstore"
+	"github.com/locksmithx/locksmith/examples/memory-backend/memstore"
 	"github.com/locksmithx/locksmith/sdk"
 	"github.com/locksmithx/locksmith/sdk/backendtest"
 )
