@@ -65,7 +65,14 @@ the session.
 flock(1)'s options work too, so that scripts can swap flock for locksmith
 exec: -n/--nonblock, -w/--timeout SECONDS, -s/--shared, -x/--exclusive,
 -E/--conflict-exit-code, -c 'shell command', and CMD without --. Options
-go before RESOURCE; everything after it is the command.`,
+go before RESOURCE; everything after it is the command.
+
+With LOCKSMITH_SERVER=unix:///PATH, exec asks the ` + "`locksmith serve --agent-socket PATH`" + `
+running there for the lock instead of starting a host and a backend plugin
+of its own (unless --backend, --plugin-dir or --ttl ask for one): the
+server's backend and lease.ttl apply, the connection is the lock's session,
+and if exec is killed the server stops its command's group and releases
+the lock at once. A server that cannot be reached exits 75.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
