@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
 )
 
 // Request is one lock request on a resource as Status reports it: a
@@ -46,6 +48,11 @@ func (h *Host) Status(ctx context.Context, resource string) (ResourceStatus, err
 	if err != nil {
 		return ResourceStatus{}, backendErr("status "+resource, err)
 	}
+	return statusOf(resource, r), nil
+}
+
+// statusOf is the status of resource read from its range r.
+func statusOf(resource string, r sdk.RangeResult) ResourceStatus {
 	q := newQueue(r.Entries)
 	st := ResourceStatus{Resource: resource, Revision: r.Rev, Holders: []Request{}, Waiters: []Request{}}
 	now := time.Now()
@@ -59,5 +66,5 @@ func (h *Host) Status(ctx context.Context, resource string) (ResourceStatus, err
 			st.Waiters = append(st.Waiters, out)
 		}
 	}
-	return st, nil
+	return st
 }
