@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -138,27 +137,55 @@ func Default() Config {
 }
 
 var (
-	pluginName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
-	hexSHA256  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	logLevels  = map[string]bool{"trace": true, "debug": true, "info": true, "warn": true, "error": true, "off": true}
+	logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "warn": true, "error": true, "off": true}
 )
+
+// isPluginName reports whether s is a plugin name: a lower-case letter,
+// then up to 63 lower-case letters, digits, - and _. (A regexp for it,
+// compiled at package init, cost every CLI run ~1 ms.)
+func isPluginName(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// isHexSHA256 reports whether s is 64 lower-case hex digits.
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks c and returns every problem found, each naming its key,
 // wrapped in ErrInvalid.
 func (c Config) Validate() error {
 	var probs []string
-	if !pluginName.MatchString(c.Backend) {
+	if !isPluginName(c.Backend) {
 		probs = append(probs, fmt.Sprintf("backend: %q is not a plugin name (lower-case letters, digits, - and _)", c.Backend))
 	}
 	for name, p := range c.Plugins {
-		if !pluginName.MatchString(name) {
+		if !isPluginName(name) {
 			probs = append(probs, fmt.Sprintf("plugins.%s: not a plugin name (lower-case letters, digits, - and _)", name))
 		}
 		if p.SHA256 != "" {
 			if p.Path == "" {
 				probs = append(probs, fmt.Sprintf("plugins.%s.sha256: set without plugins.%s.path", name, name))
 			}
-			if !hexSHA256.MatchString(strings.ToLower(p.SHA256)) {
+			if !isHexSHA256(strings.ToLower(p.SHA256)) {
 				probs = append(probs, fmt.Sprintf("plugins.%s.sha256: %q is not 64 hex digits", name, p.SHA256))
 			}
 		}
@@ -166,7 +193,7 @@ func (c Config) Validate() error {
 	seen := map[string]bool{}
 	for _, m := range c.Middleware {
 		switch {
-		case !pluginName.MatchString(m):
+		case !isPluginName(m):
 			probs = append(probs, fmt.Sprintf("middleware: %q is not a plugin name", m))
 		case m == c.Backend:
 			probs = append(probs, fmt.Sprintf("middleware: %q is the backend", m))

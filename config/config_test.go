@@ -93,3 +93,26 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+func TestPluginNameAndHexChecks(t *testing.T) {
+	names := map[string]bool{
+		"file": true, "a": true, "redis-2_x": true, "a" + strings.Repeat("b", 63): true,
+		"": false, "File": false, "2redis": false, "-x": false, "re dis": false, "é": false,
+		"a" + strings.Repeat("b", 64): false, "x/y": false,
+	}
+	for s, want := range names {
+		if got := isPluginName(s); got != want {
+			t.Errorf("isPluginName(%q) = %v, want %v", s, got, want)
+		}
+	}
+	hex := map[string]bool{
+		strings.Repeat("a", 64): true, strings.Repeat("0f", 32): true,
+		strings.Repeat("a", 63): false, strings.Repeat("a", 65): false, strings.Repeat("g", 64): false,
+		strings.Repeat("A", 64): false, "": false,
+	}
+	for s, want := range hex {
+		if got := isHexSHA256(s); got != want {
+			t.Errorf("isHexSHA256(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

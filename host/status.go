@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"time"
+
+	"github.com/locksmithx/locksmith/sdk"
 )
 
 // Request is one lock request on a resource as Status reports it: a
@@ -47,6 +49,11 @@ func (h *Host) readStatus(ctx context.Context, resource string) (ResourceStatus,
 	if err != nil {
 		return ResourceStatus{}, backendErr("status "+resource, err)
 	}
+	return statusOf(resource, r), nil
+}
+
+// statusOf is the status of resource read from its range r.
+func statusOf(resource string, r sdk.RangeResult) ResourceStatus {
 	q := newQueue(r.Entries)
 	st := ResourceStatus{Resource: resource, Revision: r.Rev, Holders: []Request{}, Waiters: []Request{}}
 	now := time.Now()
@@ -60,5 +67,5 @@ func (h *Host) readStatus(ctx context.Context, resource string) (ResourceStatus,
 			st.Waiters = append(st.Waiters, out)
 		}
 	}
-	return st, nil
+	return st
 }

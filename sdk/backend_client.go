@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/locksmithx/locksmith/sdk/internal/pb"
 )
@@ -260,4 +264,32 @@ func (c *backendClient) Repair(ctx context.Context, resource string) ([]Problem,
 		return nil, clientErr(ctx, err)
 	}
 	return problemsFromPB(r.Problems), nil
+}
+
+// RangeResources reads every resource's range in one streamed call; a
+// plugin built with an sdk older than the call is read resource by
+// resource.
+func (c *backendClient) RangeResources(ctx context.Context, prefix string) ([]ResourceRange, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := c.c.RangeResources(ctx, &pb.RangeResourcesRequest{Prefix: prefix})
+	if err != nil {
+		return nil, clientErr(ctx, err)
+	}
+	var out []ResourceRange
+	for {
+		r, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			if status.Code(err) == codes.Unimplemented {
+				return rangeEach(ctx, c, prefix)
+			}
+			return nil, clientErr(ctx, err)
+		}
+		for _, rr := range r.Ranges {
+			out = append(out, ResourceRange{Resource: rr.Resource, RangeResult: RangeResult{Rev: rr.Rev, Entries: entriesFromPB(rr.Entries)}})
+		}
+	}
 }

@@ -228,3 +228,25 @@ func (s *backendServer) Repair(ctx context.Context, req *pb.RepairRequest) (*pb.
 	}
 	return &pb.RepairResponse{Problems: problemsToPB(ps)}, nil
 }
+
+// rangeBatch is how many resources one RangeResources message carries.
+const rangeBatch = 256
+
+func (s *backendServer) RangeResources(req *pb.RangeResourcesRequest, stream pb.Backend_RangeResourcesServer) error {
+	rs, err := RangeResources(stream.Context(), s.impl, req.Prefix)
+	if err != nil {
+		return toStatus(err)
+	}
+	for len(rs) > 0 {
+		n := min(len(rs), rangeBatch)
+		msg := &pb.RangeResourcesResponse{Ranges: make([]*pb.ResourceRange, 0, n)}
+		for _, r := range rs[:n] {
+			msg.Ranges = append(msg.Ranges, &pb.ResourceRange{Resource: r.Resource, Rev: r.Rev, Entries: entriesToPB(r.Entries)})
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+		rs = rs[n:]
+	}
+	return nil
+}

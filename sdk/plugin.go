@@ -161,5 +161,6 @@ var (
 	_ plugin.GRPCPlugin = (*middlewarePlugin)(nil)
 	_ Backend           = (*backendClient)(nil)
 	_ SessionAdopter    = (*backendClient)(nil)
+	_ ResourceRanger    = (*backendClient)(nil)
 	_ Middleware        = (*middlewareClient)(nil)
 )

@@ -65,7 +65,14 @@ the session.
 flock(1)'s options work too, so that scripts can swap flock for locksmith
 exec: -n/--nonblock, -w/--timeout SECONDS, -s/--shared, -x/--exclusive,
 -E/--conflict-exit-code, -c 'shell command', and CMD without --. Options
-go before RESOURCE; everything after it is the command.`,
+go before RESOURCE; everything after it is the command.
+
+With LOCKSMITH_SERVER=unix:///PATH, exec asks the ` + "`locksmith serve --agent-socket PATH`" + `
+running there for the lock instead of starting a host and a backend plugin
+of its own (unless --backend, --plugin-dir or --ttl ask for one): the
+server's backend and lease.ttl apply, the connection is the lock's session,
+and if exec is killed the server stops its command's group and releases
+the lock at once. A server that cannot be reached exits 75.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
@@ -243,6 +250,13 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	// A server named by LOCKSMITH_SERVER holds the lock, unless the
+	// command line asks for a host of exec's own.
+	if sock, err := agentSocket(); err != nil {
+		return err
+	} else if sock != "" && g.backend == "" && g.pluginDir == "" && f.ttl == 0 {
+		return runExecAgent(sock, g, f, mode, resource, argv)
+	}
 	overrides := map[string]any{}
 	if f.ttl != 0 {
 		overrides["lease.ttl"] = f.ttl.String()
@@ -308,7 +322,7 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 		return &exitError{code: 128 + int(s.(syscall.Signal)), err: fmt.Errorf("interrupted by %v while waiting for %s", s, resource)}
 	}
 
-	code, err := runLocked(h, lease, cfg.Lease.TTL, mode, argv, sigs, log)
+	code, err := runLocked(lease, h.GuardProcessGroup, cfg.Lease.TTL, mode, argv, sigs, log)
 	if rerr := lease.Release(context.Background()); rerr != nil && err == nil && !errors.Is(rerr, host.ErrNotHeld) {
 		fmt.Fprintf(os.Stderr, "locksmith: %s\n", message(rerr))
 	}
@@ -318,6 +332,17 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	return &exitError{code: code}
 }
 
+// heldLock is a lock exec holds: a *host.Lease, or one held for it by a
+// server (agentLease).
+type heldLock interface {
+	Token() int64
+	Resource() string
+	// Done is closed when the lock ends, released or lost.
+	Done() <-chan struct{}
+	// Lost is why the lock was lost, or nil.
+	Lost() error
+}
+
 // runLocked runs argv while lease is held and returns its exit code. The
 // command runs in a process group of its own (in the terminal's foreground
 // when exec is), guarded by the backend plugin should exec die; signals to
@@ -325,7 +350,7 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 // runLocked returns, so none outlives the lock. The command is started from
 // a thread locked for its whole life, because Linux's parent-death signal
 // follows the thread that started the child.
-func runLocked(h *host.Host, lease *host.Lease, ttl time.Duration, mode host.Mode, argv []string, sigs <-chan os.Signal, log hclog.Logger) (int, error) {
+func runLocked(lease heldLock, guard func(pgid int) (unguard func(), err error), ttl time.Duration, mode host.Mode, argv []string, sigs <-chan os.Signal, log hclog.Logger) (int, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
@@ -349,7 +374,7 @@ func runLocked(h *host.Host, lease *host.Lease, ttl time.Duration, mode host.Mod
 	if tty >= 0 {
 		defer restoreForeground(tty)
 	}
-	unguard, err := h.GuardProcessGroup(pgid)
+	unguard, err := guard(pgid)
 	if err != nil {
 		log.Warn("the command's process group is not guarded: if locksmith is killed, its processes may outlive the lock", "error", message(err))
 		unguard = func() {}

@@ -21,7 +21,7 @@ import (
 const shutdownTimeout = 15 * time.Second
 
 func serveCommand(g *globals) *cobra.Command {
-	var listen string
+	var listen, agentSock string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a lock server: REST API, event stream, Prometheus metrics and web dashboard",
@@ -32,21 +32,27 @@ Prometheus metrics at /metrics and a live dashboard at /.
 Configure it under server: in the config file (listen, tokens, rate_limit,
 burst, cors, max_body, lease_ttl, max_wait). The default listen address is
 loopback. SIGTERM or SIGINT shut it down gracefully, releasing the leases
-HTTP clients hold.`,
+HTTP clients hold.
+
+With --agent-socket PATH it also serves ` + "`locksmith exec`" + ` on a unix socket
+(this user only): an exec run with LOCKSMITH_SERVER=unix://PATH asks this
+server for its lock instead of starting a host and a plugin of its own,
+and its connection is its session.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			overrides := map[string]any{}
 			if listen != "" {
 				overrides["server.listen"] = listen
 			}
-			return runServe(g, overrides)
+			return runServe(g, overrides, agentSock)
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "", "address to serve on (default server.listen, 127.0.0.1:7700)")
+	c.Flags().StringVar(&agentSock, "agent-socket", "", "also serve locksmith exec on this unix socket (exec with LOCKSMITH_SERVER=unix://PATH)")
 	return c
 }
 
-func runServe(g *globals, overrides map[string]any) error {
+func runServe(g *globals, overrides map[string]any, agentSock string) error {
 	cfg, err := g.loadConfig(overrides)
 	if err != nil {
 		return err
@@ -68,6 +74,14 @@ func runServe(g *globals, overrides map[string]any) error {
 		log.Warn("serving beyond loopback without server.tokens: anyone who reaches it can take and release locks", "listen", cfg.Server.Listen)
 	}
 	srv := server.New(h, cfg.Server, log)
+	if agentSock != "" {
+		stopAgent, err := startAgent(agentSock, h, cfg.Lease.TTL, log.Named("agent"))
+		if err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		defer stopAgent()
+		fmt.Fprintf(os.Stderr, "locksmith: serving exec on unix://%s\n", agentSock)
+	}
 	fmt.Fprintf(os.Stderr, "locksmith: serving on http://%s (backend %s); dashboard at /, API at /api/v1\n", ln.Addr(), cfg.Backend)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

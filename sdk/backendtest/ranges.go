@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/locksmithx/locksmith/sdk"
@@ -221,4 +222,57 @@ func until(rev int64) string {
 		return "the end"
 	}
 	return fmt.Sprintf("revision %d", rev)
+}
+
+// checkRangeResources: sdk.RangeResources (one call to a plugin) gives,
+// for every resource with the prefix, what Range gives for it — entries in
+// creation order and the resource's revision — including more resources
+// than one message of the call carries; it lists no other name.
+func checkRangeResources(t tb, e *env) {
+	ctx := e.ctx(t, 0)
+	s := e.open(t, ctx, e.b, longTTL)
+	const n = 260 // more than one batch of the gRPC stream (256)
+	want := map[string]sdk.RangeResult{}
+	for i := 0; i < n; i++ {
+		r := e.resource(fmt.Sprintf("many/%03d", i))
+		e.put(t, ctx, sdk.PutRequest{Resource: r, Key: "a", Value: []byte("v"), Session: s.ID, IfAbsent: true})
+		if i%50 == 0 {
+			e.put(t, ctx, sdk.PutRequest{Resource: r, Key: "b", Session: s.ID, IfAbsent: true})
+		}
+	}
+	if _, err := e.b.Resources(ctx, e.prefix); err != nil {
+		t.Skipf("Resources: %v; the store does not enumerate, RangeResources not checked", err)
+	}
+	for i := 0; i < n; i++ {
+		r := e.resource(fmt.Sprintf("many/%03d", i))
+		want[r] = e.rangeOf(t, ctx, e.b, r)
+	}
+	got, err := sdk.RangeResources(ctx, e.b, e.prefix)
+	if err != nil {
+		t.Fatalf("RangeResources(%q): %v", e.prefix, err)
+	}
+	seen := map[string]bool{}
+	for _, rr := range got {
+		if !strings.HasPrefix(rr.Resource, e.prefix) {
+			t.Errorf("RangeResources(%q) listed %q", e.prefix, rr.Resource)
+			continue
+		}
+		if seen[rr.Resource] {
+			t.Errorf("RangeResources listed %q twice", rr.Resource)
+		}
+		seen[rr.Resource] = true
+		w, ok := want[rr.Resource]
+		if !ok {
+			continue
+		}
+		if rr.Rev != w.Rev || keysOf(rr.Entries) != keysOf(w.Entries) {
+			t.Errorf("RangeResources: %s at rev %d with %s; Range: rev %d with %s", rr.Resource, rr.Rev, keysOf(rr.Entries), w.Rev, keysOf(w.Entries))
+		}
+		wantCreationOrder(t, "RangeResources of "+rr.Resource, rr.Entries)
+	}
+	for r := range want {
+		if !seen[r] {
+			t.Errorf("RangeResources(%q) missed %q, which has live entries", e.prefix, r)
+		}
+	}
 }

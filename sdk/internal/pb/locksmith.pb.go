@@ -117,7 +117,7 @@ func (x InterceptRequest_Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptRequest_Phase.Descriptor instead.
 func (InterceptRequest_Phase) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{34, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{37, 0}
 }
 
 type InterceptResponse_Action int32
@@ -166,7 +166,7 @@ func (x InterceptResponse_Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptResponse_Action.Descriptor instead.
 func (InterceptResponse_Action) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{35, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{38, 0}
 }
 
 type InfoRequest struct {
@@ -1732,6 +1732,154 @@ func (x *ResourcesResponse) GetResources() []string {
 	return nil
 }
 
+type RangeResourcesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Prefix        string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RangeResourcesRequest) Reset() {
+	*x = RangeResourcesRequest{}
+	mi := &file_locksmith_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RangeResourcesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RangeResourcesRequest) ProtoMessage() {}
+
+func (x *RangeResourcesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RangeResourcesRequest.ProtoReflect.Descriptor instead.
+func (*RangeResourcesRequest) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RangeResourcesRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+type ResourceRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resource      string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	Rev           int64                  `protobuf:"varint,2,opt,name=rev,proto3" json:"rev,omitempty"`
+	Entries       []*Entry               `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceRange) Reset() {
+	*x = ResourceRange{}
+	mi := &file_locksmith_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceRange) ProtoMessage() {}
+
+func (x *ResourceRange) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceRange.ProtoReflect.Descriptor instead.
+func (*ResourceRange) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ResourceRange) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *ResourceRange) GetRev() int64 {
+	if x != nil {
+		return x.Rev
+	}
+	return 0
+}
+
+func (x *ResourceRange) GetEntries() []*Entry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type RangeResourcesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ranges        []*ResourceRange       `protobuf:"bytes,1,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RangeResourcesResponse) Reset() {
+	*x = RangeResourcesResponse{}
+	mi := &file_locksmith_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RangeResourcesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RangeResourcesResponse) ProtoMessage() {}
+
+func (x *RangeResourcesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RangeResourcesResponse.ProtoReflect.Descriptor instead.
+func (*RangeResourcesResponse) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RangeResourcesResponse) GetRanges() []*ResourceRange {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
 type CheckRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Resource      string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
@@ -1741,7 +1889,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1901,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1914,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{29}
+	return file_locksmith_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CheckRequest) GetResource() string {
@@ -1788,7 +1936,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1948,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1961,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{30}
+	return file_locksmith_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Problem) GetResource() string {
@@ -1853,7 +2001,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +2013,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +2026,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{31}
+	return file_locksmith_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CheckResponse) GetProblems() []*Problem {
@@ -1897,7 +2045,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_locksmith_proto_msgTypes[32]
+	mi := &file_locksmith_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2057,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[32]
+	mi := &file_locksmith_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2070,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{32}
+	return file_locksmith_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RepairRequest) GetResource() string {
@@ -1941,7 +2089,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_locksmith_proto_msgTypes[33]
+	mi := &file_locksmith_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2101,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[33]
+	mi := &file_locksmith_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2114,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{33}
+	return file_locksmith_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RepairResponse) GetProblems() []*Problem {
@@ -2004,7 +2152,7 @@ type InterceptRequest struct {
 
 func (x *InterceptRequest) Reset() {
 	*x = InterceptRequest{}
-	mi := &file_locksmith_proto_msgTypes[34]
+	mi := &file_locksmith_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2164,7 @@ func (x *InterceptRequest) String() string {
 func (*InterceptRequest) ProtoMessage() {}
 
 func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[34]
+	mi := &file_locksmith_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2177,7 @@ func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptRequest.ProtoReflect.Descriptor instead.
 func (*InterceptRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{34}
+	return file_locksmith_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *InterceptRequest) GetPhase() InterceptRequest_Phase {
@@ -2145,7 +2293,7 @@ type InterceptResponse struct {
 
 func (x *InterceptResponse) Reset() {
 	*x = InterceptResponse{}
-	mi := &file_locksmith_proto_msgTypes[35]
+	mi := &file_locksmith_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2305,7 @@ func (x *InterceptResponse) String() string {
 func (*InterceptResponse) ProtoMessage() {}
 
 func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[35]
+	mi := &file_locksmith_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2318,7 @@ func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptResponse.ProtoReflect.Descriptor instead.
 func (*InterceptResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{35}
+	return file_locksmith_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *InterceptResponse) GetAction() InterceptResponse_Action {
@@ -2319,7 +2467,15 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x10ResourcesRequest\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"1\n" +
 	"\x11ResourcesResponse\x12\x1c\n" +
-	"\tresources\x18\x01 \x03(\tR\tresources\"*\n" +
+	"\tresources\x18\x01 \x03(\tR\tresources\"/\n" +
+	"\x15RangeResourcesRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"s\n" +
+	"\rResourceRange\x12\x1a\n" +
+	"\bresource\x18\x01 \x01(\tR\bresource\x12\x10\n" +
+	"\x03rev\x18\x02 \x01(\x03R\x03rev\x124\n" +
+	"\aentries\x18\x03 \x03(\v2\x1a.locksmith.plugin.v1.EntryR\aentries\"T\n" +
+	"\x16RangeResourcesResponse\x12:\n" +
+	"\x06ranges\x18\x01 \x03(\v2\".locksmith.plugin.v1.ResourceRangeR\x06ranges\"*\n" +
 	"\fCheckRequest\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\"o\n" +
 	"\aProblem\x12\x1a\n" +
@@ -2375,7 +2531,7 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x04Info\x12 .locksmith.plugin.v1.InfoRequest\x1a!.locksmith.plugin.v1.InfoResponse\x12Z\n" +
 	"\tConfigure\x12%.locksmith.plugin.v1.ConfigureRequest\x1a&.locksmith.plugin.v1.ConfigureResponse\x12Q\n" +
 	"\x06Health\x12\".locksmith.plugin.v1.HealthRequest\x1a#.locksmith.plugin.v1.HealthResponse\x12u\n" +
-	"\x12GuardProcessGroups\x12..locksmith.plugin.v1.GuardProcessGroupsRequest\x1a/.locksmith.plugin.v1.GuardProcessGroupsResponse2\x94\b\n" +
+	"\x12GuardProcessGroups\x12..locksmith.plugin.v1.GuardProcessGroupsRequest\x1a/.locksmith.plugin.v1.GuardProcessGroupsResponse2\x81\t\n" +
 	"\aBackend\x12`\n" +
 	"\vOpenSession\x12'.locksmith.plugin.v1.OpenSessionRequest\x1a(.locksmith.plugin.v1.OpenSessionResponse\x12^\n" +
 	"\tKeepAlive\x12%.locksmith.plugin.v1.KeepAliveRequest\x1a&.locksmith.plugin.v1.KeepAliveResponse(\x010\x01\x12Q\n" +
@@ -2385,7 +2541,8 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x06Delete\x12\".locksmith.plugin.v1.DeleteRequest\x1a#.locksmith.plugin.v1.DeleteResponse\x12N\n" +
 	"\x05Range\x12!.locksmith.plugin.v1.RangeRequest\x1a\".locksmith.plugin.v1.RangeResponse\x12P\n" +
 	"\x05Watch\x12!.locksmith.plugin.v1.WatchRequest\x1a\".locksmith.plugin.v1.WatchResponse0\x01\x12Z\n" +
-	"\tResources\x12%.locksmith.plugin.v1.ResourcesRequest\x1a&.locksmith.plugin.v1.ResourcesResponse\x12N\n" +
+	"\tResources\x12%.locksmith.plugin.v1.ResourcesRequest\x1a&.locksmith.plugin.v1.ResourcesResponse\x12k\n" +
+	"\x0eRangeResources\x12*.locksmith.plugin.v1.RangeResourcesRequest\x1a+.locksmith.plugin.v1.RangeResourcesResponse0\x01\x12N\n" +
 	"\x05Check\x12!.locksmith.plugin.v1.CheckRequest\x1a\".locksmith.plugin.v1.CheckResponse\x12Q\n" +
 	"\x06Repair\x12\".locksmith.plugin.v1.RepairRequest\x1a#.locksmith.plugin.v1.RepairResponse\x12c\n" +
 	"\fAdoptSession\x12(.locksmith.plugin.v1.AdoptSessionRequest\x1a).locksmith.plugin.v1.AdoptSessionResponse2h\n" +
@@ -2406,7 +2563,7 @@ func file_locksmith_proto_rawDescGZIP() []byte {
 }
 
 var file_locksmith_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_locksmith_proto_goTypes = []any{
 	(WatchResponse_Type)(0),            // 0: locksmith.plugin.v1.WatchResponse.Type
 	(InterceptRequest_Phase)(0),        // 1: locksmith.plugin.v1.InterceptRequest.Phase
@@ -2440,68 +2597,75 @@ var file_locksmith_proto_goTypes = []any{
 	(*WatchResponse)(nil),              // 29: locksmith.plugin.v1.WatchResponse
 	(*ResourcesRequest)(nil),           // 30: locksmith.plugin.v1.ResourcesRequest
 	(*ResourcesResponse)(nil),          // 31: locksmith.plugin.v1.ResourcesResponse
-	(*CheckRequest)(nil),               // 32: locksmith.plugin.v1.CheckRequest
-	(*Problem)(nil),                    // 33: locksmith.plugin.v1.Problem
-	(*CheckResponse)(nil),              // 34: locksmith.plugin.v1.CheckResponse
-	(*RepairRequest)(nil),              // 35: locksmith.plugin.v1.RepairRequest
-	(*RepairResponse)(nil),             // 36: locksmith.plugin.v1.RepairResponse
-	(*InterceptRequest)(nil),           // 37: locksmith.plugin.v1.InterceptRequest
-	(*InterceptResponse)(nil),          // 38: locksmith.plugin.v1.InterceptResponse
-	nil,                                // 39: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
-	nil,                                // 40: locksmith.plugin.v1.InterceptRequest.MetadataEntry
-	nil,                                // 41: locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	(*RangeResourcesRequest)(nil),      // 32: locksmith.plugin.v1.RangeResourcesRequest
+	(*ResourceRange)(nil),              // 33: locksmith.plugin.v1.ResourceRange
+	(*RangeResourcesResponse)(nil),     // 34: locksmith.plugin.v1.RangeResourcesResponse
+	(*CheckRequest)(nil),               // 35: locksmith.plugin.v1.CheckRequest
+	(*Problem)(nil),                    // 36: locksmith.plugin.v1.Problem
+	(*CheckResponse)(nil),              // 37: locksmith.plugin.v1.CheckResponse
+	(*RepairRequest)(nil),              // 38: locksmith.plugin.v1.RepairRequest
+	(*RepairResponse)(nil),             // 39: locksmith.plugin.v1.RepairResponse
+	(*InterceptRequest)(nil),           // 40: locksmith.plugin.v1.InterceptRequest
+	(*InterceptResponse)(nil),          // 41: locksmith.plugin.v1.InterceptResponse
+	nil,                                // 42: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	nil,                                // 43: locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	nil,                                // 44: locksmith.plugin.v1.InterceptResponse.MetadataEntry
 }
 var file_locksmith_proto_depIdxs = []int32{
-	39, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	42, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
 	11, // 1: locksmith.plugin.v1.PutResponse.entries:type_name -> locksmith.plugin.v1.Entry
 	11, // 2: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
 	0,  // 3: locksmith.plugin.v1.WatchResponse.type:type_name -> locksmith.plugin.v1.WatchResponse.Type
 	11, // 4: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
-	33, // 5: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	33, // 6: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	1,  // 7: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
-	40, // 8: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
-	2,  // 9: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
-	41, // 10: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
-	3,  // 11: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
-	5,  // 12: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
-	7,  // 13: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
-	9,  // 14: locksmith.plugin.v1.Plugin.GuardProcessGroups:input_type -> locksmith.plugin.v1.GuardProcessGroupsRequest
-	12, // 15: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
-	16, // 16: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
-	18, // 17: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
-	20, // 18: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
-	22, // 19: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
-	24, // 20: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
-	26, // 21: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
-	28, // 22: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
-	30, // 23: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
-	32, // 24: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
-	35, // 25: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
-	14, // 26: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
-	37, // 27: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
-	4,  // 28: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
-	6,  // 29: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
-	8,  // 30: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
-	10, // 31: locksmith.plugin.v1.Plugin.GuardProcessGroups:output_type -> locksmith.plugin.v1.GuardProcessGroupsResponse
-	13, // 32: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
-	17, // 33: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
-	19, // 34: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
-	21, // 35: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
-	23, // 36: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
-	25, // 37: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
-	27, // 38: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
-	29, // 39: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
-	31, // 40: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
-	34, // 41: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
-	36, // 42: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
-	15, // 43: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
-	38, // 44: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
-	28, // [28:45] is the sub-list for method output_type
-	11, // [11:28] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 5: locksmith.plugin.v1.ResourceRange.entries:type_name -> locksmith.plugin.v1.Entry
+	33, // 6: locksmith.plugin.v1.RangeResourcesResponse.ranges:type_name -> locksmith.plugin.v1.ResourceRange
+	36, // 7: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	36, // 8: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	1,  // 9: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
+	43, // 10: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	2,  // 11: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
+	44, // 12: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	3,  // 13: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
+	5,  // 14: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
+	7,  // 15: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
+	9,  // 16: locksmith.plugin.v1.Plugin.GuardProcessGroups:input_type -> locksmith.plugin.v1.GuardProcessGroupsRequest
+	12, // 17: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
+	16, // 18: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
+	18, // 19: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
+	20, // 20: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
+	22, // 21: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
+	24, // 22: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
+	26, // 23: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
+	28, // 24: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
+	30, // 25: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
+	32, // 26: locksmith.plugin.v1.Backend.RangeResources:input_type -> locksmith.plugin.v1.RangeResourcesRequest
+	35, // 27: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
+	38, // 28: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
+	14, // 29: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
+	40, // 30: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
+	4,  // 31: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
+	6,  // 32: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
+	8,  // 33: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
+	10, // 34: locksmith.plugin.v1.Plugin.GuardProcessGroups:output_type -> locksmith.plugin.v1.GuardProcessGroupsResponse
+	13, // 35: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
+	17, // 36: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
+	19, // 37: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
+	21, // 38: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
+	23, // 39: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
+	25, // 40: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
+	27, // 41: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
+	29, // 42: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
+	31, // 43: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
+	34, // 44: locksmith.plugin.v1.Backend.RangeResources:output_type -> locksmith.plugin.v1.RangeResourcesResponse
+	37, // 45: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
+	39, // 46: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
+	15, // 47: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
+	41, // 48: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
+	31, // [31:49] is the sub-list for method output_type
+	13, // [13:31] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_locksmith_proto_init() }
@@ -2515,7 +2679,7 @@ func file_locksmith_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_locksmith_proto_rawDesc), len(file_locksmith_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   39,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

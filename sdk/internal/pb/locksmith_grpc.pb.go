@@ -254,18 +254,19 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Backend_OpenSession_FullMethodName  = "/locksmith.plugin.v1.Backend/OpenSession"
-	Backend_KeepAlive_FullMethodName    = "/locksmith.plugin.v1.Backend/KeepAlive"
-	Backend_Revoke_FullMethodName       = "/locksmith.plugin.v1.Backend/Revoke"
-	Backend_Put_FullMethodName          = "/locksmith.plugin.v1.Backend/Put"
-	Backend_Update_FullMethodName       = "/locksmith.plugin.v1.Backend/Update"
-	Backend_Delete_FullMethodName       = "/locksmith.plugin.v1.Backend/Delete"
-	Backend_Range_FullMethodName        = "/locksmith.plugin.v1.Backend/Range"
-	Backend_Watch_FullMethodName        = "/locksmith.plugin.v1.Backend/Watch"
-	Backend_Resources_FullMethodName    = "/locksmith.plugin.v1.Backend/Resources"
-	Backend_Check_FullMethodName        = "/locksmith.plugin.v1.Backend/Check"
-	Backend_Repair_FullMethodName       = "/locksmith.plugin.v1.Backend/Repair"
-	Backend_AdoptSession_FullMethodName = "/locksmith.plugin.v1.Backend/AdoptSession"
+	Backend_OpenSession_FullMethodName    = "/locksmith.plugin.v1.Backend/OpenSession"
+	Backend_KeepAlive_FullMethodName      = "/locksmith.plugin.v1.Backend/KeepAlive"
+	Backend_Revoke_FullMethodName         = "/locksmith.plugin.v1.Backend/Revoke"
+	Backend_Put_FullMethodName            = "/locksmith.plugin.v1.Backend/Put"
+	Backend_Update_FullMethodName         = "/locksmith.plugin.v1.Backend/Update"
+	Backend_Delete_FullMethodName         = "/locksmith.plugin.v1.Backend/Delete"
+	Backend_Range_FullMethodName          = "/locksmith.plugin.v1.Backend/Range"
+	Backend_Watch_FullMethodName          = "/locksmith.plugin.v1.Backend/Watch"
+	Backend_Resources_FullMethodName      = "/locksmith.plugin.v1.Backend/Resources"
+	Backend_RangeResources_FullMethodName = "/locksmith.plugin.v1.Backend/RangeResources"
+	Backend_Check_FullMethodName          = "/locksmith.plugin.v1.Backend/Check"
+	Backend_Repair_FullMethodName         = "/locksmith.plugin.v1.Backend/Repair"
+	Backend_AdoptSession_FullMethodName   = "/locksmith.plugin.v1.Backend/AdoptSession"
 )
 
 // BackendClient is the client API for Backend service.
@@ -285,6 +286,10 @@ type BackendClient interface {
 	Range(ctx context.Context, in *RangeRequest, opts ...grpc.CallOption) (*RangeResponse, error)
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 	Resources(ctx context.Context, in *ResourcesRequest, opts ...grpc.CallOption) (*ResourcesResponse, error)
+	// RangeResources streams the entries and revision of every resource
+	// whose name starts with prefix, in batches: one call where Resources
+	// and a Range per resource took one round trip each.
+	RangeResources(ctx context.Context, in *RangeResourcesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RangeResourcesResponse], error)
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 	Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error)
 	// AdoptSession takes over a live session opened by an earlier process of
@@ -404,6 +409,25 @@ func (c *backendClient) Resources(ctx context.Context, in *ResourcesRequest, opt
 	return out, nil
 }
 
+func (c *backendClient) RangeResources(ctx context.Context, in *RangeResourcesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RangeResourcesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Backend_ServiceDesc.Streams[2], Backend_RangeResources_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RangeResourcesRequest, RangeResourcesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Backend_RangeResourcesClient = grpc.ServerStreamingClient[RangeResourcesResponse]
+
 func (c *backendClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CheckResponse)
@@ -451,6 +475,10 @@ type BackendServer interface {
 	Range(context.Context, *RangeRequest) (*RangeResponse, error)
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	Resources(context.Context, *ResourcesRequest) (*ResourcesResponse, error)
+	// RangeResources streams the entries and revision of every resource
+	// whose name starts with prefix, in batches: one call where Resources
+	// and a Range per resource took one round trip each.
+	RangeResources(*RangeResourcesRequest, grpc.ServerStreamingServer[RangeResourcesResponse]) error
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	Repair(context.Context, *RepairRequest) (*RepairResponse, error)
 	// AdoptSession takes over a live session opened by an earlier process of
@@ -494,6 +522,9 @@ func (UnimplementedBackendServer) Watch(*WatchRequest, grpc.ServerStreamingServe
 }
 func (UnimplementedBackendServer) Resources(context.Context, *ResourcesRequest) (*ResourcesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Resources not implemented")
+}
+func (UnimplementedBackendServer) RangeResources(*RangeResourcesRequest, grpc.ServerStreamingServer[RangeResourcesResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method RangeResources not implemented")
 }
 func (UnimplementedBackendServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Check not implemented")
@@ -669,6 +700,17 @@ func _Backend_Resources_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Backend_RangeResources_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(RangeResourcesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BackendServer).RangeResources(m, &grpc.GenericServerStream[RangeResourcesRequest, RangeResourcesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Backend_RangeResourcesServer = grpc.ServerStreamingServer[RangeResourcesResponse]
+
 func _Backend_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CheckRequest)
 	if err := dec(in); err != nil {
@@ -781,6 +823,11 @@ var Backend_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _Backend_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "RangeResources",
+			Handler:       _Backend_RangeResources_Handler,
 			ServerStreams: true,
 		},
 	},
