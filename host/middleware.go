@@ -183,32 +183,39 @@ func (c *chain) close() {
 // intercept runs op through the chain around do: BEFORE may deny it or
 // rewrite meta; AFTER sees its result and fencing token.
 func (h *Host) intercept(ctx context.Context, op, resource string, mode Mode, meta map[string]string, do func(meta map[string]string) (int64, error)) error {
-	if h.chain.empty() {
+	p := h.pipe.Load()
+	p.enter()
+	defer p.leave()
+	c := p.chain
+	if c.empty() {
 		_, err := do(meta)
 		return err
 	}
 	in := sdk.Interception{Op: op, Resource: resource, Mode: mode.String(), Metadata: meta}
-	meta, _, err := h.chain.before(ctx, in)
+	meta, _, err := c.before(ctx, in)
 	// AFTER runs even when ctx has ended, as the same principal.
-	actx := WithPrincipal(context.Background(), principalOf(ctx, h.chain.principal))
+	actx := WithPrincipal(context.Background(), principalOf(ctx, c.principal))
 	if err != nil {
-		h.chain.after(actx, in, err)
+		c.after(actx, in, err)
 		return err
 	}
 	in.Metadata = meta
 	token, err := do(meta)
 	in.FencingToken = token
-	h.chain.after(actx, in, err)
+	c.after(actx, in, err)
 	return err
 }
 
 // statusAnswer runs a status read's BEFORE phase: a middleware (a cache)
 // may answer it.
 func (h *Host) statusAnswer(ctx context.Context, resource string) (*ResourceStatus, error) {
-	if h.chain.empty() {
+	p := h.pipe.Load()
+	p.enter()
+	defer p.leave()
+	if p.chain.empty() {
 		return nil, nil
 	}
-	_, resp, err := h.chain.before(ctx, sdk.Interception{Op: OpStatus, Resource: resource})
+	_, resp, err := p.chain.before(ctx, sdk.Interception{Op: OpStatus, Resource: resource})
 	if err != nil || resp == nil {
 		return nil, err
 	}

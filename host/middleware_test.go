@@ -75,10 +75,10 @@ func TestMiddlewareFailure(t *testing.T) {
 			cfg, _ := auditConfig(t.TempDir(), tc.onError)
 			h := newHostFrom(t, cfg)
 			ctx := testCtx(t)
-			if err := syscall.Kill(h.chain.links[0].conn.Pid(), syscall.SIGKILL); err != nil {
+			if err := syscall.Kill(h.pipe.Load().chain.links[0].conn.Pid(), syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, h.chain.links[0].conn.Exited)
+			waitFor(t, h.pipe.Load().chain.links[0].conn.Exited)
 			l, err := h.Named(ctx, "r")
 			if tc.wantErr {
 				if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "fail_closed") {

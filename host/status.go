@@ -23,7 +23,9 @@ type Request struct {
 
 // ResourceStatus is a resource's queue at one revision.
 type ResourceStatus struct {
-	Resource string    `json:"resource"`
+	Resource string `json:"resource"`
+	// Backend names the backend whose queue this is.
+	Backend  string    `json:"backend,omitempty"`
 	Revision int64     `json:"revision"`
 	Holders  []Request `json:"holders"`
 	Waiters  []Request `json:"waiters"`
@@ -38,7 +40,11 @@ func (h *Host) Status(ctx context.Context, resource string) (ResourceStatus, err
 		}
 		return *st, nil
 	}
-	g, err := h.backend.get(ctx)
+	slot, err := h.slotFor(ctx)
+	if err != nil {
+		return ResourceStatus{}, err
+	}
+	g, err := slot.sup.get(ctx)
 	if err != nil {
 		return ResourceStatus{}, err
 	}
@@ -47,7 +53,7 @@ func (h *Host) Status(ctx context.Context, resource string) (ResourceStatus, err
 		return ResourceStatus{}, backendErr("status "+resource, err)
 	}
 	q := newQueue(r.Entries)
-	st := ResourceStatus{Resource: resource, Revision: r.Rev, Holders: []Request{}, Waiters: []Request{}}
+	st := ResourceStatus{Resource: resource, Backend: slot.name, Revision: r.Rev, Holders: []Request{}, Waiters: []Request{}}
 	now := time.Now()
 	for i, req := range q {
 		out := Request{Key: req.Key, Session: req.Session, Mode: req.mode.String(), Granted: q.grantedAt(i),

@@ -21,7 +21,7 @@ type TreeNode struct {
 // resource shows its holders and waiters. Resources with an empty queue
 // are left out.
 func (h *Host) Tree(ctx context.Context) (*TreeNode, error) {
-	g, err := h.backend.get(ctx)
+	g, err := h.generationFor(ctx)
 	if err != nil {
 		return nil, err
 	}
