@@ -25,6 +25,9 @@ type pipeline struct {
 	cat   *catalog
 	slots map[string]*backendSlot // by backend name, every one cfg runs
 	chain *chain
+	// claimed are the draining slots the pipeline runs again, held (see
+	// hold) so that they cannot stop before the swap.
+	claimed []*backendSlot
 
 	// inflight counts the operations running through chain; a replaced
 	// chain is stopped once the last of them is done.
@@ -124,7 +127,8 @@ func (h *Host) unhold(s *backendSlot, pinned bool) {
 // called more than once.
 func (h *Host) closeSlot(s *backendSlot) {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || !s.retired || s.refs > 0 {
+		// Claimed again since it was found idle.
 		s.mu.Unlock()
 		return
 	}
@@ -170,6 +174,9 @@ func (h *Host) buildPipeline(ctx context.Context, cfg config.Config, old *pipeli
 		for _, s := range started {
 			s.sup.close()
 		}
+		for _, s := range p.claimed {
+			h.unhold(s, false)
+		}
 		return nil, err
 	}
 	for _, name := range cfg.Running() {
@@ -180,6 +187,11 @@ func (h *Host) buildPipeline(ctx context.Context, cfg config.Config, old *pipeli
 		if old != nil {
 			if s := old.slots[name]; s != nil && s.same(spec, cfg) {
 				p.slots[name] = s
+				continue
+			}
+			if s := h.claimDraining(name, spec, cfg); s != nil {
+				p.slots[name] = s
+				p.claimed = append(p.claimed, s)
 				continue
 			}
 		}
@@ -211,6 +223,28 @@ func (h *Host) buildPipeline(ctx context.Context, cfg config.Config, old *pipeli
 	}
 	h.mu.Unlock()
 	return p, nil
+}
+
+// claimDraining finds a draining slot that runs what cfg asks for name, and
+// holds it so that it keeps running; nil if there is none.
+func (h *Host) claimDraining(name string, spec pluginSpec, cfg config.Config) *backendSlot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.slots {
+		if s.name != name || !s.same(spec, cfg) {
+			continue
+		}
+		s.mu.Lock()
+		ok := !s.closed
+		if ok {
+			s.refs++
+		}
+		s.mu.Unlock()
+		if ok {
+			return s
+		}
+	}
+	return nil
 }
 
 // sameChain reports whether two configs run the same middleware chain.

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,10 +63,18 @@ func (h *Host) swap(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("update config: %w", err)
 	}
+	for _, s := range next.slots {
+		s.mu.Lock()
+		s.retired = false
+		s.mu.Unlock()
+	}
 	h.pipe.Store(next)
+	for _, s := range next.claimed {
+		h.unhold(s, false)
+	}
 	kept, started, retired := 0, []string{}, []string{}
 	for name, s := range next.slots {
-		if old.slots[name] == s {
+		if old.slots[name] == s || slices.Contains(next.claimed, s) {
 			kept++
 		} else {
 			started = append(started, name)
