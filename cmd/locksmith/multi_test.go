@@ -16,9 +16,15 @@ import (
 // addr, with head (for example "backend: redis\n") on top.
 func (e *env) writeMulti(addr, head string) {
 	e.t.Helper()
-	body := head + fmt.Sprintf("backends: [file, redis]\nlease: { ttl: 3s }\nplugins:\n  file:\n    config:\n      named_dir: %s\n      session_dir: %s\n  redis:\n    config: { addrs: [%q], prefix: %q }\n",
+	body := head + fmt.Sprintf("lease: { ttl: 3s }\nplugins:\n  file:\n    config:\n      named_dir: %s\n      session_dir: %s\n  redis:\n    config: { addrs: [%q], prefix: %q }\n",
 		filepath.Join(e.dir, "named"), filepath.Join(e.dir, "sessions"), addr, filepath.Base(e.dir))
-	if err := os.WriteFile(e.config, []byte(body), 0o644); err != nil {
+	// Written whole and renamed into place, as editors and config
+	// management do, so that a watcher never reads half a file.
+	tmp := e.config + ".new"
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, e.config); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -28,7 +34,7 @@ func (e *env) writeMulti(addr, head string) {
 func TestExecChoosesBackend(t *testing.T) {
 	srv := redistest.Start(t)
 	e := newEnv(t)
-	e.writeMulti(srv.Addr, "")
+	e.writeMulti(srv.Addr, "backends: [file, redis]\n")
 	ready := filepath.Join(e.dir, "ready")
 	holder := e.command("--backend", "redis", "exec", "--named", "job", "--", "sh", "-c", "touch "+ready+"; sleep 30")
 	if err := holder.Start(); err != nil {
