@@ -278,8 +278,15 @@ func (h *Host) takeOn(ctx context.Context, st step, resource string, o lockOptio
 		return nil, err
 	}
 	l := newLease(h, s, resource, key, o.mode, g.createRev, g.modRev, info, o.owner, o.onLost)
-	l.slot = st.slot
-	context.AfterFunc(l.ctx, func() { h.unhold(st.slot, st.pinned) })
+	l.slot, l.pinned = st.slot, st.pinned
+	// Unhold whichever backend the lease is on when it ends (Migrate
+	// moves it).
+	context.AfterFunc(l.ctx, func() {
+		l.mu.Lock()
+		s, pinned := l.slot, l.pinned
+		l.mu.Unlock()
+		h.unhold(s, pinned)
+	})
 	return l, nil
 }
 

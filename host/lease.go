@@ -21,6 +21,7 @@ type Lease struct {
 	h        *Host
 	sess     *session
 	slot     *backendSlot // the backend that granted the lease
+	pinned   bool         // slot was the request's default backend (see plan)
 	resource string
 	key      string
 	token    int64
@@ -75,7 +76,11 @@ func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRe
 }
 
 // Resource is the locked resource's key.
-func (l *Lease) Resource() string { return l.resource }
+func (l *Lease) Resource() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.resource
+}
 
 // Mode is the mode the lease holds now.
 func (l *Lease) Mode() Mode {
@@ -87,7 +92,11 @@ func (l *Lease) Mode() Mode {
 // Token is the lease's fencing token: it strictly increases across the
 // grants of one resource, so a protected resource can refuse writes that
 // carry a token lower than one it has seen. A conversion keeps it.
-func (l *Lease) Token() int64 { return l.token }
+func (l *Lease) Token() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.token
+}
 
 // Session is the id of the backend session the lease belongs to.
 func (l *Lease) Session() string {
