@@ -24,8 +24,19 @@ const DefaultTTL = 15 * time.Second
 
 // Config is the whole configuration of a host.
 type Config struct {
-	// Backend names the backend plugin that holds lock state.
+	// Backend names the default backend plugin: the one that holds lock
+	// state for requests that do not choose a backend. In a config file it
+	// may also be written `backend: { from: OLD, to: NEW }`, which sets
+	// Backend to NEW and MigrateFrom to OLD.
 	Backend string `koanf:"backend"`
+	// Backends names further backend plugins to run beside the default,
+	// for requests that choose one (host.WithBackend, exec --backend).
+	Backends []string `koanf:"backends"`
+	// MigrateFrom, when set, names the backend being migrated away from:
+	// every request that does not choose a backend takes its lock on both
+	// MigrateFrom and Backend (in the order of their names) and releases
+	// both; the fencing token is Backend's. See docs/operations.md.
+	MigrateFrom string `koanf:"migrate_from"`
 	// PluginDir is searched for plugin binaries named
 	// locksmith-plugin-<name> before the directory of the host executable.
 	PluginDir string `koanf:"plugin_dir"`
@@ -190,13 +201,32 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	running := map[string]bool{c.Backend: true}
+	for i, b := range c.Backends {
+		switch {
+		case !isPluginName(b):
+			probs = append(probs, fmt.Sprintf("backends[%d]: %q is not a plugin name", i, b))
+		case running[b] && b != c.Backend:
+			probs = append(probs, fmt.Sprintf("backends[%d]: %q is listed twice", i, b))
+		}
+		running[b] = true
+	}
+	if c.MigrateFrom != "" {
+		switch {
+		case !isPluginName(c.MigrateFrom):
+			probs = append(probs, fmt.Sprintf("backend.from: %q is not a plugin name", c.MigrateFrom))
+		case c.MigrateFrom == c.Backend:
+			probs = append(probs, fmt.Sprintf("backend.from: %q is also backend.to; migrate between two different backends", c.MigrateFrom))
+		}
+		running[c.MigrateFrom] = true
+	}
 	seen := map[string]bool{}
 	for _, m := range c.Middleware {
 		switch {
 		case !isPluginName(m):
 			probs = append(probs, fmt.Sprintf("middleware: %q is not a plugin name", m))
-		case m == c.Backend:
-			probs = append(probs, fmt.Sprintf("middleware: %q is the backend", m))
+		case running[m]:
+			probs = append(probs, fmt.Sprintf("middleware: %q is a backend", m))
 		case seen[m]:
 			probs = append(probs, fmt.Sprintf("middleware: %q is listed twice", m))
 		}
@@ -224,6 +254,20 @@ func (c Config) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(probs, "; "))
+}
+
+// Running names every backend the config starts: the default first, then
+// the one migrated from, then the others of Backends, each once.
+func (c Config) Running() []string {
+	out := []string{c.Backend}
+	seen := map[string]bool{c.Backend: true}
+	for _, b := range append([]string{c.MigrateFrom}, c.Backends...) {
+		if b != "" && !seen[b] {
+			seen[b] = true
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Plugin returns the configuration of the named plugin (empty if none).

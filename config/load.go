@@ -70,6 +70,9 @@ func Load(src Sources) (Config, error) {
 		if err := k.Load(file.Provider(src.File), yaml.Parser()); err != nil {
 			return Config{}, fmt.Errorf("%w: config file %s: %v", ErrInvalid, src.File, err)
 		}
+		if err := migrationShape(k); err != nil {
+			return Config{}, fmt.Errorf("%w: config file %s: %v", ErrInvalid, src.File, err)
+		}
 	}
 	environ := src.Environ
 	if environ == nil {
@@ -122,4 +125,28 @@ func Load(src Sources) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// migrationShape rewrites `backend: { from: OLD, to: NEW }` as
+// `backend: NEW` and `migrate_from: OLD`.
+func migrationShape(k *koanf.Koanf) error {
+	m, ok := k.Get("backend").(map[string]any)
+	if !ok {
+		return nil
+	}
+	from, _ := m["from"].(string)
+	to, _ := m["to"].(string)
+	for key := range m {
+		if key != "from" && key != "to" {
+			return fmt.Errorf("backend.%s: unknown key (a migration is backend: { from: OLD, to: NEW })", key)
+		}
+	}
+	if from == "" || to == "" {
+		return errors.New("backend: a migration names both backends: backend: { from: OLD, to: NEW }")
+	}
+	k.Delete("backend")
+	if err := k.Set("backend", to); err != nil {
+		return err
+	}
+	return k.Set("migrate_from", from)
 }

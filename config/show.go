@@ -14,10 +14,21 @@ const Redacted = "<redacted>"
 // appear (a key ending in _password, _secret or _token is one too).
 var secretKeys = map[string]bool{"password": true, "secret": true, "token": true, "key": true, "passphrase": true, "credentials": true}
 
+// secretParts are words that make any key containing them a secret.
+var secretParts = []string{"pass", "secret", "token", "credential", "private", "auth"}
+
 // IsSecret reports whether a config key holds a secret.
 func IsSecret(key string) bool {
 	k := strings.ToLower(key)
-	return secretKeys[k] || strings.HasSuffix(k, "_password") || strings.HasSuffix(k, "_secret") || strings.HasSuffix(k, "_token")
+	if secretKeys[k] {
+		return true
+	}
+	for _, p := range secretParts {
+		if strings.Contains(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Show returns c as the nested map of its keys (as the YAML file spells

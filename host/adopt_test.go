@@ -20,7 +20,7 @@ import (
 // generation it killed.
 func killPlugin(t *testing.T, h *Host) *generation {
 	t.Helper()
-	g, err := h.backend.get(testCtx(t))
+	g, err := h.defaultSlot().sup.get(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func adopted(t *testing.T, h *Host, old *generation, check func()) time.Duration
 	t.Helper()
 	start := time.Now()
 	h.mu.Lock()
-	s := h.sess
+	s := h.defaultSlot().liveSession()
 	h.mu.Unlock()
 	deadline := time.Now().Add(15 * time.Second)
 	for s.current() == old {
@@ -247,7 +247,7 @@ func TestFailedAdoptionKeepsLockThroughGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	h1.mu.Lock()
-	s := h1.sess
+	s := h1.defaultSlot().liveSession()
 	h1.mu.Unlock()
 	killPlugin(t, h1)
 	deadline := time.Now().Add(15 * time.Second)

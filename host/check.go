@@ -35,7 +35,7 @@ func (h *Host) Repair(ctx context.Context, resource string) ([]Problem, error) {
 func (h *Host) inspect(ctx context.Context, op, resource string) ([]Problem, error) {
 	var out []Problem
 	err := h.intercept(ctx, op, resource, Shared, nil, func(map[string]string) (int64, error) {
-		g, err := h.backend.get(ctx)
+		g, err := h.generationFor(ctx)
 		if err != nil {
 			return 0, err
 		}

@@ -58,7 +58,7 @@ func (l *Lease) convert(ctx context.Context, to Mode) error {
 	l.convMu.Lock()
 	defer l.convMu.Unlock()
 	l.mu.Lock()
-	ended, from, ancestors := l.ended, l.mode, l.ancestors
+	ended, from, ancestors, bridges := l.ended, l.mode, l.ancestors, l.bridges
 	l.mu.Unlock()
 	if ended {
 		return fmt.Errorf("convert %s: %w", l.resource, ErrNotHeld)
@@ -73,6 +73,12 @@ func (l *Lease) convert(ctx context.Context, to Mode) error {
 	intent := intentionFor(to)
 	if weaker(from, to) {
 		err = l.downgrade(ctx, to)
+		// The lock on other backends follows, so it never excludes less.
+		for _, b := range bridges {
+			if err == nil {
+				err = b.convert(ctx, to)
+			}
+		}
 		// A hierarchical lease loosens its ancestors after itself,
 		// nearest first.
 		for i := len(ancestors) - 1; i >= 0 && err == nil; i-- {
@@ -89,7 +95,17 @@ func (l *Lease) convert(ctx context.Context, to Mode) error {
 				}
 			}
 		}
-		err = l.upgrade(ctx, to)
+		// The lock on other backends goes first; should the upgrade fail,
+		// it returns to its old mode (a downgrade never waits).
+		for i, b := range bridges {
+			if err = b.convert(ctx, to); err != nil {
+				revert(bridges[:i], from)
+				return err
+			}
+		}
+		if err = l.upgrade(ctx, to); err != nil {
+			revert(bridges, from)
+		}
 	}
 	if err != nil {
 		return err
@@ -334,4 +350,11 @@ func (l *Lease) convertErr(err error) error {
 		return fmt.Errorf("convert %s: %w: %w", l.resource, ErrNotHeld, err)
 	}
 	return backendErr("convert "+l.resource, err)
+}
+
+// revert converts ls back to mode after a failed upgrade.
+func revert(ls []*Lease, mode Mode) {
+	for _, l := range ls {
+		_ = l.convert(context.Background(), mode)
+	}
 }

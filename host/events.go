@@ -19,12 +19,17 @@ const (
 	// Plugin events: Plugin names the plugin, Resource is empty.
 	EventPluginExited    // the backend plugin's process exited on its own
 	EventPluginRestarted // the supervisor started it again (Wait: how long it was down)
+	// Config events: Plugin names the default backend after the event.
+	EventConfigSwapped // UpdateConfig swapped a new pipeline in
+	EventConfigRefused // UpdateConfig refused a config (Err says why); nothing changed
+	EventMigrated      // Lease.Migrate moved a lease (Resource, Token: the target's; Plugin: its backend)
 )
 
 var eventNames = map[EventKind]string{
 	EventWaiting: "waiting", EventAcquired: "acquired", EventFailed: "failed",
 	EventConverted: "converted", EventReleased: "released", EventLost: "lost",
 	EventPluginExited: "plugin_exited", EventPluginRestarted: "plugin_restarted",
+	EventConfigSwapped: "config_swapped", EventConfigRefused: "config_refused", EventMigrated: "migrated",
 }
 
 func (k EventKind) String() string { return eventNames[k] }

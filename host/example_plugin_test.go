@@ -16,7 +16,7 @@ func PluginDirForExamples() string { return filepath.Dir(filePlugin) }
 // KillBackendForExamples kills h's backend plugin process with SIGKILL, as
 // a crash would.
 func KillBackendForExamples(ctx context.Context, h *Host) error {
-	g, err := h.backend.get(ctx)
+	g, err := h.defaultSlot().sup.get(ctx)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 // guardTimeout bounds one push of the guarded groups to the plugin.
 const guardTimeout = 5 * time.Second
 
-// GuardProcessGroup asks the backend plugin to guard process group pgid, a
+// GuardProcessGroup asks the backend plugins to guard process group pgid, a
 // group of this process's children (exec runs its command in one): should
 // this process die (even by SIGKILL) or the plugin get SIGTERM, the plugin
 // SIGKILLs the group and waits up to 2 s until none of its processes runs,
@@ -39,19 +39,31 @@ func (h *Host) GuardProcessGroup(pgid int) (unguard func(), err error) {
 	if pgid == ownProcessGroup() {
 		return nil, fmt.Errorf("%w: guard process group %d: it is this process's own group; run the command in a group of its own", ErrInvalidArgument, pgid)
 	}
-	s := h.backend
-	s.guards.add(pgid)
-	if err := s.pushGuards(); err != nil {
-		s.guards.remove(pgid)
-		_ = s.pushGuards()
-		return nil, err
+	// Every backend the config runs guards the group: whichever one the
+	// command's lock is on, its plugin stops the group before it ends the
+	// host's session.
+	p := h.pipe.Load()
+	var sups []*supervisor
+	for _, name := range p.cfg.Running() {
+		s := p.slots[name].sup
+		s.guards.add(pgid)
+		if err := s.pushGuards(); err != nil {
+			for _, done := range append(sups, s) {
+				done.guards.remove(pgid)
+				_ = done.pushGuards()
+			}
+			return nil, err
+		}
+		sups = append(sups, s)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			s.guards.remove(pgid)
-			if err := s.pushGuards(); err != nil {
-				s.log.Warn("unguard process group failed", "pgid", pgid, "error", err)
+			for _, s := range sups {
+				s.guards.remove(pgid)
+				if err := s.pushGuards(); err != nil {
+					s.log.Warn("unguard process group failed", "pgid", pgid, "error", err)
+				}
 			}
 		})
 	}, nil

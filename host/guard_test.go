@@ -56,7 +56,7 @@ func TestGuardedGroupDiesBeforeThePluginEndsItsSessions(t *testing.T) {
 	if _, err := h.GuardProcessGroup(dead); err != nil {
 		t.Fatal(err)
 	}
-	g, err := h.backend.get(ctx)
+	g, err := h.defaultSlot().sup.get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestGuardSurvivesPluginRestart(t *testing.T) {
 	if _, err := h.GuardProcessGroup(pgid); err != nil {
 		t.Fatal(err)
 	}
-	g, err := h.backend.get(ctx)
+	g, err := h.defaultSlot().sup.get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestGuardSurvivesPluginRestart(t *testing.T) {
 	}
 	var g2 *generation
 	waitFor(t, func() bool {
-		g2, err = h.backend.get(ctx)
+		g2, err = h.defaultSlot().sup.get(ctx)
 		return err == nil && g2 != g
 	})
 	if err := syscall.Kill(g2.conn.Pid(), syscall.SIGTERM); err != nil {

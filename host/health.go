@@ -10,8 +10,14 @@ import (
 type Health struct {
 	// OK is true when the backend answers, reports itself healthy and
 	// found no problem in its stored state.
-	OK      bool         `json:"ok"`
+	OK bool `json:"ok"`
+	// Backend is the default backend (or the one the context names, see
+	// UsingBackend).
 	Backend PluginHealth `json:"backend"`
+	// Backends are every backend the host runs, each with its own plugin,
+	// session and leases: the config's, and those a config swap left
+	// running for the leases still on them.
+	Backends []PluginHealth `json:"backends,omitempty"`
 	// Session is the host's session on the backend, if one is open.
 	Session *SessionHealth `json:"session,omitempty"`
 	// Leases is how many leases the host holds.
@@ -25,7 +31,9 @@ type Health struct {
 
 // PluginHealth describes one running plugin process.
 type PluginHealth struct {
-	Name     string `json:"name"`
+	Name string `json:"name"`
+	// Role is the backend's part in the host's config (see Roles).
+	Role     string `json:"role,omitempty"`
 	Version  string `json:"version,omitempty"`
 	Protocol int    `json:"protocol,omitempty"`
 	PID      int    `json:"pid,omitempty"`
@@ -36,7 +44,19 @@ type PluginHealth struct {
 	// RTT is the round trip of one Health call to the plugin.
 	RTT   time.Duration `json:"rtt_ns"`
 	Error string        `json:"error,omitempty"`
+	// Session is the host's session on the backend, if one is open.
+	Session *SessionHealth `json:"session,omitempty"`
+	// Leases is how many of the host's leases hold a lock on the backend.
+	Leases int `json:"leases"`
 }
+
+// The roles a running backend plays.
+const (
+	RoleDefault       = "default"        // requests that choose no backend go to it
+	RoleMigratingFrom = "migrating-from" // requests that choose none also lock it (backend: {from, to})
+	RoleNamed         = "named"          // listed in backends: requests that name it
+	RoleDraining      = "draining"       // in no config any more: runs until its last lease ends
+)
 
 // SessionHealth describes the host's session on its backend.
 type SessionHealth struct {
@@ -44,31 +64,28 @@ type SessionHealth struct {
 	TTL time.Duration `json:"ttl_ns"`
 }
 
-// Health reports on the backend plugin (liveness, version, round-trip
-// time), the host's session, and the backend's check of every stored
-// resource. It starts the plugin if it is not running; it changes nothing.
+// Health reports on the backend plugins (liveness, version, round-trip
+// time, session), and the backend's check of every stored resource. It
+// starts a plugin that is not running; it changes nothing.
 func (h *Host) Health(ctx context.Context) Health {
-	out := Health{Backend: PluginHealth{Name: h.cfg.Backend}, Problems: []Problem{}}
+	out := Health{Problems: []Problem{}}
 	h.mu.Lock()
 	out.Leases = len(h.leases)
-	if h.sess != nil && h.sess.alive() {
-		out.Session = &SessionHealth{ID: h.sess.id, TTL: h.sess.ttl}
-	}
 	h.mu.Unlock()
-	g, err := h.backend.get(ctx)
+	target, err := h.slotFor(ctx)
 	if err != nil {
-		out.Backend.Error = err.Error()
+		out.Backend = PluginHealth{Name: backendOf(ctx), Error: err.Error()}
 		return out
 	}
-	out.Backend.Version, out.Backend.Protocol, out.Backend.PID = g.info.Version, g.conn.Protocol(), g.conn.Pid()
-	start := time.Now()
-	herr := g.backend.Health(ctx)
-	out.Backend.RTT = time.Since(start)
-	out.Backend.Alive = !g.conn.Exited()
-	if herr != nil {
-		out.Backend.Error = herr.Error()
-	} else {
-		out.Backend.Healthy = true
+	for _, s := range h.runningSlots() {
+		ph := h.pluginHealth(ctx, s)
+		out.Backends = append(out.Backends, ph)
+		if s == target {
+			out.Backend = ph
+		}
+	}
+	if !out.Backend.Healthy {
+		return out
 	}
 	probs, err := h.Check(ctx, "")
 	if err != nil {
@@ -77,13 +94,41 @@ func (h *Host) Health(ctx context.Context) Health {
 		out.Problems = probs
 	}
 	out.OK = out.Backend.Healthy && out.CheckError == "" && len(out.Problems) == 0
+	for _, b := range out.Backends {
+		out.OK = out.OK && b.Healthy
+	}
 	return out
 }
 
-// Ping asks the backend plugin for its health: one round trip. It starts
-// the plugin if it is not running.
+// pluginHealth reports on one running backend.
+func (h *Host) pluginHealth(ctx context.Context, s *backendSlot) PluginHealth {
+	out := PluginHealth{Name: s.name, Role: h.roleOf(s), Leases: h.leasesOn(s)}
+	if sess := s.liveSession(); sess != nil {
+		out.Session = &SessionHealth{ID: sess.id, TTL: sess.ttlNow()}
+	}
+	g, err := s.sup.get(ctx)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	out.Version, out.Protocol, out.PID = g.info.Version, g.conn.Protocol(), g.conn.Pid()
+	start := time.Now()
+	herr := g.backend.Health(ctx)
+	out.RTT = time.Since(start)
+	out.Alive = !g.conn.Exited()
+	if herr != nil {
+		out.Error = herr.Error()
+	} else {
+		out.Healthy = true
+	}
+	return out
+}
+
+// Ping asks the default backend's plugin (or the one ctx names, see
+// UsingBackend) for its health: one round trip. It starts the plugin if
+// it is not running.
 func (h *Host) Ping(ctx context.Context) error {
-	g, err := h.backend.get(ctx)
+	g, err := h.generationFor(ctx)
 	if err != nil {
 		return err
 	}

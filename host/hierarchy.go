@@ -41,7 +41,7 @@ func (h *Host) Hierarchical(ctx context.Context, name string, opts ...LockOption
 	var ancestors []*Lease
 	for i := 1; i < len(parts); i++ {
 		res := strings.Join(parts[:i], "/")
-		a, err := h.Acquire(ctx, res, WithMode(intent), WithOwner(owner), withNoWait(o.noWait))
+		a, err := h.Acquire(ctx, res, WithMode(intent), WithOwner(owner), withNoWait(o.noWait), WithBackend(o.backend))
 		if err != nil {
 			releaseAll(ancestors)
 			return nil, fmt.Errorf("hierarchical %s: %w", leaf, err)

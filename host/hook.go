@@ -16,19 +16,36 @@ import (
 func WithHook(h hooks.Hook) Option { return func(o *options) { o.hooks = append(o.hooks, h) } }
 
 // Hooks is the host's chain, in order: what runs around each operation.
-func (h *Host) Hooks() []hooks.Link { return h.chain.Links() }
+func (h *Host) Hooks() []hooks.Link {
+	if c := h.chainNow(); !c.empty() {
+		return c.Links()
+	}
+	return nil
+}
+
+// chainNow is the current pipeline's chain.
+func (h *Host) chainNow() *chain {
+	if p := h.pipe.Load(); p != nil {
+		return p.chain
+	}
+	return nil
+}
 
 // notify runs a notification point on the chain in the background, so
 // that a slow hook never holds up the lock engine.
 func (h *Host) notify(in sdk.Interception) {
-	if h.chain.empty() || !h.chain.Wants(hooks.PointOf(sdk.After, in.Op)) {
+	p := h.pipe.Load()
+	if p == nil || p.chain.empty() || !p.chain.Wants(hooks.PointOf(sdk.After, in.Op)) {
 		return
 	}
-	in.Principal, in.PID, in.Host = h.chain.principal, h.chain.pid, h.chain.hostname
+	c := p.chain
+	in.Principal, in.PID, in.Host = c.principal, c.pid, c.hostname
+	p.enter()
 	go func() {
+		defer p.leave()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		h.chain.Notify(ctx, in)
+		c.Notify(ctx, in)
 	}()
 }
 
@@ -38,13 +55,17 @@ const hookOnChange = hooks.OnChange
 // notifyNow runs a notification point on the chain and returns when every
 // hook has seen it.
 func (h *Host) notifyNow(in sdk.Interception) {
-	if h.chain.empty() {
+	p := h.pipe.Load()
+	if p == nil || p.chain.empty() {
 		return
 	}
-	in.Principal, in.PID, in.Host = h.chain.principal, h.chain.pid, h.chain.hostname
+	p.enter()
+	defer p.leave()
+	c := p.chain
+	in.Principal, in.PID, in.Host = c.principal, c.pid, c.hostname
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	h.chain.Notify(ctx, in)
+	c.Notify(ctx, in)
 }
 
 // renewed records a session renewal and tells the chain (AfterRenew).
@@ -53,20 +74,20 @@ func (h *Host) renewed(d time.Duration) {
 	h.notify(sdk.Interception{Op: sdk.OpRenew, Latency: d})
 }
 
-// hookEvents tells the chain of the host's lost leases (OnLost) until
-// the host closes.
-func (h *Host) hookEvents() {
-	if h.chain.empty() || !h.chain.Wants(hooks.OnLost) {
+// hookEvents tells chain c of the host's lost leases (OnLost) until c
+// closes.
+func (h *Host) hookEvents(c *chain) {
+	if c.empty() || !c.Wants(hooks.OnLost) {
 		return
 	}
 	events, stop := h.Subscribe(256)
-	h.chain.follow.mu.Lock()
-	h.chain.follow.stops = append(h.chain.follow.stops, stop)
-	h.chain.follow.mu.Unlock()
+	c.follow.mu.Lock()
+	c.follow.stops = append(c.follow.stops, stop)
+	c.follow.mu.Unlock()
 	go func() {
 		for ev := range events {
-			if ev.Kind != EventLost {
-				continue
+			if ev.Kind != EventLost || h.chainNow() != c {
+				continue // a replaced chain's subscription, until it closes
 			}
 			in := sdk.Interception{Op: sdk.OpLost, Resource: ev.Resource, Mode: ev.Mode.String(), FencingToken: ev.Token}
 			if ev.Err != nil {

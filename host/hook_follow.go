@@ -33,8 +33,8 @@ func newFollower() *follower {
 
 // start follows resource from revision rev, or notes one more read of a
 // resource already followed.
-func (f *follower) start(h *Host, resource string, rev int64) {
-	if f == nil || !h.chain.Wants(hookOnChange) || f.ctx.Err() != nil {
+func (f *follower) start(h *Host, c *chain, backend, resource string, rev int64) {
+	if f == nil || !c.Wants(hookOnChange) || f.ctx.Err() != nil {
 		return
 	}
 	f.mu.Lock()
@@ -42,20 +42,24 @@ func (f *follower) start(h *Host, resource string, rev int64) {
 	f.active[resource] = time.Now()
 	f.mu.Unlock()
 	if !on {
-		go f.run(h, resource, rev)
+		go f.run(h, backend, resource, rev)
 	}
 }
 
 // run follows one resource until it goes unread for followIdle, its watch
 // ends, or the host closes.
-func (f *follower) run(h *Host, resource string, rev int64) {
+func (f *follower) run(h *Host, backend, resource string, rev int64) {
 	defer func() {
 		f.mu.Lock()
 		delete(f.active, resource)
 		f.mu.Unlock()
 		h.notifyNow(sdk.Interception{Op: sdk.OpChange, Resource: resource})
 	}()
-	g, err := h.backend.get(f.ctx)
+	slot := h.pipe.Load().slots[backend]
+	if slot == nil {
+		return
+	}
+	g, err := slot.sup.get(f.ctx)
 	if err != nil || !g.info.Has(sdk.CapWatch) {
 		return
 	}

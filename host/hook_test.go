@@ -151,7 +151,7 @@ func TestCrashedMiddlewareRestarted(t *testing.T) {
 	cfg, log := auditConfig(t.TempDir(), "")
 	h := newHostFrom(t, cfg)
 	ctx := testCtx(t)
-	p := h.chain.procs[0]
+	p := h.chainNow().procs[0]
 	old := p.pid()
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -15,35 +15,43 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/hooks"
 	"github.com/locksmithx/locksmith/sdk"
 )
 
-// Host is a lock engine bound to one backend plugin. It is safe for
-// concurrent use; every method that talks to the backend takes a context.
+// Host is a lock engine. It runs one or more backend plugins, one of them
+// the default, and a middleware chain, as its config says; UpdateConfig
+// changes them while it runs. It is safe for concurrent use; every method
+// that talks to a backend takes a context.
 type Host struct {
-	cfg     config.Config
-	log     hclog.Logger
-	catalog *catalog
-	backend *supervisor
-	prefix  string // request ids start with it: unique per Host
+	log      hclog.Logger
+	self     string
+	builtins map[string]bool
+	hooks    []hooks.Hook // in-process hooks, part of every pipeline's chain
+	prefix   string       // request ids start with it: unique per Host
 
 	backoff Backoff
-	chain   *chain
 	graph   *waitGraph
 	events  eventHub
 	metrics metrics
 
+	pipe    atomic.Pointer[pipeline] // serves every new request
+	swapMu  sync.Mutex               // serialises UpdateConfig
+	slotSeq atomic.Uint64
+
 	mu     sync.Mutex
-	sess   *session
+	slots  map[*backendSlot]struct{} // every slot not yet closed
 	leases map[*Lease]struct{}
 	closed bool
 
 	reqSeq atomic.Uint64
 }
 
-// New validates cfg, finds the backend plugin, starts it and configures it.
-// The plugin process runs until Close. A plugin binary that does not match
-// its configured sha256 is refused before it runs (ErrPluginChecksum).
+// New validates cfg, finds its backend plugins, starts and configures them
+// and its middleware. The plugin processes run until Close (or until a
+// config swap leaves a backend with no pipeline and no lease). A plugin
+// binary that does not match its configured sha256 is refused before it
+// runs (ErrPluginChecksum).
 func New(ctx context.Context, cfg config.Config, opts ...Option) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -60,42 +68,33 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Host, error) 
 			o.self = exe
 		}
 	}
-	cat := &catalog{cfg: cfg, self: o.self, builtins: map[string]bool{}}
-	for _, n := range o.builtins {
-		cat.builtins[n] = true
-	}
-	spec, err := cat.resolve(cfg.Backend)
-	if err != nil {
-		return nil, err
-	}
 	h := &Host{
-		cfg:     cfg,
-		log:     o.logger,
-		catalog: cat,
-		backend: newSupervisor(spec, sdk.Config(cfg.Plugin(cfg.Backend).Config), o.logger.Named("plugin."+cfg.Backend)),
-		prefix:  randomID(),
-		leases:  map[*Lease]struct{}{},
-		backoff: o.backoff,
-		graph:   newWaitGraph(),
+		log:      o.logger,
+		self:     o.self,
+		builtins: map[string]bool{},
+		hooks:    o.hooks,
+		prefix:   randomID(),
+		slots:    map[*backendSlot]struct{}{},
+		leases:   map[*Lease]struct{}{},
+		backoff:  o.backoff,
+		graph:    newWaitGraph(),
+	}
+	for _, n := range o.builtins {
+		h.builtins[n] = true
 	}
 	if h.backoff == nil {
 		h.backoff = defaultBackoff
 	}
-	h.backend.notify = h.note
-	if _, err := h.backend.get(ctx); err != nil {
-		h.backend.close()
+	p, err := h.buildPipeline(ctx, cfg, nil)
+	if err != nil {
 		return nil, err
 	}
-	if h.chain, err = startChain(ctx, cat, cfg, o.logger, o.hooks...); err != nil {
-		h.backend.close()
-		return nil, err
-	}
-	h.hookEvents()
+	h.pipe.Store(p)
 	return h, nil
 }
 
-// Close releases every lease still held, revokes the session and stops the
-// backend plugin. It can safely be called more than once.
+// Close releases every lease still held, revokes the sessions and stops
+// the plugins. It can safely be called more than once.
 func (h *Host) Close() error {
 	h.mu.Lock()
 	if h.closed {
@@ -103,8 +102,6 @@ func (h *Host) Close() error {
 		return nil
 	}
 	h.closed = true
-	sess := h.sess
-	h.sess = nil
 	h.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -118,13 +115,26 @@ func (h *Host) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if sess != nil && sess.alive() {
-		if err := sess.close(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	h.mu.Lock()
+	slots := make([]*backendSlot, 0, len(h.slots))
+	for s := range h.slots {
+		slots = append(slots, s)
 	}
-	h.backend.close()
-	h.chain.close()
+	h.mu.Unlock()
+	for _, s := range slots {
+		s.mu.Lock()
+		s.closed = true
+		sess := s.sess
+		s.sess = nil
+		s.mu.Unlock()
+		if sess != nil && sess.alive() {
+			if err := sess.close(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		s.sup.close()
+	}
+	h.pipe.Load().chain.close()
 	return errors.Join(errs...)
 }
 
@@ -179,8 +189,11 @@ func (h *Host) Acquire(ctx context.Context, resource string, opts ...LockOption)
 	var l *Lease
 	err := h.intercept(ctx, sdk.OpAcquire, resource, o.mode, o.meta, func(meta map[string]string) (int64, error) {
 		o.meta = meta
-		var err error
-		if l, err = h.take(ctx, resource, o); err != nil {
+		steps, err := h.plan(ctx, h.pipe.Load(), o.backend)
+		if err != nil {
+			return 0, err
+		}
+		if l, err = h.take(ctx, resource, o, steps); err != nil {
 			return 0, err
 		}
 		return l.token, nil
@@ -203,10 +216,57 @@ func (h *Host) Acquire(ctx context.Context, resource string, opts ...LockOption)
 	return l, nil
 }
 
-// take enqueues one request, waits for its grant and returns its lease.
-func (h *Host) take(ctx context.Context, resource string, o lockOptions) (*Lease, error) {
-	s, err := h.session(ctx)
+// take takes the lock on each step's backend in turn and returns the
+// primary step's lease, which holds the others as its bridges. On error
+// what was taken is released. Every step is unheld when its lock ends, or
+// at once if it was not granted.
+func (h *Host) take(ctx context.Context, resource string, o lockOptions, steps []step) (*Lease, error) {
+	var (
+		primary *Lease
+		bridges []*Lease
+	)
+	for i, st := range steps {
+		l, err := h.takeOn(ctx, st, resource, o)
+		if err != nil {
+			for _, rest := range steps[i+1:] {
+				h.unhold(rest.slot, rest.pinned)
+			}
+			if primary != nil {
+				_ = primary.release(context.Background())
+			}
+			_ = releaseAll(bridges)
+			if len(steps) > 1 {
+				err = fmt.Errorf("%w (on backend %s)", err, st.slot.name)
+			}
+			return nil, err
+		}
+		if st.primary {
+			primary = l
+		} else {
+			bridges = append(bridges, l)
+		}
+	}
+	if len(bridges) > 0 {
+		primary.bridge(bridges)
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		_ = primary.releaseAll(context.Background())
+		return nil, ErrClosed
+	}
+	h.leases[primary] = struct{}{}
+	h.mu.Unlock()
+	return primary, nil
+}
+
+// takeOn enqueues one request on st's backend, waits for its grant and
+// returns its lease, not yet tracked by the host. st is unheld when the
+// lease ends, or at once on error.
+func (h *Host) takeOn(ctx context.Context, st step, resource string, o lockOptions) (*Lease, error) {
+	s, err := h.sessionOn(ctx, st.slot)
 	if err != nil {
+		h.unhold(st.slot, st.pinned)
 		return nil, err
 	}
 	key := s.id + "/" + h.prefix + "-" + strconv.FormatUint(h.reqSeq.Add(1), 10)
@@ -217,41 +277,20 @@ func (h *Host) take(ctx context.Context, resource string, o lockOptions) (*Lease
 	g, err := h.acquire(ctx, s, resource, key, info, o)
 	if err != nil {
 		h.graph.disown(key)
+		h.unhold(st.slot, st.pinned)
 		return nil, err
 	}
 	l := newLease(h, s, resource, key, o.mode, g.createRev, g.modRev, info, o.owner, o.onLost)
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		_ = l.Release(context.Background())
-		return nil, ErrClosed
-	}
-	h.leases[l] = struct{}{}
-	h.mu.Unlock()
+	l.slot, l.pinned = st.slot, st.pinned
+	// Unhold whichever backend the lease is on when it ends (Migrate
+	// moves it).
+	context.AfterFunc(l.ctx, func() {
+		l.mu.Lock()
+		s, pinned := l.slot, l.pinned
+		l.mu.Unlock()
+		h.unhold(s, pinned)
+	})
 	return l, nil
-}
-
-// session returns the live session, opening one if there is none.
-func (h *Host) session(ctx context.Context) (*session, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, ErrClosed
-	}
-	if h.sess != nil && h.sess.alive() {
-		return h.sess, nil
-	}
-	g, err := h.backend.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	hostname, _ := os.Hostname()
-	s, err := openSession(ctx, h.backend, g, h.cfg.Lease.TTL, map[string]string{"pid": strconv.Itoa(os.Getpid()), "host": hostname}, h.log.Named("session"), h.renewed)
-	if err != nil {
-		return nil, err
-	}
-	h.sess = s
-	return s, nil
 }
 
 // forget stops tracking a lease that ended.
@@ -261,18 +300,22 @@ func (h *Host) forget(l *Lease) {
 	h.mu.Unlock()
 }
 
-// BackendName is the name of the backend plugin the host runs.
-func (h *Host) BackendName() string { return h.cfg.Backend }
+// BackendName is the name of the default backend: the one a request goes
+// to when it does not choose one.
+func (h *Host) BackendName() string { return h.pipe.Load().cfg.Backend }
+
+// Backends names every backend the host's config runs, the default first.
+func (h *Host) Backends() []string { return h.pipe.Load().cfg.Running() }
 
 // Held returns the leases this host holds now, ordered by resource. The
 // intention locks a hierarchical lease holds on its ancestors are part of
 // that lease (its Release releases them), so they are not listed.
 func (h *Host) Held() []*Lease { return h.leaves() }
 
-// Backend returns the running backend and its info, starting the plugin
-// if it is not running.
+// Backend returns the default backend (or the one ctx names, see
+// UsingBackend) and its info, starting the plugin if it is not running.
 func (h *Host) Backend(ctx context.Context) (sdk.Backend, sdk.PluginInfo, error) {
-	g, err := h.backend.get(ctx)
+	g, err := h.generationFor(ctx)
 	if err != nil {
 		return nil, sdk.PluginInfo{}, err
 	}

@@ -20,6 +20,8 @@ var errReleased = errors.New("lease released")
 type Lease struct {
 	h        *Host
 	sess     *session
+	slot     *backendSlot // the backend that granted the lease
+	pinned   bool         // slot was the request's default backend (see plan)
 	resource string
 	key      string
 	token    int64
@@ -36,19 +38,33 @@ type Lease struct {
 	modRev    int64
 	ended     bool
 	ancestors []*Lease // intention locks of a hierarchical lease, root first
+	bridges   []*Lease // the same lock on other backends, held with it (see plan)
+	unfollow  func() bool
 }
 
 func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRev int64, info requestInfo, owner *Owner, onLost func(error)) *Lease {
-	ctx, cancel := context.WithCancelCause(s.ctx)
+	// The lease's context is not the session's child, so that Migrate can
+	// move it to another session: it follows the session it is on.
+	ctx, cancel := context.WithCancelCause(context.Background())
 	l := &Lease{h: h, sess: s, resource: resource, key: key, mode: mode, token: token, owner: owner,
 		acquired: time.Now(), ctx: ctx, cancel: cancel, modRev: modRev, info: info}
 	s.leaseStarted()
+	l.follow(s)
 	go func() {
 		<-ctx.Done()
+		l.mu.Lock()
+		unfollow := l.unfollow
+		l.mu.Unlock()
+		unfollow()
 		err := l.Lost()
 		if err == nil {
 			return
 		}
+		l.mu.Lock()
+		bridges := l.bridges
+		l.bridges = nil
+		l.mu.Unlock()
+		_ = releaseAll(bridges)
 		h.forget(l)
 		h.graph.disown(l.key)
 		h.note(Event{Kind: EventLost, Resource: resource, Mode: l.Mode(), Token: token, Held: time.Since(l.acquired), Err: err})
@@ -60,7 +76,11 @@ func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRe
 }
 
 // Resource is the locked resource's key.
-func (l *Lease) Resource() string { return l.resource }
+func (l *Lease) Resource() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.resource
+}
 
 // Mode is the mode the lease holds now.
 func (l *Lease) Mode() Mode {
@@ -72,10 +92,61 @@ func (l *Lease) Mode() Mode {
 // Token is the lease's fencing token: it strictly increases across the
 // grants of one resource, so a protected resource can refuse writes that
 // carry a token lower than one it has seen. A conversion keeps it.
-func (l *Lease) Token() int64 { return l.token }
+func (l *Lease) Token() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.token
+}
 
 // Session is the id of the backend session the lease belongs to.
-func (l *Lease) Session() string { return l.sess.id }
+func (l *Lease) Session() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sess.id
+}
+
+// Backend names the backend that granted the lease (and whose Token it
+// reports). It holds the lease until Release or Migrate, whatever the
+// host's config says meanwhile.
+func (l *Lease) Backend() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.slot.name
+}
+
+// Bridges names the other backends the lease also holds its lock on (see
+// WithBackend and the migration mode of docs/operations.md), in the order
+// they were taken; none for most leases.
+func (l *Lease) Bridges() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, len(l.bridges))
+	for i, b := range l.bridges {
+		out[i] = b.slot.name
+	}
+	return out
+}
+
+// follow makes the lease lost, with the same cause, if s ends. l.mu is
+// held, or l is not yet shared.
+func (l *Lease) follow(s *session) {
+	l.unfollow = context.AfterFunc(s.ctx, func() { l.cancel(context.Cause(s.ctx)) })
+}
+
+// bridge makes bs part of the lease: they are released with it, and the
+// loss of any of them is the lease's loss.
+func (l *Lease) bridge(bs []*Lease) {
+	l.mu.Lock()
+	l.bridges = bs
+	l.mu.Unlock()
+	for _, b := range bs {
+		context.AfterFunc(b.ctx, func() {
+			if err := b.Lost(); err != nil {
+				l.cancel(fmt.Errorf("its lock on backend %s: %w", b.slot.name, context.Cause(b.ctx)))
+			}
+		})
+	}
+}
 
 // Acquired is when the lease was granted.
 func (l *Lease) Acquired() time.Time { return l.acquired }
@@ -120,9 +191,12 @@ func (l *Lease) releaseAll(ctx context.Context) error {
 		return err
 	}
 	l.mu.Lock()
-	ancestors := l.ancestors
-	l.ancestors = nil
+	ancestors, bridges := l.ancestors, l.bridges
+	l.ancestors, l.bridges = nil, nil
 	l.mu.Unlock()
+	if berr := releaseAll(bridges); berr != nil && err == nil {
+		err = berr
+	}
 	if aerr := releaseAll(ancestors); aerr != nil && err == nil {
 		err = aerr
 	}

@@ -203,20 +203,24 @@ func denied(err error) error {
 // intercept runs op through the chain around do: BEFORE may deny it or
 // rewrite meta; AFTER sees its result, fencing token and latency.
 func (h *Host) intercept(ctx context.Context, op, resource string, mode Mode, meta map[string]string, do func(meta map[string]string) (int64, error)) error {
-	if h.chain.empty() {
+	p := h.pipe.Load()
+	p.enter()
+	defer p.leave()
+	c := p.chain
+	if c.empty() {
 		_, err := do(meta)
 		return err
 	}
 	start := time.Now()
-	in := h.chain.interception(ctx, op, resource)
+	in := c.interception(ctx, op, resource)
 	in.Mode, in.Metadata = mode.String(), meta
-	out, err := h.chain.Before(ctx, in)
+	out, err := c.Before(ctx, in)
 	// AFTER runs even when ctx has ended, as the same principal.
 	actx := WithPrincipal(context.Background(), in.Principal)
 	if err != nil {
 		err = denied(err)
 		in.Result, in.ResultCode, in.Latency = err.Error(), resultCode(err), time.Since(start)
-		_, _ = h.chain.After(actx, in)
+		_, _ = c.After(actx, in)
 		return err
 	}
 	in.Metadata = out.Metadata
@@ -225,7 +229,7 @@ func (h *Host) intercept(ctx context.Context, op, resource string, mode Mode, me
 	if err != nil {
 		in.Result, in.ResultCode = err.Error(), resultCode(err)
 	}
-	_, _ = h.chain.After(actx, in)
+	_, _ = c.After(actx, in)
 	return err
 }
 
@@ -233,17 +237,21 @@ func (h *Host) intercept(ctx context.Context, op, resource string, mode Mode, me
 // or answer it (a cache), read does it otherwise, and AFTER may transform
 // the answer (crypto decrypts metadata).
 func (h *Host) statusThrough(ctx context.Context, resource string, read func(context.Context, string) (ResourceStatus, error)) (ResourceStatus, error) {
-	if h.chain.empty() {
+	p := h.pipe.Load()
+	p.enter()
+	defer p.leave()
+	c := p.chain
+	if c.empty() {
 		return read(ctx, resource)
 	}
 	start := time.Now()
-	in := h.chain.interception(ctx, sdk.OpStatus, resource)
-	out, err := h.chain.Before(ctx, in)
+	in := c.interception(ctx, sdk.OpStatus, resource)
+	out, err := c.Before(ctx, in)
 	actx := WithPrincipal(context.Background(), in.Principal)
 	if err != nil {
 		err = denied(err)
 		in.Result, in.ResultCode, in.Latency = err.Error(), resultCode(err), time.Since(start)
-		_, _ = h.chain.After(actx, in)
+		_, _ = c.After(actx, in)
 		return ResourceStatus{}, err
 	}
 	in.Response = out.Answer
@@ -251,16 +259,16 @@ func (h *Host) statusThrough(ctx context.Context, resource string, read func(con
 		st, err := read(ctx, resource)
 		if err != nil {
 			in.Result, in.ResultCode, in.Latency = err.Error(), resultCode(err), time.Since(start)
-			_, _ = h.chain.After(actx, in)
+			_, _ = c.After(actx, in)
 			return ResourceStatus{}, err
 		}
 		if in.Response, err = json.Marshal(st); err != nil {
 			return ResourceStatus{}, fmt.Errorf("status %s: encode for middleware: %w", resource, err)
 		}
-		h.chain.follow.start(h, resource, st.Revision)
+		c.follow.start(h, c, st.Backend, resource, st.Revision)
 	}
 	in.Latency = time.Since(start)
-	answer, err := h.chain.After(actx, in)
+	answer, err := c.After(actx, in)
 	if err != nil {
 		return ResourceStatus{}, fmt.Errorf("status %s: %w", resource, denied(err))
 	}

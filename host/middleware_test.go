@@ -75,7 +75,7 @@ func TestMiddlewareFailure(t *testing.T) {
 			cfg, _ := auditConfig(t.TempDir(), tc.onError)
 			h := newHostFrom(t, cfg)
 			ctx := testCtx(t)
-			p := h.chain.procs[0]
+			p := h.chainNow().procs[0]
 			if err := syscall.Kill(p.pid(), syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}

@@ -48,6 +48,7 @@ type lockOptions struct {
 	owner     *Owner
 	limit     int
 	condition func(context.Context, *Lease) (bool, error)
+	backend   string
 }
 
 // WithMode sets the mode (default Exclusive).
@@ -88,3 +89,10 @@ func WithLimit(n int) LockOption { return func(o *lockOptions) { o.limit = n } }
 func WithCondition(cond func(ctx context.Context, l *Lease) (bool, error)) LockOption {
 	return func(o *lockOptions) { o.condition = cond }
 }
+
+// WithBackend takes the lock on the backend called name, one of those the
+// host's config runs (backend, backends, the backend migrated from),
+// rather than on the default. The lease stays on that backend until it is
+// released or migrated. A lock on a named backend is a lock there only:
+// it excludes holders on that backend, not holders on another.
+func WithBackend(name string) LockOption { return func(o *lockOptions) { o.backend = name } }

@@ -21,7 +21,14 @@ type PluginStatus struct {
 	Ready        time.Duration `json:"ready_ns,omitempty"`
 	Healthy      bool          `json:"healthy"`
 	Health       string        `json:"health"`
-	Active       bool          `json:"active"`
+	// Active is true for the default backend.
+	Active bool `json:"active"`
+	// Role is a running backend's part in the host's config (RoleDefault,
+	// RoleMigratingFrom, RoleNamed, RoleDraining); empty for a plugin the
+	// host does not run as a backend.
+	Role string `json:"role,omitempty"`
+	// Leases is how many of the host's leases hold a lock on the backend.
+	Leases int `json:"leases,omitempty"`
 
 	// Points are the lifecycle points a middleware is called at.
 	Points []string `json:"points,omitempty"`
@@ -29,19 +36,30 @@ type PluginStatus struct {
 
 // Plugins reports every plugin the host can name — the configured ones and
 // the built-ins — with where it was found, its checksum, what it says of
-// itself and whether it is healthy. Plugins other than the running backend
-// are started for the check and stopped again.
+// itself, whether it is healthy, and for a running backend its role and
+// how many leases it holds. A backend that a config swap left running for
+// its last leases is listed again as draining. Plugins the host does not
+// run are started for the check and stopped again.
 func (h *Host) Plugins(ctx context.Context) []PluginStatus {
+	p := h.pipe.Load()
 	var out []PluginStatus
-	for _, name := range h.catalog.known() {
-		out = append(out, h.pluginStatus(ctx, name))
+	for _, name := range p.cat.known() {
+		out = append(out, h.pluginStatus(ctx, p, name, p.slots[name]))
+	}
+	for _, s := range h.runningSlots() {
+		if p.slots[s.name] != s {
+			out = append(out, h.pluginStatus(ctx, p, s.name, s))
+		}
 	}
 	return out
 }
 
-func (h *Host) pluginStatus(ctx context.Context, name string) PluginStatus {
+func (h *Host) pluginStatus(ctx context.Context, p *pipeline, name string, slot *backendSlot) PluginStatus {
 	st := PluginStatus{Name: name}
-	spec, err := h.catalog.resolve(name)
+	spec, err := p.cat.resolve(name)
+	if slot != nil {
+		spec, err = slot.spec, nil
+	}
 	if err != nil {
 		st.Health = err.Error()
 		return st
@@ -54,13 +72,15 @@ func (h *Host) pluginStatus(ctx context.Context, name string) PluginStatus {
 		st.SHA256 = sum
 	}
 	var plugin sdk.Plugin
-	if name == h.cfg.Backend {
-		g, err := h.backend.get(ctx)
+	if slot != nil {
+		st.Role, st.Leases = h.roleOf(slot), h.leasesOn(slot)
+		st.Active = st.Role == RoleDefault
+		g, err := slot.sup.get(ctx)
 		if err != nil {
 			st.Health = err.Error()
 			return st
 		}
-		st.Active, st.Ready, plugin = true, g.ready, g.backend
+		st.Ready, plugin = g.ready, g.backend
 	} else {
 		start := time.Now()
 		conn, err := sdk.Launch(spec.command(), sdk.KindBackend, sdk.WithHostLogger(h.log.Named("plugin."+name)))
@@ -79,8 +99,8 @@ func (h *Host) pluginStatus(ctx context.Context, name string) PluginStatus {
 			plugin = conn.Middleware()
 		}
 	}
-	if !st.Active {
-		if err := plugin.Configure(ctx, sdk.Config(h.cfg.Plugin(name).Config)); err != nil {
+	if slot == nil {
+		if err := plugin.Configure(ctx, sdk.Config(p.cfg.Plugin(name).Config)); err != nil {
 			st.Health = "configure: " + err.Error()
 			return st
 		}

@@ -20,17 +20,19 @@ func hostOn(t *testing.T, be sdk.Backend, info sdk.PluginInfo, b Backoff) *Host 
 	t.Helper()
 	g := &generation{backend: be, info: info, started: time.Now(), exited: make(chan struct{})}
 	h := &Host{
-		cfg:     config.Default(),
 		log:     hclog.NewNullLogger(),
-		backend: &supervisor{cur: g, log: hclog.NewNullLogger()},
 		prefix:  randomID(),
+		slots:   map[*backendSlot]struct{}{},
 		leases:  map[*Lease]struct{}{},
 		backoff: b,
 		graph:   newWaitGraph(),
 	}
+	slot := &backendSlot{name: config.DefaultBackend, ttl: config.DefaultTTL, sup: &supervisor{cur: g, log: hclog.NewNullLogger()}}
+	h.slots[slot] = struct{}{}
+	h.pipe.Store(&pipeline{cfg: config.Default(), slots: map[string]*backendSlot{config.DefaultBackend: slot}})
 	t.Cleanup(func() {
 		h.mu.Lock()
-		s := h.sess
+		s := h.defaultSlot().liveSession()
 		h.mu.Unlock()
 		if s != nil {
 			_ = s.close(context.Background())

@@ -25,7 +25,9 @@ type Request struct {
 
 // ResourceStatus is a resource's queue at one revision.
 type ResourceStatus struct {
-	Resource string    `json:"resource"`
+	Resource string `json:"resource"`
+	// Backend names the backend whose queue this is.
+	Backend  string    `json:"backend,omitempty"`
 	Revision int64     `json:"revision"`
 	Holders  []Request `json:"holders"`
 	Waiters  []Request `json:"waiters"`
@@ -41,7 +43,11 @@ func (h *Host) Status(ctx context.Context, resource string) (ResourceStatus, err
 
 // readStatus reads the queue of resource from the backend.
 func (h *Host) readStatus(ctx context.Context, resource string) (ResourceStatus, error) {
-	g, err := h.backend.get(ctx)
+	slot, err := h.slotFor(ctx)
+	if err != nil {
+		return ResourceStatus{}, err
+	}
+	g, err := slot.sup.get(ctx)
 	if err != nil {
 		return ResourceStatus{}, err
 	}
@@ -49,13 +55,13 @@ func (h *Host) readStatus(ctx context.Context, resource string) (ResourceStatus,
 	if err != nil {
 		return ResourceStatus{}, backendErr("status "+resource, err)
 	}
-	return statusOf(resource, r), nil
+	return statusOf(slot.name, resource, r), nil
 }
 
-// statusOf is the status of resource read from its range r.
-func statusOf(resource string, r sdk.RangeResult) ResourceStatus {
+// statusOf is the status of resource, read from its range r on backend.
+func statusOf(backend, resource string, r sdk.RangeResult) ResourceStatus {
 	q := newQueue(r.Entries)
-	st := ResourceStatus{Resource: resource, Revision: r.Rev, Holders: []Request{}, Waiters: []Request{}}
+	st := ResourceStatus{Resource: resource, Backend: backend, Revision: r.Rev, Holders: []Request{}, Waiters: []Request{}}
 	now := time.Now()
 	for i, req := range q {
 		out := Request{Key: req.Key, Session: req.Session, Mode: req.mode.String(), Granted: q.grantedAt(i),

@@ -55,11 +55,15 @@ func (h *Host) Tree(ctx context.Context) (*TreeNode, error) {
 // call to the plugin (sdk.RangeResources). With middleware in the chain,
 // each resource goes through Status, so that the chain sees every read.
 func (h *Host) statuses(ctx context.Context) ([]ResourceStatus, error) {
-	g, err := h.backend.get(ctx)
+	slot, err := h.slotFor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !h.chain.empty() {
+	g, err := slot.sup.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !h.chainNow().empty() {
 		names, err := g.backend.Resources(ctx, "")
 		if err != nil {
 			return nil, backendErr("list resources", err)
@@ -80,7 +84,7 @@ func (h *Host) statuses(ctx context.Context) ([]ResourceStatus, error) {
 	}
 	out := make([]ResourceStatus, len(rs))
 	for i, r := range rs {
-		out[i] = statusOf(r.Resource, r.RangeResult)
+		out[i] = statusOf(slot.name, r.Resource, r.RangeResult)
 	}
 	return out, nil
 }

@@ -37,6 +37,7 @@ type httpLease struct {
 	Resource  string    `json:"resource"`
 	Mode      string    `json:"mode"`
 	Token     int64     `json:"fencing_token"`
+	Backend   string    `json:"backend"`
 	Principal string    `json:"principal,omitempty"`
 	Acquired  time.Time `json:"acquired"`
 	TTL       duration  `json:"ttl"`
@@ -65,7 +66,7 @@ func newLeaseTable(f *feed) *leaseTable {
 // add starts tracking l for a client that must renew it within ttl.
 func (t *leaseTable) add(l *host.Lease, principal string, ttl time.Duration) httpLease {
 	now := time.Now()
-	hl := &httpLease{ID: newLeaseID(), Resource: l.Resource(), Mode: l.Mode().String(), Token: l.Token(),
+	hl := &httpLease{ID: newLeaseID(), Resource: l.Resource(), Mode: l.Mode().String(), Token: l.Token(), Backend: l.Backend(),
 		Principal: principal, Acquired: now, TTL: duration(ttl), Expires: now.Add(ttl), State: stateHeld, lease: l}
 	t.mu.Lock()
 	t.live[hl.ID] = hl

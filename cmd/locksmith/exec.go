@@ -277,7 +277,7 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 		log.Debug("cannot become the subreaper of the command's orphans", "error", err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(g.requestContext(context.Background(), cfg))
 	defer cancel()
 	h, err := openHost(ctx, cfg, exitNotLocked)
 	if err != nil {

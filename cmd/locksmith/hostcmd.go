@@ -26,7 +26,7 @@ func withHost(g *globals, fn func(ctx context.Context, h *host.Host) error) erro
 		return err
 	}
 	defer h.Close()
-	return fn(ctx, h)
+	return fn(g.requestContext(ctx, cfg), h)
 }
 
 // writeJSON prints v as indented JSON.

@@ -206,7 +206,7 @@ func printPlugins(out io.Writer, list []host.PluginStatus, asJSON bool) error {
 		return writeJSON(out, list)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKIND\tVERSION\tSOURCE\tPATH\tSHA256\tREADY\tHEALTH")
+	fmt.Fprintln(tw, "NAME\tKIND\tBACKEND\tVERSION\tSOURCE\tPATH\tSHA256\tREADY\tHEALTH")
 	for _, p := range list {
 		name := p.Name
 		if p.Active {
@@ -216,7 +216,7 @@ func printPlugins(out io.Writer, list []host.PluginStatus, asJSON bool) error {
 		if len(sum) > 12 {
 			sum = sum[:12] + "…"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, dash(p.Kind), dash(p.Version), dash(p.Source),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, dash(p.Kind), backendColumn(p), dash(p.Version), dash(p.Source),
 			dash(p.Path), dash(sum), p.Ready.Round(100*time.Microsecond), p.Health)
 	}
 	if err := tw.Flush(); err != nil {
@@ -229,6 +229,18 @@ func printPlugins(out io.Writer, list []host.PluginStatus, asJSON bool) error {
 	}
 	fmt.Fprintln(out, "(* the active backend)")
 	return printMiddleware(out, list)
+}
+
+// backendColumn says what a running backend is to the host: its role
+// (default, migrating-from, named, draining) and the leases it holds.
+func backendColumn(p host.PluginStatus) string {
+	if p.Role == "" {
+		return "-"
+	}
+	if p.Leases > 0 {
+		return fmt.Sprintf("%s (%d leases)", p.Role, p.Leases)
+	}
+	return p.Role
 }
 
 func dash(s string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -104,7 +105,7 @@ func (g *globals) loadConfig(overrides map[string]any) (config.Config, error) {
 	for k, v := range overrides {
 		o[k] = v
 	}
-	if g.backend != "" {
+	if g.backend != "" && !g.runsBackend(overrides) {
 		o["backend"] = g.backend
 	}
 	if g.logLevel != "" {
@@ -118,6 +119,32 @@ func (g *globals) loadConfig(overrides map[string]any) (config.Config, error) {
 		return cfg, &exitError{code: exitUsage, err: err}
 	}
 	return cfg, nil
+}
+
+// runsBackend reports whether the config (without the --backend flag)
+// already runs the backend --backend names. Then --backend leaves the
+// config's default alone and chooses that backend for the command's own
+// requests (see requestContext); otherwise it sets the default, as ever.
+func (g *globals) runsBackend(overrides map[string]any) bool {
+	o := map[string]any{}
+	for k, v := range overrides {
+		o[k] = v
+	}
+	if g.pluginDir != "" {
+		o["plugin_dir"] = g.pluginDir
+	}
+	cfg, err := config.Load(config.Sources{File: g.configFile, Overrides: o})
+	return err == nil && slices.Contains(cfg.Running(), g.backend)
+}
+
+// requestContext is ctx choosing the backend --backend names for the
+// command's requests (locks, status, tree, check), when it is not the
+// config's default. Without --backend, requests go to the default.
+func (g *globals) requestContext(ctx context.Context, cfg config.Config) context.Context {
+	if g.backend == "" || g.backend == cfg.Backend {
+		return ctx
+	}
+	return host.UsingBackend(ctx, g.backend)
 }
 
 // newLogger is the CLI's logger on stderr.

@@ -8,11 +8,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
+	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/host"
 	"github.com/locksmithx/locksmith/server"
 )
 
@@ -37,7 +42,13 @@ HTTP clients hold.
 With --agent-socket PATH it also serves ` + "`locksmith exec`" + ` on a unix socket
 (this user only): an exec run with LOCKSMITH_SERVER=unix://PATH asks this
 server for its lock instead of starting a host and a plugin of its own,
-and its connection is its session.`,
+and its connection is its session.
+
+SIGHUP, or a change to the --config file, reloads the config: the new
+backends and middleware are started and checked beside the running ones
+and swapped in only if all is well (a bad config changes nothing and the
+log says why). Leases already held stay on the backend that granted them.
+The server: section is read once, at start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			overrides := map[string]any{}
@@ -82,6 +93,11 @@ func runServe(g *globals, overrides map[string]any, agentSock string) error {
 		defer stopAgent()
 		fmt.Fprintf(os.Stderr, "locksmith: serving exec on unix://%s\n", agentSock)
 	}
+	// SIGHUP reloads from now on, rather than end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadLoop(ctx, g, overrides, h, cfg, hup, log)
 	fmt.Fprintf(os.Stderr, "locksmith: serving on http://%s (backend %s); dashboard at /, API at /api/v1\n", ln.Addr(), cfg.Backend)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -100,6 +116,60 @@ func runServe(g *globals, overrides map[string]any, agentSock string) error {
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// reloadTimeout bounds one config reload: starting and checking plugins.
+const reloadTimeout = 60 * time.Second
+
+// reloadLoop reloads the config on SIGHUP and whenever the config file
+// changes, until ctx ends. Reloads run one at a time.
+func reloadLoop(ctx context.Context, g *globals, overrides map[string]any, h *host.Host, running config.Config, hup <-chan os.Signal, log hclog.Logger) {
+	why := make(chan string, 1)
+	ask := func(reason string) {
+		select {
+		case why <- reason:
+		default: // a reload is already due; it reads the latest file
+		}
+	}
+	if g.configFile != "" {
+		go func() {
+			err := config.Watch(ctx, g.configFile, func() { ask("config file changed") })
+			if err != nil && ctx.Err() == nil {
+				log.Error("config file not watched; reload with SIGHUP", "error", err)
+			}
+		}()
+	}
+	for {
+		var reason string
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			reason = "SIGHUP"
+		case reason = <-why:
+		}
+		cfg, err := g.loadConfig(overrides)
+		if err != nil {
+			log.Error("config reload refused; the running config stays", "cause", reason, "error", err)
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, reloadTimeout)
+		err = h.UpdateConfig(rctx, cfg)
+		cancel()
+		if err != nil {
+			log.Error("config reload refused; the running config stays", "cause", reason, "error", err)
+			continue
+		}
+		if !reflect.DeepEqual(cfg.Server, running.Server) {
+			log.Warn("the server: section changed; it applies at the next start", "cause", reason)
+		}
+		from := ""
+		if cfg.MigrateFrom != "" {
+			from = " (migrating from " + cfg.MigrateFrom + ")"
+		}
+		fmt.Fprintf(os.Stderr, "locksmith: config reloaded (%s): backend %s%s; running %s\n", reason, cfg.Backend, from,
+			strings.Join(cfg.Running(), ", "))
+	}
 }
 
 // isLoopback reports whether host (of a listen address) is loopback only.

@@ -16,19 +16,34 @@ func statusCommand(g *globals) *cobra.Command {
 	var asJSON, named bool
 	c := &cobra.Command{
 		Use:   "status RESOURCE",
-		Short: "Show who holds a lock and who waits for it",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show who holds a lock and who waits for it, on each backend",
+		Long: `Show who holds RESOURCE and who waits for it. When the config runs several
+backends (backends:, or a migration backend: { from, to }), the queue on
+each of them is shown, headed by the backend's name (--json prints a list);
+--backend NAME shows that backend's alone.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			resource, err := resourceKey(args[0], named)
 			if err != nil {
 				return err
 			}
 			return withHost(g, func(ctx context.Context, h *host.Host) error {
-				st, err := h.Status(ctx, resource)
+				sts, err := statuses(ctx, h, resource)
 				if err != nil {
 					return err
 				}
-				return printStatus(cmd.OutOrStdout(), st, asJSON)
+				if len(sts) == 1 {
+					return printStatus(cmd.OutOrStdout(), sts[0], asJSON)
+				}
+				if asJSON {
+					return writeJSON(cmd.OutOrStdout(), sts)
+				}
+				for _, st := range sts {
+					if err := printStatus(cmd.OutOrStdout(), st, false); err != nil {
+						return err
+					}
+				}
+				return nil
 			})
 		},
 	}
@@ -37,12 +52,34 @@ func statusCommand(g *globals) *cobra.Command {
 	return c
 }
 
+// statuses reads resource's queue on the backend ctx names (--backend),
+// or else on every backend the host runs, the default first.
+func statuses(ctx context.Context, h *host.Host, resource string) ([]host.ResourceStatus, error) {
+	names := h.Backends()
+	if host.BackendOf(ctx) != "" {
+		names = []string{host.BackendOf(ctx)}
+	}
+	var out []host.ResourceStatus
+	for _, name := range names {
+		st, err := h.Status(host.UsingBackend(ctx, name), resource)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
 // printStatus prints a resource's holders and waiters.
 func printStatus(out io.Writer, st host.ResourceStatus, asJSON bool) error {
 	if asJSON {
 		return writeJSON(out, st)
 	}
-	fmt.Fprintf(out, "%s (revision %d): %d holder(s), %d waiter(s)\n", st.Resource, st.Revision, len(st.Holders), len(st.Waiters))
+	on := ""
+	if st.Backend != "" {
+		on = " on " + st.Backend
+	}
+	fmt.Fprintf(out, "%s%s (revision %d): %d holder(s), %d waiter(s)\n", st.Resource, on, st.Revision, len(st.Holders), len(st.Waiters))
 	if len(st.Holders)+len(st.Waiters) == 0 {
 		return nil
 	}
