@@ -28,7 +28,7 @@ func (c Config) Redacted() Config {
 func redactMap(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		if IsSecret(k) {
+		if _, nested := v.(map[string]any); IsSecret(k) && !nested {
 			out[k] = Redacted
 			continue
 		}

@@ -39,7 +39,7 @@ func Show(c Config) map[string]any {
 }
 
 func show(v reflect.Value, key string) any {
-	if key != "" && IsSecret(key) && !v.IsZero() {
+	if key != "" && IsSecret(key) && !v.IsZero() && isLeaf(v) {
 		return Redacted
 	}
 	if v.Type() == reflect.TypeOf(time.Duration(0)) {
@@ -81,4 +81,21 @@ func show(v reflect.Value, key string) any {
 		return out
 	}
 	return v.Interface()
+}
+
+// isLeaf reports whether v holds a value rather than more keys: only
+// values are secrets, so that a list named like a secret (tokens) is shown
+// with the secrets inside it redacted.
+func isLeaf(v reflect.Value) bool {
+	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return true
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct:
+		return v.Type() == reflect.TypeOf(time.Duration(0))
+	}
+	return true
 }

@@ -235,6 +235,9 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 	for try := 0; ; try++ {
 		r, err := be.Range(ctx, l.resource)
 		if err != nil {
+			if ctxErr(err) || ctx.Err() != nil {
+				return waitErr(ctx, l.resource)
+			}
 			return backendErr("convert "+l.resource, err)
 		}
 		q := newQueue(r.Entries)

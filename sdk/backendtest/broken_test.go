@@ -116,6 +116,15 @@ type breakage struct {
 }
 
 var breakages = []breakage{
+	{name: "ResourcesListedTwice", check: "RangeResources", breakStore: func(s sdk.Backend, b *broken) {
+		b.resources = func(ctx context.Context, prefix string) ([]string, error) {
+			names, err := s.Resources(ctx, prefix)
+			if len(names) > 0 {
+				names = append(names, names[0])
+			}
+			return names, err
+		}
+	}, want: "twice"},
 	{name: "InfoKindMiddleware", check: "InfoAndHealth", breakStore: func(s sdk.Backend, b *broken) {
 		b.info = func(ctx context.Context) (sdk.PluginInfo, error) {
 			i, err := s.Info(ctx)
