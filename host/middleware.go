@@ -233,7 +233,7 @@ func (h *Host) intercept(ctx context.Context, op, resource string, mode Mode, me
 // or answer it (a cache), read does it otherwise, and AFTER may transform
 // the answer (crypto decrypts metadata).
 func (h *Host) statusThrough(ctx context.Context, resource string, read func(context.Context, string) (ResourceStatus, error)) (ResourceStatus, error) {
-	if h.chain.empty() {
+	if h.chain.empty() || !h.chain.Wants(hooks.BeforeStatus) && !h.chain.Wants(hooks.AfterStatus) {
 		return read(ctx, resource)
 	}
 	start := time.Now()

@@ -82,6 +82,9 @@ func (h *Host) pluginStatus(ctx context.Context, name string) PluginStatus {
 	if !st.Active {
 		if err := plugin.Configure(ctx, sdk.Config(h.cfg.Plugin(name).Config)); err != nil {
 			st.Health = "configure: " + err.Error()
+			if info, err := plugin.Info(ctx); err == nil {
+				st.Kind, st.Version, st.Capabilities, st.Points = string(info.Kind), info.Version, info.Capabilities, middlewarePoints(info)
+			}
 			return st
 		}
 	}
