@@ -2,14 +2,17 @@ package host
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/internal/consultest"
 	"github.com/locksmithx/locksmith/internal/redistest"
 )
 
@@ -143,6 +146,44 @@ func TestCryptoRedisKeys(t *testing.T) {
 	}
 	if strings.Contains(dump.String(), secretPurpose) {
 		t.Fatalf("a Redis key holds the plaintext:\n%s", dump.String())
+	}
+	if st, err := h.Status(ctx, "payroll"); err != nil || st.Holders[0].Meta["purpose"] != secretPurpose {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+}
+
+// TestCryptoConsulKV: with crypto on, no Consul KV value holds the
+// plaintext.
+func TestCryptoConsulKV(t *testing.T) {
+	agent := consultest.StartDev(t)
+	h := newHostFrom(t, withCrypto(t, consulConfig(agent.Addr, "crypto/"), t.TempDir(), key1))
+	ctx := testCtx(t)
+	l, err := h.Named(ctx, "payroll", WithMeta("purpose", secretPurpose))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	resp, err := http.Get("http://" + agent.Addr + "/v1/kv/crypto/?recurse=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var kvs []struct {
+		Key   string
+		Value []byte // base64 in the JSON
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&kvs); err != nil {
+		t.Fatal(err)
+	}
+	var dump strings.Builder
+	for _, kv := range kvs {
+		dump.WriteString(kv.Key + " " + string(kv.Value) + "\n")
+	}
+	if !strings.Contains(dump.String(), "locksmith.sealed") {
+		t.Fatalf("the sealed metadata is not in Consul, so the check proves nothing:\n%s", dump.String())
+	}
+	if strings.Contains(dump.String(), secretPurpose) {
+		t.Fatalf("a Consul KV value holds the plaintext:\n%s", dump.String())
 	}
 	if st, err := h.Status(ctx, "payroll"); err != nil || st.Holders[0].Meta["purpose"] != secretPurpose {
 		t.Fatalf("status: %+v, %v", st, err)

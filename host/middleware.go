@@ -241,7 +241,7 @@ func (h *Host) statusThrough(ctx context.Context, resource string, read func(con
 	p.enter()
 	defer p.leave()
 	c := p.chain
-	if c.empty() {
+	if c.empty() || !c.Wants(hooks.BeforeStatus) && !c.Wants(hooks.AfterStatus) {
 		return read(ctx, resource)
 	}
 	start := time.Now()

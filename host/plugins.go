@@ -102,6 +102,9 @@ func (h *Host) pluginStatus(ctx context.Context, p *pipeline, name string, slot 
 	if slot == nil {
 		if err := plugin.Configure(ctx, sdk.Config(p.cfg.Plugin(name).Config)); err != nil {
 			st.Health = "configure: " + err.Error()
+			if info, err := plugin.Info(ctx); err == nil {
+				st.Kind, st.Version, st.Capabilities, st.Points = string(info.Kind), info.Version, info.Capabilities, middlewarePoints(info)
+			}
 			return st
 		}
 	}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -20,7 +21,8 @@ type chainLog struct {
 	f     *os.File
 	size  int64
 	last  head
-	dirty bool // written since the last fsync
+	head  *os.File // PATH.head, opened at the first line written
+	dirty bool     // written since the last fsync
 	stop  chan struct{}
 	done  chan struct{}
 }
@@ -97,26 +99,32 @@ func (l *chainLog) append(r Record) error {
 	return l.writeHead()
 }
 
-// writeHead replaces PATH.head with the last line's seq and hash.
+// headSize is the fixed size PATH.head is written at: one write of it in
+// place, at offset 0, within one disk sector (a rename per line cost a
+// flush on ext4: 1.7 ms a line).
+const headSize = 128
+
+// writeHead writes the last line's seq and hash over PATH.head, padded
+// with spaces (valid JSON white space) to headSize.
 func (l *chainLog) writeHead() error {
+	if l.head == nil {
+		f, err := os.OpenFile(headPath(l.s.Path), os.O_CREATE|os.O_WRONLY, 0o640)
+		if err != nil {
+			return fmt.Errorf("write audit head: %w", err)
+		}
+		l.head = f
+	}
 	raw, _ := json.Marshal(l.last)
-	tmp := headPath(l.s.Path) + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
-	if err != nil {
+	buf := bytes.Repeat([]byte(" "), headSize)
+	copy(buf, raw)
+	buf[headSize-1] = '\n'
+	if _, err := l.head.WriteAt(buf, 0); err != nil {
 		return fmt.Errorf("write audit head: %w", err)
 	}
-	_, err = f.Write(raw)
-	if err == nil && l.s.Fsync == FsyncAlways {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, headPath(l.s.Path))
-	}
-	if err != nil {
-		return fmt.Errorf("write audit head: %w", err)
+	if l.s.Fsync == FsyncAlways {
+		if err := l.head.Sync(); err != nil {
+			return fmt.Errorf("sync audit head: %w", err)
+		}
 	}
 	return nil
 }
@@ -181,6 +189,9 @@ func (l *chainLog) syncEvery(d time.Duration) {
 			l.mu.Lock()
 			if l.dirty && l.f != nil {
 				_ = l.f.Sync()
+				if l.head != nil {
+					_ = l.head.Sync()
+				}
 				l.dirty = false
 			}
 			l.mu.Unlock()
@@ -204,5 +215,12 @@ func (l *chainLog) close() error {
 		err = cerr
 	}
 	l.f = nil
+	if l.head != nil {
+		if herr := l.head.Sync(); err == nil {
+			err = herr
+		}
+		l.head.Close()
+		l.head = nil
+	}
 	return err
 }
