@@ -57,7 +57,7 @@ func startChain(ctx context.Context, cat *catalog, cfg config.Config, log hclog.
 			return nil, launchErr("middleware", spec, err)
 		}
 		m := conn.Middleware()
-		if err := m.Configure(ctx, sdk.Config(cfg.Plugin(name).Config)); err != nil {
+		if err := configErr(name, m.Configure(ctx, sdk.Config(cfg.Plugin(name).Config))); err != nil {
 			conn.Kill()
 			c.close()
 			return nil, backendErr(fmt.Sprintf("configure middleware %q", name), err)

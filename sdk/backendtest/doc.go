@@ -73,8 +73,8 @@
 //     entries, revisions and live sessions survive a restart of the
 //     backend, and revisions go on increasing.
 //   - SharedStoreInstances (WithSharedStore): backends from successive
-//     factory calls see each other's writes, in Range and in Watch, and
-//     share sessions.
+//     factory calls see each other's writes, in Range and in Watch, and an
+//     IfAbsent put on one excludes the other.
 //   - SessionExpires: a session nobody keeps alive loses its entries within
 //     its TTL plus the slack, not before its TTL (WithSessionTTL, WithSlack),
 //     seen through Watch alone: nothing reads the store meanwhile, so a
