@@ -19,7 +19,8 @@
 // The checks, by subtest name:
 //
 //   - InfoAndHealth: Info gives a name, a version and KindBackend; Health is nil.
-//   - RevisionsIncrease: put, replace, update and delete each take a revision
+//   - RevisionsIncrease: Range of a resource never written gives no entry,
+//     at revision 0 or a floor below its first change; put, replace, update and delete each take a revision
 //     above the last; Range's revision is not behind any change or entry.
 //   - PutCreatesAndReplaces: a new entry has CreateRev == ModRev; a put over
 //     it keeps CreateRev and takes a new ModRev.
