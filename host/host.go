@@ -268,16 +268,6 @@ func (h *Host) BackendName() string { return h.cfg.Backend }
 // that lease (its Release releases them), so they are not listed.
 func (h *Host) Held() []*Lease { return h.leaves() }
 
-// Backend returns the running backend and its info, starting the plugin
-// if it is not running.
-func (h *Host) Backend(ctx context.Context) (sdk.Backend, sdk.PluginInfo, error) {
-	g, err := h.backend.get(ctx)
-	if err != nil {
-		return nil, sdk.PluginInfo{}, err
-	}
-	return g.backend, g.info, nil
-}
-
 func randomID() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
