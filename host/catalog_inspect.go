@@ -176,8 +176,8 @@ func (c *catalog) inspect(ctx context.Context, name string, configure bool) Plug
 		p = conn.Middleware()
 	}
 	if configure && r.Role != "" {
-		if err := p.Configure(ctx, sdk.Config(c.cfg.Plugin(name).Config)); err != nil {
-			problem("plugins.%s.config: %v", name, err)
+		if err := configErr(name, p.Configure(ctx, sdk.Config(c.cfg.Plugin(name).Config))); err != nil {
+			problem("%v", err)
 		}
 	}
 	info, err := p.Info(ctx)

@@ -24,12 +24,7 @@ func ExampleNew() {
 		return
 	}
 	defer h.Close()
-	_, info, err := h.Backend(ctx)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Println("backend:", info.Name)
+	fmt.Println("backend:", h.BackendName())
 	// Output:
 	// backend: file
 }

@@ -312,16 +312,6 @@ func (h *Host) Backends() []string { return h.pipe.Load().cfg.Running() }
 // that lease (its Release releases them), so they are not listed.
 func (h *Host) Held() []*Lease { return h.leaves() }
 
-// Backend returns the default backend (or the one ctx names, see
-// UsingBackend) and its info, starting the plugin if it is not running.
-func (h *Host) Backend(ctx context.Context) (sdk.Backend, sdk.PluginInfo, error) {
-	g, err := h.generationFor(ctx)
-	if err != nil {
-		return nil, sdk.PluginInfo{}, err
-	}
-	return g.backend, g.info, nil
-}
-
 func randomID() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])

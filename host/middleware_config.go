@@ -14,9 +14,10 @@ import (
 // invalid block names its key path (plugins.NAME.config.KEY: …), as the
 // plugin named the key.
 func configureErr(role, name string, err error) error {
+	err = configErr(name, err)
 	var e *sdk.Error
 	if sdk.CodeOf(err) == sdk.CodeInvalidConfig && errors.As(err, &e) {
-		return fmt.Errorf("%w: plugins.%s.config.%s", ErrInvalidConfig, name, e.Message)
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, e.Message)
 	}
 	return backendErr(fmt.Sprintf("configure %s %q", role, name), err)
 }

@@ -187,6 +187,13 @@ func (s *session) keep() {
 		case errors.Is(err, sdk.ErrSessionExpired):
 			s.lose(fmt.Errorf("session %s expired: %w", s.id, err))
 			return
+		case sdk.CodeOf(err) != sdk.CodeUnavailable && !errors.Is(err, context.DeadlineExceeded):
+			// Only an unreachable backend may pass: any other answer
+			// (corrupt state, an invalid request, an unknown error) says
+			// the store cannot vouch for the session, so it ends now
+			// rather than live on until the retries give up.
+			s.lose(fmt.Errorf("session %s not renewed: %w", s.id, err))
+			return
 		case !time.Now().Before(giveUp):
 			s.lose(fmt.Errorf("%w: session %s not renewed for %s: %w", ErrBackendUnavailable, s.id, time.Since(lastOK).Round(time.Millisecond), err))
 			return

@@ -189,7 +189,7 @@ func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 	be := conn.Backend()
 	// Info after Configure: what a plugin cannot guarantee (its Warnings)
 	// often depends on its config and the store it reached.
-	err = be.Configure(ctx, s.cfg)
+	err = configErr(s.spec.Name, be.Configure(ctx, s.cfg))
 	var info sdk.PluginInfo
 	if err == nil {
 		info, err = be.Info(ctx)

@@ -108,6 +108,7 @@ const (
 	EventDelete
 )
 
+// String names the event type: "put" or "delete".
 func (t EventType) String() string {
 	if t == EventDelete {
 		return "delete"

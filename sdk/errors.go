@@ -81,6 +81,7 @@ func Errorf(c Code, format string, args ...any) error {
 	return &Error{Code: c, Message: fmt.Sprintf(format, args...)}
 }
 
+// Error returns the message, without the code.
 func (e *Error) Error() string { return e.Message }
 
 // Is matches errors of the same code.

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"reflect"
+	"sort"
 	"strings"
 )
 
@@ -65,8 +68,10 @@ func (i PluginInfo) Has(c string) bool {
 type Config map[string]any
 
 // Decode decodes c into the struct pointed to by v with strict field
-// checking: an unknown key is an error naming the key, wrapped in
-// ErrInvalidConfig.
+// checking. An unknown key, or a value of the wrong type, is an error
+// wrapped in ErrInvalidConfig whose message begins with the key's path in
+// the section ("paht: unknown key; known keys: history, path"), so that the
+// host can name it in full (plugins.NAME.config.paht).
 func (c Config) Decode(v any) error {
 	raw, err := json.Marshal(c)
 	if err != nil {
@@ -74,13 +79,50 @@ func (c Config) Decode(v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return Errorf(CodeInvalidConfig, "%s: unknown key", strings.Trim(name, `"`))
-		}
-		return Errorf(CodeInvalidConfig, "%v", err)
+	err = dec.Decode(v)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te) && te.Field != "":
+		return Errorf(CodeInvalidConfig, "%s: want %s, got a JSON %s", te.Field, te.Type, te.Value)
 	}
-	return nil
+	if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		key = strings.Trim(key, `"`)
+		if known := jsonKeys(v); len(known) > 0 {
+			return Errorf(CodeInvalidConfig, "%s: unknown key; known keys: %s", key, strings.Join(known, ", "))
+		}
+		return Errorf(CodeInvalidConfig, "%s: unknown key", key)
+	}
+	return Errorf(CodeInvalidConfig, "%v", err)
+}
+
+// jsonKeys lists the JSON keys of the struct v points to, sorted.
+func jsonKeys(v any) []string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Plugin is what every plugin implements, backend or middleware.

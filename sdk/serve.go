@@ -44,11 +44,10 @@ func WithParentCheck(d time.Duration) ServeOpt { return func(c *serveConfig) { c
 
 // WithMaxProcs sets how many CPUs the plugin's Go runtime uses (its
 // GOMAXPROCS); 0 keeps Go's default (every CPU). The default is 1: a
-// plugin spends its time waiting on its host and its store, and on a
-// 2-CPU machine one CPU per plugin halved the host's round trip to it
-// (p50 150 µs -> 125 µs, lock cycle 658 µs -> 319 µs) by sparing the
-// cross-CPU wake-ups of an idle scheduler. LOCKSMITH_PLUGIN_GOMAXPROCS
-// in the environment overrides it.
+// plugin spends its time waiting on its host and its store, and one CPU
+// spares it the cross-CPU wake-ups of an idle scheduler, which shortens
+// the host's round trip to it. LOCKSMITH_PLUGIN_GOMAXPROCS in the
+// environment overrides it.
 func WithMaxProcs(n int) ServeOpt { return func(c *serveConfig) { c.maxProcs = n } }
 
 // ServeBackend serves impl as a backend plugin and does not return: it is

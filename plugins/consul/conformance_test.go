@@ -12,9 +12,11 @@ import (
 
 func TestConformance(t *testing.T) {
 	agent := consultest.StartDev(t)
-	backendtest.Run(t, func(t *testing.T) sdk.Backend {
+	f := func(t *testing.T) sdk.Backend {
 		return open(t, agent.Addr, sdk.Config{"prefix": "conf/", "history": 50})
-	}, backendtest.WithCrash(crash))
+	}
+	backendtest.Run(t, f, backendtest.WithCrash(crash), backendtest.WithSharedStore(),
+		backendtest.WithRestart(func(t *testing.T, b sdk.Backend) sdk.Backend { crash(t, b); return f(t) }))
 }
 
 // crash drops a store as a killed plugin process would: its sessions stay

@@ -13,9 +13,11 @@ import (
 
 func TestConformanceSingle(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithAOF("always"))
-	backendtest.Run(t, func(t *testing.T) sdk.Backend {
+	f := func(t *testing.T) sdk.Backend {
 		return open(t, []string{srv.Addr}, sdk.Config{"prefix": "conf:", "history": 50})
-	}, backendtest.WithCrash(crash))
+	}
+	backendtest.Run(t, f, backendtest.WithCrash(crash), backendtest.WithSharedStore(),
+		backendtest.WithRestart(func(t *testing.T, b sdk.Backend) sdk.Backend { crash(t, b); return f(t) }))
 }
 
 // crash drops a store as a killed plugin process would: its sessions stay

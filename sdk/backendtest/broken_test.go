@@ -139,6 +139,15 @@ var breakages = []breakage{
 			return r, err
 		}
 	}},
+	{name: "FreshResourceAheadOfItsChanges", check: "RevisionsIncrease", want: "never written", breakStore: func(s sdk.Backend, b *broken) {
+		b.rangeOf = func(ctx context.Context, resource string) (sdk.RangeResult, error) {
+			r, err := s.Range(ctx, resource)
+			if len(r.Entries) == 0 {
+				r.Rev += 1000
+			}
+			return r, err
+		}
+	}},
 	{name: "ReplaceRecreates", check: "PutCreatesAndReplaces", breakStore: func(s sdk.Backend, b *broken) {
 		b.put = func(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
 			_, _ = s.Delete(ctx, sdk.DeleteRequest{Resource: req.Resource, Key: req.Key})

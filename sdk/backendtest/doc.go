@@ -19,7 +19,8 @@
 // The checks, by subtest name:
 //
 //   - InfoAndHealth: Info gives a name, a version and KindBackend; Health is nil.
-//   - RevisionsIncrease: put, replace, update and delete each take a revision
+//   - RevisionsIncrease: Range of a resource never written gives no entry,
+//     at revision 0 or a floor below its first change; put, replace, update and delete each take a revision
 //     above the last; Range's revision is not behind any change or entry.
 //   - PutCreatesAndReplaces: a new entry has CreateRev == ModRev; a put over
 //     it keeps CreateRev and takes a new ModRev.
@@ -73,8 +74,8 @@
 //     entries, revisions and live sessions survive a restart of the
 //     backend, and revisions go on increasing.
 //   - SharedStoreInstances (WithSharedStore): backends from successive
-//     factory calls see each other's writes, in Range and in Watch, and
-//     share sessions.
+//     factory calls see each other's writes, in Range and in Watch, and an
+//     IfAbsent put on one excludes the other.
 //   - SessionExpires: a session nobody keeps alive loses its entries within
 //     its TTL plus the slack, not before its TTL (WithSessionTTL, WithSlack),
 //     seen through Watch alone: nothing reads the store meanwhile, so a

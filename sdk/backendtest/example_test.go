@@ -2,6 +2,8 @@ package backendtest_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -23,18 +25,35 @@ func newStore(t *testing.T) sdk.Backend {
 }
 
 // A backend runs the suite from a test function of its own, with a factory
-// of configured stores. Run checks every store in-process and again through
-// a real gRPC connection, as the host will use it.
+// of configured stores:
+//
+//	func TestConformance(t *testing.T) {
+//		backendtest.Run(t, newStore, backendtest.WithSlack(3*time.Second))
+//	}
+//
+// Run checks every store in-process and again through a real gRPC
+// connection, as the host will use it. Here the test function runs through
+// testing.RunTests, on the in-memory example store, with short session
+// TTLs so that the timed checks finish quickly.
 func ExampleRun() {
-	testConformance := func(t *testing.T) {
+	conformance := func(t *testing.T) {
 		backendtest.Run(t, newStore,
+			backendtest.WithSessionTTL(500*time.Millisecond),
 			// A store that removes expired sessions by a periodic sweep
 			// rather than a timer allows for its sweep interval.
-			backendtest.WithSlack(3*time.Second),
+			backendtest.WithSlack(time.Second),
 		)
 	}
-	// go test calls it as func TestConformance(t *testing.T).
-	_ = testConformance
+	// go test calls TestConformance itself; an example runs it by hand,
+	// keeping the suite's verbose log (go test -v) out of its output.
+	stdout := os.Stdout
+	os.Stdout, _ = os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	all := func(string, string) (bool, error) { return true, nil }
+	ok := testing.RunTests(all, []testing.InternalTest{{Name: "TestConformance", F: conformance}})
+	os.Stdout.Close()
+	os.Stdout = stdout
+	fmt.Println("conformance:", ok)
+	// Output: conformance: true
 }
 
 // A factory that starts the backend as a real plugin process gets a gRPC

@@ -6,16 +6,25 @@ import (
 	"github.com/locksmithx/locksmith/sdk"
 )
 
-// checkRevisionsIncrease: every change of a resource — put, replace,
-// update, delete — gets a revision above the one before, and Range's
-// revision is not behind any change or entry.
+// checkRevisionsIncrease: a resource never written has no entry, at
+// revision 0 or a floor the store keeps, below its first change; every
+// change of a resource — put, replace, update, delete — gets a revision
+// above the one before, and Range's revision is not behind any change or
+// entry.
 func checkRevisionsIncrease(t tb, e *env) {
 	ctx := e.ctx(t, 0)
 	s := e.open(t, ctx, e.b, longTTL)
 	r := e.resource("r")
-	var last int64
+	fresh := e.rangeOf(t, ctx, e.b, r)
+	if fresh.Rev < 0 || len(fresh.Entries) != 0 {
+		t.Errorf("Range of a resource never written: revision %d, entries %s; want no entry, at revision 0 or the floor the store keeps", fresh.Rev, keysOf(fresh.Entries))
+	}
+	last := fresh.Rev
 	step := func(what string, rev, resRev int64) {
 		t.Helper()
+		if rev <= fresh.Rev {
+			t.Errorf("%s: revision %d is not above %d, the revision Range gave the resource never written", what, rev, fresh.Rev)
+		}
 		if rev <= last {
 			t.Errorf("%s: revision %d does not exceed the previous change's %d", what, rev, last)
 		}
