@@ -380,11 +380,21 @@ func backendOf(ctx context.Context) string {
 }
 
 // slotFor returns the backend a read (Status, Tree, Check) goes to: the
-// one ctx names (UsingBackend), else the default.
+// one ctx names (UsingBackend), which may be one that only drains, else
+// the default.
 func (h *Host) slotFor(ctx context.Context) (*backendSlot, error) {
 	p := h.pipe.Load()
 	if name := backendOf(ctx); name != "" {
-		return p.slotNamed(name)
+		s, err := p.slotNamed(name)
+		if err == nil {
+			return s, nil
+		}
+		for _, d := range h.runningSlots() {
+			if d.name == name {
+				return d, nil
+			}
+		}
+		return nil, err
 	}
 	return h.defaultSlot(), nil
 }
