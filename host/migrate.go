@@ -75,7 +75,9 @@ func (l *Lease) Migrate(ctx context.Context, to Target) error {
 		key string
 		g   grant
 	)
-	l.h.hold(slot, false)
+	if !l.h.tryHold(slot, false) {
+		return fmt.Errorf("%s: backend %s: %w%s", what, slot.name, ErrClosed, kept)
+	}
 	err := l.h.intercept(ctx, OpAcquire, resource, mode, info.Meta, func(meta map[string]string) (int64, error) {
 		var err error
 		if s, err = l.h.sessionOn(ctx, slot); err != nil {
