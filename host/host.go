@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -304,8 +305,18 @@ func (h *Host) forget(l *Lease) {
 // to when it does not choose one.
 func (h *Host) BackendName() string { return h.pipe.Load().cfg.Backend }
 
-// Backends names every backend the host's config runs, the default first.
-func (h *Host) Backends() []string { return h.pipe.Load().cfg.Running() }
+// Backends names every backend the host runs: its config's, the default
+// first, then those a config change left running for the leases still on
+// them (draining).
+func (h *Host) Backends() []string {
+	var out []string
+	for _, s := range h.runningSlots() {
+		if !slices.Contains(out, s.name) {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
 
 // Held returns the leases this host holds now, ordered by resource. The
 // intention locks a hierarchical lease holds on its ancestors are part of

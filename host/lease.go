@@ -61,13 +61,18 @@ func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRe
 			return
 		}
 		l.mu.Lock()
-		bridges := l.bridges
+		bridges, sess, res, key, rev, tok, mode := l.bridges, l.sess, l.resource, l.key, l.modRev, l.token, l.mode
 		l.bridges = nil
 		l.mu.Unlock()
 		_ = releaseAll(bridges)
+		if sess.alive() {
+			// Lost with a lock it held on another backend (a bridge), its
+			// own entry still stands: withdraw it, so that it blocks no one.
+			h.withdraw(sess, res, key, rev)
+		}
 		h.forget(l)
-		h.graph.disown(l.key)
-		h.note(Event{Kind: EventLost, Resource: resource, Mode: l.Mode(), Token: token, Held: time.Since(l.acquired), Err: err})
+		h.graph.disown(key)
+		h.note(Event{Kind: EventLost, Resource: res, Mode: mode, Token: tok, Held: time.Since(l.acquired), Err: err})
 		if onLost != nil {
 			onLost(err)
 		}

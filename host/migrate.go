@@ -31,8 +31,8 @@ type Target struct {
 // If the target cannot be had — its backend is unreachable or not
 // running, the lock is held there, ctx ends — the lease keeps its source
 // lock, untouched, and the error says why, wrapping the cause
-// (ErrBackendUnavailable, ErrConflict with NoWait-like contexts, ErrTimeout,
-// ErrInvalidArgument, …). Should the source not let go, the target is
+// (ErrBackendUnavailable, ErrTimeout at ctx's deadline, ErrDeadlock,
+// ErrInvalidArgument for a backend the config does not run, …). Should the source not let go, the target is
 // released and the lease stays where it was. A hierarchical lease cannot
 // be migrated (its intention locks would stay behind): release it and lock
 // again. Migrate waits for a conversion in progress and blocks others
@@ -75,7 +75,9 @@ func (l *Lease) Migrate(ctx context.Context, to Target) error {
 		key string
 		g   grant
 	)
-	l.h.hold(slot, false)
+	if !l.h.tryHold(slot, false) {
+		return fmt.Errorf("%s: backend %s: %w%s", what, slot.name, ErrClosed, kept)
+	}
 	err := l.h.intercept(ctx, sdk.OpAcquire, resource, mode, info.Meta, func(meta map[string]string) (int64, error) {
 		var err error
 		if s, err = l.h.sessionOn(ctx, slot); err != nil {

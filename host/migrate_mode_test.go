@@ -3,7 +3,9 @@ package host
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/locksmithx/locksmith/internal/redistest"
 )
@@ -63,4 +65,39 @@ func TestMigrationModeLocksBoth(t *testing.T) {
 		t.Fatalf("redis queue after a refused migration request: %+v", rs)
 	}
 	_ = held.Release(ctx)
+}
+
+// A lease that loses its lock on one backend is lost as a whole, and what
+// it still held elsewhere is let go, so that it blocks no one.
+func TestBridgeLossEndsTheLease(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	cfg := fileAndRedis(dir, srv.Addr, "bridge", "file")
+	cfg.Backends, cfg.MigrateFrom = nil, "redis"
+	h := newHostFrom(t, cfg)
+	other := newHostFrom(t, testConfig(dir))
+	ctx := testCtx(t)
+	l, err := h.Named(ctx, "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Backend() != "file" || !slices.Equal(l.Bridges(), []string{"redis"}) {
+		t.Fatalf("lease on %s bridged by %v", l.Backend(), l.Bridges())
+	}
+	srv.Kill()
+	select {
+	case <-l.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the lease outlived its Redis lock by 15s")
+	}
+	if err := l.Lost(); !errors.Is(err, ErrLost) || !strings.Contains(err.Error(), "backend redis") {
+		t.Fatalf("Lost() = %v; want ErrLost naming the redis lock", err)
+	}
+	waitFor(t, func() bool {
+		got, err := other.Named(ctx, "job", NoWait())
+		if err == nil {
+			_ = got.Release(ctx)
+		}
+		return err == nil
+	})
 }

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -26,7 +27,7 @@ type pipeline struct {
 	slots map[string]*backendSlot // by backend name, every one cfg runs
 	chain *chain
 	// claimed are the draining slots the pipeline runs again, held (see
-	// hold) so that they cannot stop before the swap.
+	// tryHold) so that they cannot stop before the swap.
 	claimed []*backendSlot
 
 	// inflight counts the operations running through chain; a replaced
@@ -48,8 +49,9 @@ type backendSlot struct {
 	ttl  time.Duration
 	sup  *supervisor
 
-	mu   sync.Mutex
-	sess *session
+	opening sync.Mutex // serialises the opening of sessions
+	mu      sync.Mutex
+	sess    *session
 	// pinned counts the requests and leases that use this slot as the
 	// default backend of the pipeline they started in; refs counts every
 	// request and lease on it (bridges too).
@@ -67,14 +69,20 @@ func (s *backendSlot) same(spec pluginSpec, cfg config.Config) bool {
 }
 
 // session returns the slot's live session, opening one if there is none.
+// Opening one holds none of the host's other locks: s.mu is free, so
+// requests on other backends and leases ending on this one never wait for
+// it.
 func (h *Host) sessionOn(ctx context.Context, s *backendSlot) (*session, error) {
+	s.opening.Lock()
+	defer s.opening.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	closed, cur := s.closed, s.sess
+	s.mu.Unlock()
+	if closed {
 		return nil, fmt.Errorf("backend %s: %w", s.name, ErrClosed)
 	}
-	if s.sess != nil && s.sess.alive() {
-		return s.sess, nil
+	if cur != nil && cur.alive() {
+		return cur, nil
 	}
 	g, err := s.sup.get(ctx)
 	if err != nil {
@@ -85,7 +93,16 @@ func (h *Host) sessionOn(ctx context.Context, s *backendSlot) (*session, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.sess = sess
+	s.mu.Lock()
+	closed = s.closed
+	if !closed {
+		s.sess = sess
+	}
+	s.mu.Unlock()
+	if closed {
+		_ = sess.close(context.Background())
+		return nil, fmt.Errorf("backend %s: %w", s.name, ErrClosed)
+	}
 	return sess, nil
 }
 
@@ -99,17 +116,22 @@ func (s *backendSlot) liveSession() *session {
 	return nil
 }
 
-// hold counts one more request on s; pinned when s is its default backend.
-func (h *Host) hold(s *backendSlot, pinned bool) {
+// tryHold counts one more request on s, pinned when s is its default
+// backend, and reports true; false, counting nothing, if s has stopped.
+func (h *Host) tryHold(s *backendSlot, pinned bool) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
 	s.refs++
 	if pinned {
 		s.pinned++
 	}
-	s.mu.Unlock()
+	return true
 }
 
-// unhold undoes hold, and closes s if it is retired and nothing uses it.
+// unhold undoes tryHold, and closes s if it is retired and nothing uses it.
 func (h *Host) unhold(s *backendSlot, pinned bool) {
 	s.mu.Lock()
 	s.refs--
@@ -318,17 +340,32 @@ type step struct {
 // default. The locks are taken in the order of their backends' names (the
 // same on every host, so two hosts never wait for each other across
 // backends), and the lease reports the default backend's fencing token.
-// Each step is held (see hold) until the caller unholds it.
+// Each step is held (see tryHold) until the caller unholds it.
 func (h *Host) plan(ctx context.Context, p *pipeline, named string) ([]step, error) {
 	if named == "" {
 		named = backendOf(ctx)
 	}
+	// A pipeline a swap has just replaced may have a backend stopped under
+	// it: plan again on the current one.
+	for attempt := 0; ; attempt++ {
+		steps, err := h.planOn(p, named)
+		if err == nil || !errors.Is(err, ErrClosed) || attempt == 3 {
+			return steps, err
+		}
+		p = h.pipe.Load()
+	}
+}
+
+// planOn plans on p; ErrClosed when one of p's backends has been stopped.
+func (h *Host) planOn(p *pipeline, named string) ([]step, error) {
 	if named != "" {
 		s, err := p.slotNamed(named)
 		if err != nil {
 			return nil, err
 		}
-		h.hold(s, false)
+		if !h.tryHold(s, false) {
+			return nil, fmt.Errorf("backend %s: %w", named, ErrClosed)
+		}
 		return []step{{slot: s, primary: true}}, nil
 	}
 	def := p.slots[p.cfg.Backend]
@@ -336,19 +373,36 @@ func (h *Host) plan(ctx context.Context, p *pipeline, named string) ([]step, err
 	if p.cfg.MigrateFrom != "" {
 		steps = append(steps, step{slot: p.slots[p.cfg.MigrateFrom]})
 	}
+	for i, st := range steps {
+		if !h.tryHold(st.slot, st.pinned) {
+			for _, done := range steps[:i] {
+				h.unhold(done.slot, done.pinned)
+			}
+			return nil, fmt.Errorf("backend %s: %w", st.slot.name, ErrClosed)
+		}
+	}
 	h.mu.Lock()
+	all := make([]*backendSlot, 0, len(h.slots))
 	for s := range h.slots {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
 		if s == def || (p.cfg.MigrateFrom != "" && s == p.slots[p.cfg.MigrateFrom]) {
 			continue
 		}
+		// Whether it drains and the hold are one step, so that it cannot
+		// stop in between.
 		s.mu.Lock()
 		draining := s.pinned > 0 && !s.closed
+		if draining {
+			s.refs++
+		}
 		s.mu.Unlock()
 		if draining {
 			steps = append(steps, step{slot: s})
 		}
 	}
-	h.mu.Unlock()
 	sort.Slice(steps, func(i, j int) bool {
 		a, b := steps[i].slot, steps[j].slot
 		if a.name != b.name {
@@ -356,9 +410,6 @@ func (h *Host) plan(ctx context.Context, p *pipeline, named string) ([]step, err
 		}
 		return a.seq < b.seq
 	})
-	for _, st := range steps {
-		h.hold(st.slot, st.pinned)
-	}
 	return steps, nil
 }
 
@@ -381,11 +432,21 @@ func backendOf(ctx context.Context) string {
 }
 
 // slotFor returns the backend a read (Status, Tree, Check) goes to: the
-// one ctx names (UsingBackend), else the default.
+// one ctx names (UsingBackend), which may be one that only drains, else
+// the default.
 func (h *Host) slotFor(ctx context.Context) (*backendSlot, error) {
 	p := h.pipe.Load()
 	if name := backendOf(ctx); name != "" {
-		return p.slotNamed(name)
+		s, err := p.slotNamed(name)
+		if err == nil {
+			return s, nil
+		}
+		for _, d := range h.runningSlots() {
+			if d.name == name {
+				return d, nil
+			}
+		}
+		return nil, err
 	}
 	return h.defaultSlot(), nil
 }

@@ -12,7 +12,8 @@ import (
 
 // Config returns the config in force, with its secrets (bearer tokens,
 // plugin settings named like passwords, tokens, keys) replaced by
-// config.Redacted. The copy is the caller's.
+// config.Redacted. The copy is the caller's. It is for showing: passed
+// back to UpdateConfig, the redacted values would replace the secrets.
 func (h *Host) Config() config.Config { return h.pipe.Load().cfg.Redacted() }
 
 // UpdateConfig replaces the host's config while it runs. It validates cfg,

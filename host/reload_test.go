@@ -2,6 +2,7 @@ package host
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,6 +64,12 @@ func TestUpdateConfigSwapsAndPinsLeases(t *testing.T) {
 	}
 	if roles["redis"].Role != RoleDefault || roles["file"].Role != RoleDraining || roles["file"].Leases != 1 {
 		t.Fatalf("plugins after the swap: %+v", roles)
+	}
+	if got := h.Backends(); !slices.Equal(got, []string{"redis", "file"}) {
+		t.Fatalf("backends while file drains: %v", got)
+	}
+	if st, err := h.Status(UsingBackend(ctx, "file"), "job"); err != nil || len(st.Holders) != 1 || st.Holders[0].Token != held.Token() {
+		t.Fatalf("status on the draining backend: %+v, %v", st, err)
 	}
 	// While it drains, a request on the new default also locks the old
 	// one, so the resource is not granted twice.

@@ -261,7 +261,7 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	if f.ttl != 0 {
 		overrides["lease.ttl"] = f.ttl.String()
 	}
-	cfg, err := g.loadConfig(overrides)
+	cfg, err := g.loadRequestConfig(overrides)
 	if err != nil {
 		return err
 	}

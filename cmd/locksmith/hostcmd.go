@@ -15,7 +15,7 @@ const inspectTimeout = 30 * time.Second
 // withHost loads the config, starts a host for a read-only command, runs
 // fn with it and closes it.
 func withHost(g *globals, fn func(ctx context.Context, h *host.Host) error) error {
-	cfg, err := g.loadConfig(nil)
+	cfg, err := g.loadRequestConfig(nil)
 	if err != nil {
 		return err
 	}

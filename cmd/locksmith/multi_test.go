@@ -61,6 +61,14 @@ func TestExecChoosesBackend(t *testing.T) {
 	if code != 0 || strings.Contains(out, "on file") || !strings.Contains(out, "job on redis") {
 		t.Fatalf("status --backend redis: exit %d:\n%s", code, out)
 	}
+	code, out = e.run("--backend", "redis", "tree")
+	if code != 0 || !strings.Contains(out, "job") {
+		t.Fatalf("tree --backend redis: exit %d:\n%s\nwant the lock held there", code, out)
+	}
+	code, out = e.run("tree")
+	if code != 0 || strings.Contains(out, "job") {
+		t.Fatalf("tree on the default (file) backend: exit %d:\n%s\nwant nothing held", code, out)
+	}
 	code, out = e.run("plugins")
 	if code != 0 || !regexpLine(out, `^file \*\s+backend\s+default`) || !regexpLine(out, `^redis\s+backend\s+named`) {
 		t.Fatalf("plugins does not say which backend is which: exit %d\n%s", code, out)

@@ -43,6 +43,9 @@ type globals struct {
 	backend    string
 	logLevel   string
 	pluginDir  string
+	// perRequest: the command's requests go to the backend --backend
+	// names when the config runs it (see loadRequestConfig).
+	perRequest bool
 }
 
 func run(args []string) int {
@@ -105,7 +108,7 @@ func (g *globals) loadConfig(overrides map[string]any) (config.Config, error) {
 	for k, v := range overrides {
 		o[k] = v
 	}
-	if g.backend != "" && !g.runsBackend(overrides) {
+	if g.backend != "" && !(g.perRequest && g.runsBackend(overrides)) {
 		o["backend"] = g.backend
 	}
 	if g.logLevel != "" {
@@ -121,10 +124,18 @@ func (g *globals) loadConfig(overrides map[string]any) (config.Config, error) {
 	return cfg, nil
 }
 
+// loadRequestConfig is loadConfig for a command whose requests may choose
+// their backend (exec, status, tree, check, health, plugins): when the
+// config already runs the backend --backend names, the config's default
+// stays and requestContext sends the command's requests there. For other
+// commands (serve, bench, demo), --backend sets the default, as ever.
+func (g *globals) loadRequestConfig(overrides map[string]any) (config.Config, error) {
+	g.perRequest = true
+	return g.loadConfig(overrides)
+}
+
 // runsBackend reports whether the config (without the --backend flag)
-// already runs the backend --backend names. Then --backend leaves the
-// config's default alone and chooses that backend for the command's own
-// requests (see requestContext); otherwise it sets the default, as ever.
+// already runs the backend --backend names.
 func (g *globals) runsBackend(overrides map[string]any) bool {
 	o := map[string]any{}
 	for k, v := range overrides {
