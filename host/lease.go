@@ -36,27 +36,33 @@ type Lease struct {
 	modRev    int64
 	ended     bool
 	ancestors []*Lease // intention locks of a hierarchical lease, root first
+
+	onLost     func(error) // the caller's OnLost, or nil
+	prev, next *Lease      // the session's list of its leases; sess.mu guards
 }
 
 func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRev int64, info requestInfo, owner *Owner, onLost func(error)) *Lease {
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	l := &Lease{h: h, sess: s, resource: resource, key: key, mode: mode, token: token, owner: owner,
-		acquired: time.Now(), ctx: ctx, cancel: cancel, modRev: modRev, info: info}
-	s.leaseStarted()
-	go func() {
-		<-ctx.Done()
-		err := l.Lost()
-		if err == nil {
-			return
-		}
-		h.forget(l)
-		h.graph.disown(l.key)
-		h.note(Event{Kind: EventLost, Resource: resource, Mode: l.Mode(), Token: token, Held: time.Since(l.acquired), Err: err})
-		if onLost != nil {
-			onLost(err)
-		}
-	}()
+		acquired: time.Now(), ctx: ctx, cancel: cancel, modRev: modRev, info: info, onLost: onLost}
+	s.leaseStarted(l)
 	return l
+}
+
+// sessionEnded runs when the lease's session has ended: if that lost the
+// lease (rather than its host closing), the host forgets it, says so in
+// an event and calls OnLost. The session calls it once per lease.
+func (l *Lease) sessionEnded() {
+	err := l.Lost()
+	if err == nil {
+		return
+	}
+	l.h.forget(l)
+	l.h.graph.disown(l.key)
+	l.h.note(Event{Kind: EventLost, Resource: l.resource, Mode: l.Mode(), Token: l.token, Held: time.Since(l.acquired), Err: err})
+	if l.onLost != nil {
+		l.onLost(err)
+	}
 }
 
 // Resource is the locked resource's key.
@@ -137,7 +143,7 @@ func (l *Lease) release(ctx context.Context) error {
 	}
 	if err := l.Lost(); err != nil {
 		l.ended = true
-		l.sess.leaseEnded()
+		l.sess.leaseEnded(l)
 		return fmt.Errorf("release %s: %w: %w", l.resource, ErrNotHeld, err)
 	}
 	retried := false
@@ -165,7 +171,7 @@ func (l *Lease) release(ctx context.Context) error {
 // end marks the lease over; l.mu is held.
 func (l *Lease) end(cause error) {
 	l.ended = true
-	l.sess.leaseEnded()
+	l.sess.leaseEnded(l)
 	l.cancel(cause)
 	l.h.forget(l)
 	l.h.graph.disown(l.key)
