@@ -39,7 +39,10 @@ type Lease struct {
 	ended     bool
 	ancestors []*Lease // intention locks of a hierarchical lease, root first
 	bridges   []*Lease // the same lock on other backends, held with it (see plan)
-	unfollow  func() bool
+
+	onLost     func(error) // the caller's OnLost, or nil
+	prev, next *Lease      // the session's list of its leases; sess.mu guards
+	lossRun    bool        // loss handled (see lose); mu guards
 }
 
 func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRev int64, info requestInfo, owner *Owner, onLost func(error)) *Lease {
@@ -47,37 +50,53 @@ func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRe
 	// move it to another session: it follows the session it is on.
 	ctx, cancel := context.WithCancelCause(context.Background())
 	l := &Lease{h: h, sess: s, resource: resource, key: key, mode: mode, token: token, owner: owner,
-		acquired: time.Now(), ctx: ctx, cancel: cancel, modRev: modRev, info: info}
-	s.leaseStarted()
-	l.follow(s)
-	go func() {
-		<-ctx.Done()
-		l.mu.Lock()
-		unfollow := l.unfollow
-		l.mu.Unlock()
-		unfollow()
-		err := l.Lost()
-		if err == nil {
-			return
-		}
-		l.mu.Lock()
-		bridges, sess, res, key, rev, tok, mode := l.bridges, l.sess, l.resource, l.key, l.modRev, l.token, l.mode
-		l.bridges = nil
-		l.mu.Unlock()
-		_ = releaseAll(bridges)
-		if sess.alive() {
-			// Lost with a lock it held on another backend (a bridge), its
-			// own entry still stands: withdraw it, so that it blocks no one.
-			h.withdraw(sess, res, key, rev)
-		}
-		h.forget(l)
-		h.graph.disown(key)
-		h.note(Event{Kind: EventLost, Resource: res, Mode: mode, Token: tok, Held: time.Since(l.acquired), Err: err})
-		if onLost != nil {
-			onLost(err)
-		}
-	}()
+		acquired: time.Now(), ctx: ctx, cancel: cancel, modRev: modRev, info: info, onLost: onLost}
+	s.leaseStarted(l)
 	return l
+}
+
+// sessionEnded runs when session s has ended: if the lease is still on s,
+// it is lost with s's cause (or ends with the host, when s was closed).
+// The session calls it once per lease on its list.
+func (l *Lease) sessionEnded(s *session) {
+	l.mu.Lock()
+	on := l.sess == s
+	l.mu.Unlock()
+	if on {
+		l.lose(context.Cause(s.ctx))
+	}
+}
+
+// lose ends the lease with cause, unless it ended already. If that lost
+// it (rather than its host closing), the host forgets it, withdraws what
+// it still holds, says so in an event and calls OnLost. It runs once.
+func (l *Lease) lose(cause error) {
+	l.cancel(cause)
+	err := l.Lost()
+	if err == nil {
+		return
+	}
+	l.mu.Lock()
+	if l.lossRun {
+		l.mu.Unlock()
+		return
+	}
+	l.lossRun = true
+	bridges, sess, res, key, rev, tok, mode := l.bridges, l.sess, l.resource, l.key, l.modRev, l.token, l.mode
+	l.bridges = nil
+	l.mu.Unlock()
+	_ = releaseAll(bridges)
+	if sess.alive() {
+		// Lost with a lock it held on another backend (a bridge), its
+		// own entry still stands: withdraw it, so that it blocks no one.
+		l.h.withdraw(sess, res, key, rev)
+	}
+	l.h.forget(l)
+	l.h.graph.disown(key)
+	l.h.note(Event{Kind: EventLost, Resource: res, Mode: mode, Token: tok, Held: time.Since(l.acquired), Err: err})
+	if l.onLost != nil {
+		l.onLost(err)
+	}
 }
 
 // Resource is the locked resource's key.
@@ -132,12 +151,6 @@ func (l *Lease) Bridges() []string {
 	return out
 }
 
-// follow makes the lease lost, with the same cause, if s ends. l.mu is
-// held, or l is not yet shared.
-func (l *Lease) follow(s *session) {
-	l.unfollow = context.AfterFunc(s.ctx, func() { l.cancel(context.Cause(s.ctx)) })
-}
-
 // bridge makes bs part of the lease: they are released with it, and the
 // loss of any of them is the lease's loss.
 func (l *Lease) bridge(bs []*Lease) {
@@ -147,7 +160,7 @@ func (l *Lease) bridge(bs []*Lease) {
 	for _, b := range bs {
 		context.AfterFunc(b.ctx, func() {
 			if err := b.Lost(); err != nil {
-				l.cancel(fmt.Errorf("its lock on backend %s: %w", b.slot.name, context.Cause(b.ctx)))
+				l.lose(fmt.Errorf("its lock on backend %s: %w", b.slot.name, context.Cause(b.ctx)))
 			}
 		})
 	}
@@ -216,7 +229,7 @@ func (l *Lease) release(ctx context.Context) error {
 	}
 	if err := l.Lost(); err != nil {
 		l.ended = true
-		l.sess.leaseEnded()
+		l.sess.leaseEnded(l)
 		return fmt.Errorf("release %s: %w: %w", l.resource, ErrNotHeld, err)
 	}
 	retried := false
@@ -244,7 +257,7 @@ func (l *Lease) release(ctx context.Context) error {
 // end marks the lease over; l.mu is held.
 func (l *Lease) end(cause error) {
 	l.ended = true
-	l.sess.leaseEnded()
+	l.sess.leaseEnded(l)
 	l.cancel(cause)
 	l.h.forget(l)
 	l.h.graph.disown(l.key)

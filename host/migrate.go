@@ -126,13 +126,13 @@ func (l *Lease) Migrate(ctx context.Context, to Target) error {
 	}
 
 	l.mu.Lock()
-	l.unfollow()
 	l.sess, l.slot, l.resource, l.key, l.token, l.modRev, l.info, l.pinned = s, slot, resource, key, g.createRev, g.modRev, info, false
 	l.bridges = nil
-	l.follow(s)
 	l.mu.Unlock()
-	s.leaseStarted()
-	oldSess.leaseEnded()
+	// From here the old session's end no longer concerns the lease
+	// (sessionEnded checks which session it is on); the new one's does.
+	oldSess.leaseEnded(l)
+	s.leaseStarted(l)
 	l.h.graph.disown(oldKey)
 	l.h.unhold(from, pinned)
 	_ = releaseAll(bridges)

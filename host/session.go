@@ -57,6 +57,8 @@ type session struct {
 	ttl     time.Duration
 	anchor  *os.File  // the session's anchor, or nil
 	leases  int       // leases on the session that have not ended
+	first   *Lease    // those leases, linked through Lease.prev/next
+	lossRun bool      // the session has ended and its leases were told
 	dropped bool      // the anchor is closed
 	lostAt  time.Time // when the session was lost; zero while it lives
 }
@@ -75,6 +77,7 @@ func openSession(ctx context.Context, sup *supervisor, g *generation, ttl time.D
 	if sess.ttl <= 0 {
 		sess.ttl = ttl
 	}
+	context.AfterFunc(sctx, sess.leasesEnded)
 	go sess.keep()
 	return sess, nil
 }
@@ -297,21 +300,57 @@ func (s *session) lose(cause error) {
 	time.AfterFunc(grace, s.dropAnchor)
 }
 
-// leaseStarted and leaseEnded count the leases on the session, so that a
-// lost session's anchor goes as soon as the last of them has ended.
-func (s *session) leaseStarted() {
+// leaseStarted and leaseEnded keep the session's list of leases: a lost
+// session's anchor goes as soon as the last of them has ended, and when
+// the session ends each is told (Lease.sessionEnded). One list per
+// session, not a goroutine or a context callback per lease, keeps a held
+// lock's memory small.
+func (s *session) leaseStarted(l *Lease) {
 	s.mu.Lock()
 	s.leases++
+	l.next = s.first
+	if s.first != nil {
+		s.first.prev = l
+	}
+	s.first = l
+	ended := s.lossRun
 	s.mu.Unlock()
+	if ended {
+		go l.sessionEnded(s)
+	}
 }
 
-func (s *session) leaseEnded() {
+func (s *session) leaseEnded(l *Lease) {
 	s.mu.Lock()
 	s.leases--
+	if l.prev != nil {
+		l.prev.next = l.next
+	} else if s.first == l {
+		s.first = l.next
+	}
+	if l.next != nil {
+		l.next.prev = l.prev
+	}
+	l.prev, l.next = nil, nil
 	last := s.leases == 0
 	s.mu.Unlock()
 	if last && !s.alive() {
 		s.dropAnchor()
+	}
+}
+
+// leasesEnded tells every lease on the session that it has ended; it runs
+// once, when the session's context is cancelled.
+func (s *session) leasesEnded() {
+	s.mu.Lock()
+	s.lossRun = true
+	var ls []*Lease
+	for l := s.first; l != nil; l = l.next {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+	for _, l := range ls {
+		go l.sessionEnded(s)
 	}
 }
 

@@ -15,6 +15,8 @@ type TreeNode struct {
 	Path     string          `json:"path"`
 	Status   *ResourceStatus `json:"status,omitempty"`
 	Children []*TreeNode     `json:"children,omitempty"`
+
+	index map[string]*TreeNode // Children by name, while the tree is built
 }
 
 // Tree reads every resource the backend can list (named locks, and file
@@ -90,17 +92,14 @@ func (h *Host) statuses(ctx context.Context) ([]ResourceStatus, error) {
 }
 
 func (n *TreeNode) child(name, path string) *TreeNode {
-	// Resources come in order, so the child wanted is nearly always the
-	// last one added: a tree of 10⁵ siblings is built in linear time.
-	if k := len(n.Children); k > 0 && n.Children[k-1].Name == name {
-		return n.Children[k-1]
-	}
-	for _, c := range n.Children {
-		if c.Name == name {
-			return c
-		}
+	if c := n.index[name]; c != nil {
+		return c
 	}
 	c := &TreeNode{Name: name, Path: path}
 	n.Children = append(n.Children, c)
+	if n.index == nil {
+		n.index = map[string]*TreeNode{}
+	}
+	n.index[name] = c
 	return c
 }

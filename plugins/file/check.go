@@ -23,12 +23,14 @@ func (s *Store) Resources(ctx context.Context, prefix string) ([]string, error) 
 	}
 	var out []string
 	for _, t := range targets {
-		if strings.HasPrefix(t.resource, prefix) && !slices.Contains(out, t.resource) {
+		if strings.HasPrefix(t.resource, prefix) {
 			out = append(out, t.resource)
 		}
 	}
+	// Sorted, then each name once: a search per name made listing 10⁴
+	// resources take most of a second.
 	slices.Sort(out)
-	return out, nil
+	return slices.Compact(out), nil
 }
 
 // target is a state file to list, check or repair.
@@ -70,9 +72,13 @@ func (s *Store) targets(ctx context.Context, resource string) ([]target, error) 
 		}
 		out = append(out, target{path: filepath.Join(s.cfg.namedDir, e.Name()), resource: name})
 	}
+	listed := make(map[string]bool, len(out))
+	for _, t := range out {
+		listed[t.path] = true
+	}
 	s.mu.Lock()
 	for path, sf := range s.files {
-		if !slices.ContainsFunc(out, func(t target) bool { return t.path == path }) {
+		if !listed[path] {
 			out = append(out, target{path: path, resource: sf.resource})
 		}
 	}

@@ -467,6 +467,15 @@ var breakages = []breakage{
 			return sdk.Session{ID: id, TTL: ttl}, nil
 		}
 	}},
+	{name: "RangeResourcesMissesOne", check: "RangeResources", breakStore: func(s sdk.Backend, b *broken) {
+		b.resources = func(ctx context.Context, prefix string) ([]string, error) {
+			names, err := s.Resources(ctx, prefix)
+			if len(names) > 0 {
+				names = names[:len(names)-1]
+			}
+			return names, err
+		}
+	}},
 	{name: "AdoptDropsEntries", check: "AdoptedSessionKeepsEntries", breakStore: func(s sdk.Backend, b *broken) {
 		b.adopt = func(ctx context.Context, id string, ttl time.Duration, _ *os.File) (sdk.Session, error) {
 			// Starts the session afresh: what it held is gone.
