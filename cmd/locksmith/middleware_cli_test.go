@@ -108,3 +108,32 @@ func TestConfigShowRedacts(t *testing.T) {
 		t.Fatalf("config show:\n%s", out)
 	}
 }
+
+// TestStatusShowsDecryptedMetadata: with crypto on, the file backend's
+// state holds no plaintext while `locksmith status` shows it.
+func TestStatusShowsDecryptedMetadata(t *testing.T) {
+	e := newEnv(t)
+	f, err := os.OpenFile(e.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("  crypto:\n    config: { key_env: TEST_LOCKSMITH_KEY }\nmiddleware: [crypto]\n")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_LOCKSMITH_KEY", strings.Repeat("5a", 32))
+	out := filepath.Join(e.dir, "status.txt")
+	script := e.script("show", fmt.Sprintf("%q --config %q status --named held > %q 2>&1\ngrep -rq plaintext-purpose-91 %q && echo LEAKED >> %q\nexit 0\n",
+		locksmith, e.config, out, filepath.Join(e.dir, "named"), out))
+	if code, log := e.run("exec", "--named", "held", "--meta", "purpose=plaintext-purpose-91", "--", script); code != 0 {
+		t.Fatalf("exec: exit %d:\n%s", code, log)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "plaintext-purpose-91") || strings.Contains(string(raw), "LEAKED") {
+		t.Fatalf("status under the lock (want the purpose decrypted, and no plaintext in the state):\n%s", raw)
+	}
+}

@@ -145,3 +145,40 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedLog: several processes' plugins append to one log (each
+// locksmith command runs its own); the chain stays whole across their
+// lines and their rotations.
+func TestSharedLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	cfg := sdk.Config{"path": path, "fsync": "never", "max_size": 4096}
+	const writers, each = 4, 60
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		go func() {
+			m := New()
+			if err := m.Configure(context.Background(), cfg); err != nil {
+				errs <- err
+				return
+			}
+			defer m.Close()
+			for i := 0; i < each; i++ {
+				in := sdk.Interception{Phase: sdk.After, Op: sdk.OpAcquire, Resource: "shared", Principal: "p"}
+				if _, err := m.Intercept(context.Background(), in); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < writers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := Verify(path)
+	if err != nil || sum.Lines != writers*each || len(sum.Files) < 2 {
+		t.Fatalf("verify a shared, rotated log: %+v, %v", sum, err)
+	}
+}

@@ -3,44 +3,51 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // chainLog appends records to the audit log, each chained to the one
-// before, rotating by size. It is safe for concurrent use.
+// before, rotating by size. It is safe for concurrent use, and several
+// processes may share one log (every locksmith command runs its own
+// plugin): each append holds an exclusive flock on PATH.head, reads the
+// chain's end from it, and follows a rotation another process made.
 type chainLog struct {
 	s     settings
 	mu    sync.Mutex
-	f     *os.File
-	size  int64
-	last  head
-	head  *os.File // PATH.head, opened at the first line written
+	f     *os.File // PATH, O_APPEND
+	head  *os.File // PATH.head: the lock, and the last line's seq and hash
 	dirty bool     // written since the last fsync
 	stop  chan struct{}
 	done  chan struct{}
 }
 
-// openLog opens (creating) the log and continues its chain from PATH.head.
+// openLog opens (creating) the log and its head.
 func openLog(s settings) (*chainLog, error) {
 	if err := os.MkdirAll(filepath.Dir(s.Path), 0o750); err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
-	l := &chainLog{s: s, last: head{Hash: Genesis}}
-	if raw, err := os.ReadFile(headPath(s.Path)); err == nil {
-		if err := json.Unmarshal(raw, &l.last); err != nil {
-			return nil, fmt.Errorf("open audit log: %s is damaged (%v); run `locksmith audit verify %s`", headPath(s.Path), err, s.Path)
-		}
-	} else if !os.IsNotExist(err) {
+	l := &chainLog{s: s}
+	h, err := os.OpenFile(headPath(s.Path), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
+	l.head = h
+	if _, err := l.readHead(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	if err := l.open(); err != nil {
+		h.Close()
 		return nil, err
 	}
 	if s.Fsync == FsyncInterval {
@@ -57,13 +64,44 @@ func (l *chainLog) open() error {
 	if err != nil {
 		return fmt.Errorf("open audit log: %w", err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("open audit log: %w", err)
-	}
-	l.f, l.size = f, st.Size()
+	l.f = f
 	return nil
+}
+
+// readHead reads the chain's end from PATH.head: Genesis when empty.
+func (l *chainLog) readHead() (head, error) {
+	buf := make([]byte, headSize)
+	n, err := l.head.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return head{}, fmt.Errorf("read audit head: %w", err)
+	}
+	if len(bytes.TrimSpace(buf[:n])) == 0 {
+		return head{Hash: Genesis}, nil
+	}
+	var h head
+	if err := json.Unmarshal(buf[:n], &h); err != nil {
+		return head{}, fmt.Errorf("read audit head: %s is damaged (%v); run `locksmith audit verify %s`", headPath(l.s.Path), err, l.s.Path)
+	}
+	return h, nil
+}
+
+// current makes l.f the file at PATH, reopening it when another process
+// rotated the log, and returns its size. The head's lock is held.
+func (l *chainLog) current() (int64, error) {
+	st, err := l.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("append to audit log: %w", err)
+	}
+	if now, err := os.Stat(l.s.Path); err != nil || !os.SameFile(st, now) {
+		l.f.Close()
+		if err := l.open(); err != nil {
+			return 0, err
+		}
+		if st, err = l.f.Stat(); err != nil {
+			return 0, fmt.Errorf("append to audit log: %w", err)
+		}
+	}
+	return st.Size(), nil
 }
 
 // append chains r to the log and writes it as one line.
@@ -73,22 +111,31 @@ func (l *chainLog) append(r Record) error {
 	if l.f == nil {
 		return fmt.Errorf("append to audit log: closed")
 	}
-	r.Seq, r.Prev = l.last.Seq+1, l.last.Hash
+	if err := syscall.Flock(int(l.head.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock audit log: %w", err)
+	}
+	defer func() { _ = syscall.Flock(int(l.head.Fd()), syscall.LOCK_UN) }()
+	last, err := l.readHead()
+	if err != nil {
+		return err
+	}
+	size, err := l.current()
+	if err != nil {
+		return err
+	}
+	r.Seq, r.Prev = last.Seq+1, last.Hash
 	line, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("append to audit log: %w", err)
 	}
-	if l.s.MaxSize > 0 && l.size > 0 && l.size+int64(len(line))+1 > l.s.MaxSize {
+	if l.s.MaxSize > 0 && size > 0 && size+int64(len(line))+1 > l.s.MaxSize {
 		if err := l.rotate(); err != nil {
 			return err
 		}
 	}
-	n, err := l.f.Write(append(line, '\n'))
-	l.size += int64(n)
-	if err != nil {
+	if _, err := l.f.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("append to audit log %s: %w", l.s.Path, err)
 	}
-	l.last = head{Seq: r.Seq, Hash: hashLine(line)}
 	l.dirty = true
 	if l.s.Fsync == FsyncAlways {
 		if err := l.f.Sync(); err != nil {
@@ -96,7 +143,7 @@ func (l *chainLog) append(r Record) error {
 		}
 		l.dirty = false
 	}
-	return l.writeHead()
+	return l.writeHead(head{Seq: r.Seq, Hash: hashLine(line)})
 }
 
 // headSize is the fixed size PATH.head is written at: one write of it in
@@ -104,17 +151,10 @@ func (l *chainLog) append(r Record) error {
 // flush on ext4: 1.7 ms a line).
 const headSize = 128
 
-// writeHead writes the last line's seq and hash over PATH.head, padded
-// with spaces (valid JSON white space) to headSize.
-func (l *chainLog) writeHead() error {
-	if l.head == nil {
-		f, err := os.OpenFile(headPath(l.s.Path), os.O_CREATE|os.O_WRONLY, 0o640)
-		if err != nil {
-			return fmt.Errorf("write audit head: %w", err)
-		}
-		l.head = f
-	}
-	raw, _ := json.Marshal(l.last)
+// writeHead writes h over PATH.head, padded with spaces (valid JSON white
+// space) to headSize.
+func (l *chainLog) writeHead(h head) error {
+	raw, _ := json.Marshal(h)
 	buf := bytes.Repeat([]byte(" "), headSize)
 	copy(buf, raw)
 	buf[headSize-1] = '\n'
@@ -146,6 +186,7 @@ func (l *chainLog) rotate() error {
 		next = rotated[len(rotated)-1].n + 1
 	}
 	if err := os.Rename(l.s.Path, l.s.Path+"."+strconv.Itoa(next)); err != nil {
+		_ = l.open()
 		return fmt.Errorf("rotate audit log: %w", err)
 	}
 	return l.open()
