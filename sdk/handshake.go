@@ -13,19 +13,19 @@ import (
 // version can be added beside version 1 without breaking existing plugins.
 const ProtocolVersion = 1
 
-// Handshake is the go-plugin handshake every Locksmith plugin and host share.
+// handshake is the go-plugin handshake every Locksmith plugin and host share.
 // It is a UX feature, not a security one: it stops a plugin binary from
 // being run by hand by mistake.
-var Handshake = plugin.HandshakeConfig{
+var handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "LOCKSMITH_PLUGIN",
 	MagicCookieValue: "8c1f5a3e2b7d4e96a0c9f4b1d2e3a7c5",
 }
 
-// VersionedPlugins returns the plugin sets a host passes to go-plugin's
-// ClientConfig.VersionedPlugins: every protocol version the host speaks,
+// versionedPlugins returns the plugin sets a host passes to go-plugin's
+// ClientConfig.versionedPlugins: every protocol version the host speaks,
 // each with the backend and middleware plugin kinds, named by their Kind.
-func VersionedPlugins() map[int]plugin.PluginSet {
+func versionedPlugins() map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
 		1: {
 			string(KindBackend):    &backendPlugin{},
@@ -38,7 +38,7 @@ func VersionedPlugins() map[int]plugin.PluginSet {
 // "1 and 2", "1, 2 and 3".
 func supportedVersions() string {
 	var vs []int
-	for v := range VersionedPlugins() {
+	for v := range versionedPlugins() {
 		vs = append(vs, v)
 	}
 	sort.Ints(vs)
