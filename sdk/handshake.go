@@ -15,7 +15,12 @@ const ProtocolVersion = 1
 
 // handshake is the go-plugin handshake every Locksmith plugin and host share.
 // It is a UX feature, not a security one: it stops a plugin binary from
-// being run by hand by mistake.
+// being run by hand by mistake. It and versionedPlugins are go-plugin
+// types, so they stay inside the package: a host uses Launch, a plugin
+// ServeBackend or ServeMiddleware, and neither sees go-plugin. The one
+// go-plugin type the API names is hclog.Logger (WithLogger,
+// WithHostLogger), the logging interface through which a plugin's output
+// reaches its host.
 var handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "LOCKSMITH_PLUGIN",
@@ -23,7 +28,7 @@ var handshake = plugin.HandshakeConfig{
 }
 
 // versionedPlugins returns the plugin sets a host passes to go-plugin's
-// ClientConfig.versionedPlugins: every protocol version the host speaks,
+// ClientConfig.VersionedPlugins: every protocol version the host speaks,
 // each with the backend and middleware plugin kinds, named by their Kind.
 func versionedPlugins() map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
