@@ -18,9 +18,9 @@ const ProtocolVersion = 1
 // being run by hand by mistake. It and versionedPlugins are go-plugin
 // types, so they stay inside the package: a host uses Launch, a plugin
 // ServeBackend or ServeMiddleware, and neither sees go-plugin. The one
-// go-plugin type the API names is hclog.Logger (WithLogger,
-// WithHostLogger), the logging interface through which a plugin's output
-// reaches its host.
+// type of go-plugin's family the API names is hclog.Logger (WithLogger,
+// WithHostLogger): go-plugin's logging interface, through which a plugin's
+// output reaches its host.
 var handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "LOCKSMITH_PLUGIN",
