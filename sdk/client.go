@@ -137,8 +137,8 @@ func Launch(cmd *exec.Cmd, kind Kind, opts ...LaunchOpt) (*Conn, error) {
 	}
 
 	cfg := &plugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		VersionedPlugins: VersionedPlugins(),
+		HandshakeConfig:  handshake,
+		VersionedPlugins: versionedPlugins(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		TLSConfig:        tlsConfig,

@@ -17,19 +17,24 @@ import (
 // 1's with fields added, so both are served alike.
 const ProtocolVersion = 2
 
-// Handshake is the go-plugin handshake every Locksmith plugin and host share.
+// handshake is the go-plugin handshake every Locksmith plugin and host share.
 // It is a UX feature, not a security one: it stops a plugin binary from
-// being run by hand by mistake.
-var Handshake = plugin.HandshakeConfig{
+// being run by hand by mistake. It and versionedPlugins are go-plugin
+// types, so they stay inside the package: a host uses Launch, a plugin
+// ServeBackend or ServeMiddleware, and neither sees go-plugin. The one
+// type of go-plugin's family the API names is hclog.Logger (WithLogger,
+// WithHostLogger): go-plugin's logging interface, through which a plugin's
+// output reaches its host.
+var handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "LOCKSMITH_PLUGIN",
 	MagicCookieValue: "8c1f5a3e2b7d4e96a0c9f4b1d2e3a7c5",
 }
 
-// VersionedPlugins returns the plugin sets a host passes to go-plugin's
+// versionedPlugins returns the plugin sets a host passes to go-plugin's
 // ClientConfig.VersionedPlugins: every protocol version the host speaks,
 // each with the backend and middleware plugin kinds, named by their Kind.
-func VersionedPlugins() map[int]plugin.PluginSet {
+func versionedPlugins() map[int]plugin.PluginSet {
 	out := map[int]plugin.PluginSet{}
 	for v := 1; v <= ProtocolVersion; v++ {
 		out[v] = plugin.PluginSet{
@@ -44,7 +49,7 @@ func VersionedPlugins() map[int]plugin.PluginSet {
 // "1 and 2", "1, 2 and 3".
 func supportedVersions() string {
 	var vs []int
-	for v := range VersionedPlugins() {
+	for v := range versionedPlugins() {
 		vs = append(vs, v)
 	}
 	sort.Ints(vs)

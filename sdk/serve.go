@@ -114,7 +114,7 @@ func serve(kind Kind, p plugin.Plugin, impl any, guards *guardSet, drain func(),
 	}
 
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  Handshake,
+		HandshakeConfig:  handshake,
 		VersionedPlugins: servedVersions(kind, p),
 		GRPCServer:       plugin.DefaultGRPCServer,
 		TLSProvider:      pluginTLS,

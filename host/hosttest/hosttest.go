@@ -176,33 +176,29 @@ func checkUpgradeDeadlock(t *testing.T, s *suite) {
 	a, b := s.host(), s.host()
 	r1 := s.lock(a, "d", host.WithMode(host.Shared))
 	r2 := s.lock(b, "d", host.WithMode(host.Shared))
-	first := make(chan error, 1)
-	go func() { first <- r1.Upgrade(s.ctx()) }()
-	// One of the two upgrades is refused with ErrDeadlock, whichever the
-	// host sees second; poll until r2's own upgrade is that one or r1's
-	// finished first.
-	var err error
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err = r2.Upgrade(s.ctx())
-		if errors.Is(err, host.ErrDeadlock) || time.Now().After(deadline) {
-			break
-		}
-		if err == nil {
-			t.Fatalf("second reader upgraded while the first held shared (first upgrade pending)")
-		}
+	type result struct {
+		l   *host.Lease
+		err error
 	}
-	if !errors.Is(err, host.ErrDeadlock) {
-		t.Fatalf("second upgrade: %v, want host.ErrDeadlock", err)
+	done := make(chan result, 2)
+	for _, l := range []*host.Lease{r1, r2} {
+		go func() { done <- result{l, l.Upgrade(s.ctx())} }()
 	}
-	if r2.Mode() != host.Shared || r2.Lost() != nil {
-		t.Fatalf("the refused upgrader must keep its shared lock: mode %v, lost %v", r2.Mode(), r2.Lost())
+	// Neither upgrade can be granted while the other reader holds: the
+	// first to return must be refused with ErrDeadlock, whichever it is.
+	refused := <-done
+	if !errors.Is(refused.err, host.ErrDeadlock) {
+		t.Fatalf("two readers upgrading: the first answer is %v, want host.ErrDeadlock", refused.err)
 	}
-	s.release(r2)
-	if err := <-first; err != nil || r1.Mode() != host.Exclusive {
-		t.Fatalf("first upgrade: %v, mode %v", err, r1.Mode())
+	if refused.l.Mode() != host.Shared || refused.l.Lost() != nil {
+		t.Fatalf("the refused upgrader must keep its shared lock: mode %v, lost %v", refused.l.Mode(), refused.l.Lost())
 	}
-	s.release(r1)
+	s.release(refused.l)
+	won := <-done
+	if won.err != nil || won.l.Mode() != host.Exclusive {
+		t.Fatalf("the other upgrade, once the refused reader released: %v, mode %v", won.err, won.l.Mode())
+	}
+	s.release(won.l)
 }
 
 func checkSemaphore(t *testing.T, s *suite) {

@@ -97,7 +97,7 @@ func TestLockSemantics(t *testing.T) {
 	hosttest.Run(t, func(*testing.T) config.Config {
 		cfg := config.Default()
 		cfg.Backend = "sqlite"
-		cfg.Lease.TTL = 3 * time.Second
+		cfg.Lease.TTL = 10 * time.Second // long: a loaded machine must not expire a session between renewals
 		cfg.Plugins["sqlite"] = config.Plugin{Path: plugin, Config: map[string]any{"path": db}}
 		return cfg
 	})
