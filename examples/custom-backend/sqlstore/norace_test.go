@@ -4,5 +4,8 @@ package sqlstore_test
 
 import "time"
 
-// waitBound is backendtest's bound on every wait: its default.
-const waitBound = 10 * time.Second
+// The suite's defaults: its bound on every wait and its concurrent clients.
+const (
+	waitBound = 10 * time.Second
+	clients   = 16
+)

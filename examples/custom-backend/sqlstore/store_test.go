@@ -26,7 +26,7 @@ func newStore(path string) backendtest.Factory {
 
 func TestConformance(t *testing.T) {
 	f := newStore(filepath.Join(t.TempDir(), "locks.db"))
-	backendtest.Run(t, f, backendtest.WithTimeout(waitBound), backendtest.WithSharedStore(),
+	backendtest.Run(t, f, backendtest.WithTimeout(waitBound), backendtest.WithClients(clients), backendtest.WithSharedStore(),
 		backendtest.WithRestart(func(t *testing.T, b sdk.Backend) sdk.Backend {
 			_ = b.(*sqlstore.Store).Close()
 			return f(t)
