@@ -11,9 +11,7 @@
 // resource's revision counter and change log live in the database, and
 // Watch reads that log, so it sees the changes of every process. A change
 // made by this process wakes its watchers at once; one made by another
-// process is seen on the next poll of SQLite's data_version (see
-// Config.Poll), one cheap query per process whatever the number of
-// watches.
+// process is seen on the next poll (see Config.Poll).
 //
 // Sessions live in the database too, with a deadline on the wall clock:
 // every process sweeps the sessions past their deadline, so a session
@@ -137,43 +135,10 @@ func (s *Store) Configure(ctx context.Context, cfg sdk.Config) error {
 		_ = db.Close()
 		return sdk.Errorf(sdk.CodeInvalidConfig, "configure: the store is already configured or closed")
 	}
-	watchConn, err := db.Conn(ctx)
-	if err != nil {
-		_ = db.Close()
-		return sdk.Errorf(sdk.CodeUnavailable, "open %s: %v", c.Path, err)
-	}
 	s.db, s.path, s.history, s.poll = db, c.Path, c.History, poll
-	s.swept.Add(2)
+	s.swept.Add(1)
 	go s.sweepLoop(DefaultSweep)
-	go s.pollLoop(watchConn, poll)
 	return nil
-}
-
-// pollLoop wakes this process's watchers when another process commits:
-// every interval it reads SQLite's data_version on a connection of its
-// own, which changes whenever any other connection commits. One poll per
-// process, however many watches run.
-func (s *Store) pollLoop(conn *sql.Conn, every time.Duration) {
-	defer s.swept.Done()
-	defer conn.Close()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var last int64 = -1
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		var v int64
-		if err := conn.QueryRowContext(context.Background(), `PRAGMA data_version`).Scan(&v); err != nil {
-			continue
-		}
-		if last >= 0 && v != last {
-			s.notify()
-		}
-		last = v
-	}
 }
 
 // open opens the database at path and creates its tables.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/locksmithx/locksmith/sdk"
 )
@@ -13,14 +14,19 @@ const watchBatch = 256
 // Watch replays the logged changes of resource from fromRev, then sends
 // each new change as it is committed, by this process or another, until
 // ctx ends, send fails or the store is closed. A change of this process
-// wakes the watch at once; one of another process when the store's poll
-// of SQLite's data_version (every Config.Poll) sees it. A fromRev older than the log fails with
+// wakes the watch at once; one of another process is found by polling the
+// log every Config.Poll. A fromRev older than the log fails with
 // sdk.ErrCompacted before anything is sent; so does a watcher that falls
 // further behind than the log reaches.
 func (s *Store) Watch(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
 	if resource == "" {
 		return sdk.Errorf(sdk.CodeInvalidArgument, "watch: empty resource name")
 	}
+	s.mu.Lock()
+	poll := s.poll
+	s.mu.Unlock()
+	tick := time.NewTicker(max(poll, time.Millisecond))
+	defer tick.Stop()
 	next := fromRev
 	for {
 		if err := ctx.Err(); err != nil {
@@ -46,6 +52,7 @@ func (s *Store) Watch(ctx context.Context, resource string, fromRev int64, send 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
+		case <-tick.C:
 		}
 	}
 }
