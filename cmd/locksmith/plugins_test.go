@@ -69,12 +69,12 @@ func TestPluginsListInfoVerify(t *testing.T) {
 	wantAll(t, "plugins list", out,
 		"file    backend  backend", "ok (sha256 pinned)", "watch,persistent,repair,adopt", " config ",
 		"redis", "beside-host", "consul", "built-in",
-		"problem: old: ", "protocol version 7, this host speaks 1")
+		"problem: old: ", "protocol version 7, this host speaks 1 and 2")
 	code, out = e.run("plugins", "info", "file")
 	if code != 0 {
 		t.Fatalf("plugins info file: exit %d\n%s", code, out)
 	}
-	wantAll(t, "plugins info file", out, "kind:          backend", "protocol:      1", "source:        config", "config:        ok (sha256 pinned)")
+	wantAll(t, "plugins info file", out, "kind:          backend", "protocol:      2", "source:        config", "config:        ok (sha256 pinned)")
 	code, out = e.run("plugins", "verify")
 	if code != 1 {
 		t.Fatalf("plugins verify with a plugin of protocol 7 in the plugin dir: exit %d, want 1\n%s", code, out)
