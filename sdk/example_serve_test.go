@@ -72,7 +72,7 @@ func ExampleServeBackend() {
 	_, err = b.Put(ctx, sdk.PutRequest{Resource: "r", Key: "k", Session: s.ID, IfAbsent: true})
 	fmt.Println("again:", sdk.CodeOf(err))
 	// Output:
-	// backend plugin memory over protocol 1
+	// backend plugin memory over protocol 2
 	// put at revision 1 with 1 entry
 	// again: EXISTS
 }

@@ -260,7 +260,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{sdk.Config{"addrs": []any{"nohost"}}, `addrs[0] "nohost"`},
 		{sdk.Config{"addrs": []any{"127.0.0.1:0"}}, "port must be"},
-		{sdk.Config{"adrs": []any{"x"}}, `"adrs"`},
+		{sdk.Config{"adrs": []any{"x"}}, `adrs: unknown key`},
 		{sdk.Config{"prefix": "a{b"}, "prefix"},
 		{sdk.Config{"dial_timeout": 5}, "duration"},
 		{sdk.Config{"tls": sdk.Config{"ca": "x"}}, "tls"},
