@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +28,7 @@ import (
 func demoCommand(g *globals) *cobra.Command {
 	var workers, runs int
 	var dir string
+	var agent bool
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Show Locksmith at work: worker processes contend for one file",
@@ -34,12 +37,13 @@ func demoCommand(g *globals) *cobra.Command {
 			if workers < 1 || runs < 1 {
 				return usageErr("--workers and --runs must be at least 1")
 			}
-			return runDemo(cmd.OutOrStdout(), g, workers, runs, dir)
+			return runDemo(cmd.OutOrStdout(), g, workers, runs, dir, agent)
 		},
 	}
 	c.Flags().IntVar(&workers, "workers", 8, "worker processes")
 	c.Flags().IntVar(&runs, "runs", 25, "locked increments per worker")
 	c.Flags().StringVar(&dir, "dir", "", "directory for the counter (default: a new temporary one)")
+	c.Flags().BoolVar(&agent, "agent", false, "run every exec through one server on a unix socket, as with serve --agent-socket and LOCKSMITH_SERVER")
 	step := &cobra.Command{
 		Use:    "step COUNTER LOG",
 		Hidden: true,
@@ -80,7 +84,7 @@ type demoRun struct {
 	value             int
 }
 
-func runDemo(out io.Writer, g *globals, workers, runs int, dir string) error {
+func runDemo(out io.Writer, g *globals, workers, runs int, dir string, agent bool) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -98,8 +102,38 @@ func runDemo(out io.Writer, g *globals, workers, runs int, dir string) error {
 	}
 	_ = os.Remove(logPath)
 	total := workers * runs
-	fmt.Fprintf(out, "%d workers x %d runs of `locksmith exec %s -- increment` (backend: %s)\n",
-		workers, runs, counter, backendName(g))
+	childArgs, env, via := globalArgs(g), os.Environ(), ""
+	if agent {
+		// One host and plugin for every exec: the workers' execs are thin
+		// clients of a server in this process, as with serve
+		// --agent-socket. The server holds the backend choice, so the
+		// execs get no flag that would make them start a host of their own.
+		cfg, err := g.loadConfig(nil)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		h, err := openHost(ctx, cfg, exitFailure)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		sock := filepath.Join(dir, "agent.sock")
+		stopAgent, err := startAgent(sock, h, cfg.Lease.TTL, newLogger(cfg.Log.Level).Named("agent"))
+		if err != nil {
+			return err
+		}
+		defer stopAgent()
+		childArgs = nil
+		if g.logLevel != "" {
+			childArgs = []string{"--log-level", g.logLevel}
+		}
+		env = append(env, serverEnv+"=unix://"+sock)
+		via = ", through one server on " + sock
+	}
+	fmt.Fprintf(out, "%d workers x %d runs of `locksmith exec %s -- increment` (backend: %s%s)\n",
+		workers, runs, counter, backendName(g), via)
 
 	var done, failed atomic.Int64
 	var firstErr atomic.Value
@@ -110,8 +144,9 @@ func runDemo(out io.Writer, g *globals, workers, runs int, dir string) error {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < runs; i++ {
-				args := append(globalArgs(g), "exec", counter, "--", self, "demo", "step", counter, logPath)
+				args := append(slices.Clone(childArgs), "exec", counter, "--", self, "demo", "step", counter, logPath)
 				c := exec.Command(self, args...)
+				c.Env = env
 				c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 				if msg, err := c.CombinedOutput(); err != nil {
 					failed.Add(1)

@@ -311,18 +311,29 @@ func TestStatusAndPlugins(t *testing.T) {
 }
 
 func TestDemoVerifiesItsRuns(t *testing.T) {
-	e := newEnv(t)
-	code, out := e.run("demo", "--workers", "3", "--runs", "4", "--dir", e.dir)
-	if code != 0 {
-		t.Fatalf("demo: exit %d\n%s", code, out)
-	}
-	for _, want := range []string{"100%  12/12 runs", "counter: 12 of 12 expected  ok", "strictly increasing", "handoff"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out)
-		}
-	}
-	if raw, _ := os.ReadFile(filepath.Join(e.dir, "counter")); strings.TrimSpace(string(raw)) != "12" {
-		t.Fatalf("counter file: %q", raw)
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		want  string
+	}{
+		{"own host per exec", nil, "(backend: "},
+		{"through one server", []string{"--agent"}, "through one server on "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			code, out := e.run(append([]string{"demo", "--workers", "3", "--runs", "4", "--dir", e.dir}, tc.extra...)...)
+			if code != 0 {
+				t.Fatalf("demo: exit %d\n%s", code, out)
+			}
+			for _, want := range []string{tc.want, "100%  12/12 runs", "counter: 12 of 12 expected  ok", "strictly increasing", "handoff"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("demo output lacks %q:\n%s", want, out)
+				}
+			}
+			if raw, _ := os.ReadFile(filepath.Join(e.dir, "counter")); strings.TrimSpace(string(raw)) != "12" {
+				t.Fatalf("counter file: %q", raw)
+			}
+		})
 	}
 }
 
