@@ -18,8 +18,9 @@ import (
 
 // BenchmarkExec runs b.N increments of a counter file, each a process
 // under the lock, spread over 8 concurrent workers, on one Consul dev
-// agent: with `locksmith exec` (each run starts the host and its plugin)
-// and with `consul lock` (the bin/consul from `make consul`). It checks the
+// agent: with `locksmith exec` (each run starts the host and its plugin),
+// with `locksmith exec` through one `locksmith serve --agent-socket`, and
+// with `consul lock` (the bin/consul from `make consul`). It checks the
 // count and reports the wall time of all runs; -benchtime 200x is the
 // 8 × 25 of the issue.
 //
@@ -32,6 +33,38 @@ func BenchmarkExec(b *testing.B) {
 		inc := e.script("increment", increment)
 		benchProcesses(b, func(counter string) *exec.Cmd {
 			return e.command("exec", "--named", "counter", "--", inc, counter)
+		})
+	})
+	b.Run("locksmith-exec-agent", func(b *testing.B) {
+		// Every exec a thin client of one `locksmith serve --agent-socket`
+		// on the agent, as `consul lock` is a client of its agent.
+		e := newExecEnv(b, agent.Addr, "bench-exec-agent/", 15*time.Second, false)
+		inc := e.script("increment", increment)
+		dir, err := os.MkdirTemp("", "lsa")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		sock := filepath.Join(dir, "agent.sock")
+		srv := e.command("serve", "--listen", "127.0.0.1:0", "--agent-socket", sock)
+		if err := srv.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := os.Stat(sock); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("locksmith serve --agent-socket did not make its socket within 30s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		benchProcesses(b, func(counter string) *exec.Cmd {
+			c := e.command("exec", "--named", "counter", "--", inc, counter)
+			c.Env = append(os.Environ(), "LOCKSMITH_SERVER=unix://"+sock)
+			return c
 		})
 	})
 	b.Run("consul-lock", func(b *testing.B) {
