@@ -282,15 +282,18 @@ func (h *Host) takeOn(ctx context.Context, st step, resource string, o lockOptio
 		return nil, err
 	}
 	l := newLease(h, s, resource, key, o.mode, g.createRev, g.modRev, info, o.owner, o.onLost)
+	l.mu.Lock()
+	// The lease unholds whichever backend it is on when it ends (Migrate
+	// moves it): see Lease.unholdLocked.
 	l.slot, l.pinned = st.slot, st.pinned
-	// Unhold whichever backend the lease is on when it ends (Migrate
-	// moves it).
-	context.AfterFunc(l.ctx, func() {
+	ended := l.ctx.Err() != nil
+	l.mu.Unlock()
+	if ended {
+		// Lost before its slot was set: nothing unheld it yet.
 		l.mu.Lock()
-		s, pinned := l.slot, l.pinned
+		l.unholdLocked()
 		l.mu.Unlock()
-		h.unhold(s, pinned)
-	})
+	}
 	return l, nil
 }
 

@@ -43,6 +43,7 @@ type Lease struct {
 	onLost     func(error) // the caller's OnLost, or nil
 	prev, next *Lease      // the session's list of its leases; sess.mu guards
 	lossRun    bool        // loss handled (see lose); mu guards
+	unheld     bool        // slot unheld (see unholdLocked); mu guards
 }
 
 func newLease(h *Host, s *session, resource, key string, mode Mode, token, modRev int64, info requestInfo, owner *Owner, onLost func(error)) *Lease {
@@ -72,6 +73,9 @@ func (l *Lease) sessionEnded(s *session) {
 // it still holds, says so in an event and calls OnLost. It runs once.
 func (l *Lease) lose(cause error) {
 	l.cancel(cause)
+	l.mu.Lock()
+	l.unholdLocked()
+	l.mu.Unlock()
 	err := l.Lost()
 	if err == nil {
 		return
@@ -259,7 +263,20 @@ func (l *Lease) end(cause error) {
 	l.ended = true
 	l.sess.leaseEnded(l)
 	l.cancel(cause)
+	l.unholdLocked()
 	l.h.forget(l)
 	l.h.graph.disown(l.key)
 	l.h.note(Event{Kind: EventReleased, Resource: l.resource, Mode: l.mode, Token: l.token, Held: time.Since(l.acquired)})
+}
+
+// unholdLocked lets go, once, of the backend slot the lease is on when it
+// ends: a retired slot closes when its last lease has let go. It runs on
+// the lease's end rather than as a callback on its context, which would
+// cost every held lock a registration. l.mu is held.
+func (l *Lease) unholdLocked() {
+	if l.unheld || l.slot == nil {
+		return
+	}
+	l.unheld = true
+	go l.h.unhold(l.slot, l.pinned)
 }
