@@ -63,21 +63,15 @@ func printHealth(out io.Writer, h host.Health, asJSON bool) error {
 	if asJSON {
 		return writeJSON(out, h)
 	}
-	b := h.Backend
-	state := "healthy"
-	switch {
-	case !b.Alive:
-		state = "down"
-	case !b.Healthy:
-		state = "unhealthy"
-	}
-	fmt.Fprintf(out, "backend %s %s: %s", b.Name, b.Version, state)
-	if b.Alive {
-		fmt.Fprintf(out, " (pid %d, protocol %d, round trip %s)", b.PID, b.Protocol, humanDuration(b.RTT))
-	}
-	fmt.Fprintln(out)
-	if b.Error != "" {
-		fmt.Fprintf(out, "  %s\n", b.Error)
+	printBackendHealth(out, "backend", h.Backend)
+	// The other backends the host runs (backends:, a migration's source,
+	// one draining after a config swap), each on a line of its own.
+	for _, b := range h.Backends {
+		if b.Name == h.Backend.Name && b.Role == h.Backend.Role {
+			continue
+		}
+		printBackendHealth(out, "also backend", b)
+		fmt.Fprintf(out, "  role %s, %d lease(s)\n", b.Role, b.Leases)
 	}
 	if h.Session != nil {
 		fmt.Fprintf(out, "session %s, ttl %s, %d lease(s)\n", h.Session.ID, humanDuration(h.Session.TTL.Round(time.Millisecond)), h.Leases)
@@ -98,4 +92,24 @@ func printHealth(out io.Writer, h host.Health, asJSON bool) error {
 		fmt.Fprintln(out, "ok")
 	}
 	return nil
+}
+
+// printBackendHealth prints one backend's plugin: name, version, state,
+// and its pid, protocol and round trip while it runs.
+func printBackendHealth(out io.Writer, label string, b host.PluginHealth) {
+	state := "healthy"
+	switch {
+	case !b.Alive:
+		state = "down"
+	case !b.Healthy:
+		state = "unhealthy"
+	}
+	fmt.Fprintf(out, "%s %s %s: %s", label, b.Name, b.Version, state)
+	if b.Alive {
+		fmt.Fprintf(out, " (pid %d, protocol %d, round trip %s)", b.PID, b.Protocol, humanDuration(b.RTT))
+	}
+	fmt.Fprintln(out)
+	if b.Error != "" {
+		fmt.Fprintf(out, "  %s\n", b.Error)
+	}
 }
