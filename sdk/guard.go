@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/locksmithx/locksmith/internal/procgroup"
 	"github.com/locksmithx/locksmith/sdk/internal/pb"
 )
 
@@ -89,7 +90,7 @@ func (g *guardSet) killAll(wait time.Duration) {
 	}
 	deadline := time.Now().Add(wait)
 	for _, p := range pgids {
-		for groupExists(p) && groupRuns(p) && time.Now().Before(deadline) {
+		for procgroup.Runs(p) && time.Now().Before(deadline) {
 			killGroup(p)
 			time.Sleep(5 * time.Millisecond)
 		}

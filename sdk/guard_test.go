@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/locksmithx/locksmith/internal/procgroup"
 )
 
 func TestGuardSetKillsEveryProcessOfItsGroups(t *testing.T) {
@@ -23,7 +25,7 @@ func TestGuardSetKillsEveryProcessOfItsGroups(t *testing.T) {
 	go func() { _ = c.Wait(); close(waited) }()
 	defer func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }()
 	deadline := time.Now().Add(5 * time.Second)
-	for !groupRuns(pgid) {
+	for !procgroup.Runs(pgid) {
 		if time.Now().After(deadline) {
 			t.Fatal("group never ran")
 		}
@@ -38,7 +40,7 @@ func TestGuardSetKillsEveryProcessOfItsGroups(t *testing.T) {
 		t.Fatal("guard set not active after set")
 	}
 	g.killAll(GuardWait)
-	if groupRuns(pgid) {
+	if procgroup.Runs(pgid) {
 		t.Fatalf("a process of group %d still runs after killAll", pgid)
 	}
 	if g.active() {

@@ -2,10 +2,7 @@
 
 package sdk
 
-import (
-	"errors"
-	"syscall"
-)
+import "syscall"
 
 // canGuard says whether process groups can be guarded on this platform.
 const canGuard = true
@@ -23,9 +20,3 @@ func ownGroups(parent int) (own, host int) {
 
 // killGroup sends SIGKILL to every process of group pgid.
 func killGroup(pgid int) { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
-
-// groupExists reports whether process group pgid has any member, zombies
-// included.
-func groupExists(pgid int) bool {
-	return !errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
-}

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/locksmithx/locksmith/host"
+	"github.com/locksmithx/locksmith/internal/procgroup"
 )
 
 // agentGroupWait bounds how long the server waits for a vanished client's
@@ -267,7 +267,7 @@ func (s *agentServer) acquire(ctx context.Context, req *agentRequest, pid int, m
 func (s *agentServer) releaseFor(lease *host.Lease, pgid int, unguard func(), gone bool) error {
 	if gone && pgid > 1 {
 		signalGroup(pgid, syscall.SIGKILL)
-		for deadline := time.Now().Add(agentGroupWait); groupRuns(pgid) && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(agentGroupWait); procgroup.Runs(pgid) && time.Now().Before(deadline); {
 			time.Sleep(groupPoll)
 			signalGroup(pgid, syscall.SIGKILL)
 		}
@@ -278,40 +278,4 @@ func (s *agentServer) releaseFor(lease *host.Lease, pgid int, unguard func(), go
 	ctx, cancel := context.WithTimeout(context.Background(), agentIOTimeout)
 	defer cancel()
 	return lease.Release(ctx)
-}
-
-// groupRuns reports whether a process of group pgid runs: one that is not
-// a zombie. The group's processes are not this process's children, so
-// their zombies wait for whoever reaps orphans, and kill(-pgid, 0) counts
-// them; /proc tells them apart.
-func groupRuns(pgid int) bool {
-	if !groupExists(pgid) {
-		return false
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return true
-	}
-	for _, e := range ents {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		raw, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
-		i := bytes.LastIndexByte(raw, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(raw[i+1:])
-		if len(f) < 4 || string(f[0]) == "Z" || string(f[0]) == "X" {
-			continue
-		}
-		if g, err := strconv.Atoi(string(f[2])); err == nil && g == pgid {
-			return true
-		}
-	}
-	return false
 }

@@ -3,10 +3,11 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/locksmithx/locksmith/internal/procgroup"
 )
 
 // A command's process group is stopped in two steps: SIGTERM, then SIGKILL
@@ -25,11 +26,6 @@ func signalGroup(pgid int, sig os.Signal) {
 	}
 }
 
-// groupExists reports whether group pgid has a process, zombies included.
-func groupExists(pgid int) bool {
-	return !errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
-}
-
 // stopGroup makes sure no process of group pgid is left: it reaps what has
 // exited, sends SIGTERM to what runs, SIGKILL after grace, and waits until
 // the group is empty. It reports false if processes were still left after
@@ -37,14 +33,14 @@ func groupExists(pgid int) bool {
 // after the group's leader has been waited for.
 func stopGroup(pgid int, grace time.Duration) bool {
 	reapGroup(pgid)
-	if !groupExists(pgid) {
+	if !procgroup.Exists(pgid) {
 		return true
 	}
 	signalGroup(pgid, syscall.SIGTERM)
 	for deadline := time.Now().Add(grace); time.Now().Before(deadline); {
 		time.Sleep(groupPoll)
 		reapGroup(pgid)
-		if !groupExists(pgid) {
+		if !procgroup.Exists(pgid) {
 			return true
 		}
 	}
@@ -52,7 +48,7 @@ func stopGroup(pgid int, grace time.Duration) bool {
 		signalGroup(pgid, syscall.SIGKILL)
 		time.Sleep(groupPoll)
 		reapGroup(pgid)
-		if !groupExists(pgid) {
+		if !procgroup.Exists(pgid) {
 			return true
 		}
 	}

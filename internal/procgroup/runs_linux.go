@@ -1,4 +1,4 @@
-package sdk
+package procgroup
 
 import (
 	"bytes"
@@ -6,12 +6,17 @@ import (
 	"strconv"
 )
 
-// groupRuns reports whether a process of group pgid runs: one that is not a
-// zombie. It reads /proc, since kill(-pgid, 0) also counts zombies.
-func groupRuns(pgid int) bool {
+// Runs reports whether a process of group pgid runs: one that is not a
+// zombie. A group's exited processes wait as zombies for whoever reaps
+// them, and kill(-pgid, 0) counts them; /proc tells them apart. When /proc
+// cannot be read, a group that exists is taken to run.
+func Runs(pgid int) bool {
+	if !Exists(pgid) {
+		return false
+	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return groupExists(pgid)
+		return true
 	}
 	for _, e := range ents {
 		if e.Name()[0] < '0' || e.Name()[0] > '9' {
