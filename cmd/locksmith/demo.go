@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/locksmithx/locksmith/host"
 )
 
 // The demo: several worker processes contend for one file through
@@ -103,6 +105,7 @@ func runDemo(out io.Writer, g *globals, workers, runs int, dir string, agent boo
 	_ = os.Remove(logPath)
 	total := workers * runs
 	childArgs, env, via := globalArgs(g), os.Environ(), ""
+	var server *host.Host // the execs' server, with --agent
 	if agent {
 		// One host and plugin for every exec: the workers' execs are thin
 		// clients of a server in this process, as with serve
@@ -119,6 +122,7 @@ func runDemo(out io.Writer, g *globals, workers, runs int, dir string, agent boo
 			return err
 		}
 		defer h.Close()
+		server = h
 		sock := filepath.Join(dir, "agent.sock")
 		stopAgent, err := startAgent(sock, h, cfg.Lease.TTL, newLogger(cfg.Log.Level).Named("agent"))
 		if err != nil {
@@ -211,6 +215,14 @@ func runDemo(out io.Writer, g *globals, workers, runs int, dir string, agent boo
 	if len(handoffs) > 0 {
 		fmt.Fprintf(out, "handoff, one command ends -> the next one runs (release, wake-up, grant, process start): p50 %s  p90 %s  p99 %s  max %s\n",
 			pct(handoffs, 50), pct(handoffs, 90), pct(handoffs, 99), handoffs[len(handoffs)-1].Round(time.Microsecond))
+	}
+	if server != nil {
+		// Every run's lock came from the server, none from a host of its own.
+		granted := server.Metrics().Acquisitions
+		fmt.Fprintf(out, "the server granted %d of the %d locks\n", granted, total)
+		if granted != uint64(total) {
+			return &exitError{code: exitFailure, err: fmt.Errorf("the server granted %d locks for %d runs: some execs did not go through it", granted, total)}
+		}
 	}
 	fmt.Fprintf(out, "%d locked runs in %s (%.0f/s)\n", total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
 	return nil
