@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/locksmithx/locksmith/sdk"
@@ -80,7 +81,7 @@ func (h *Host) enqueue(ctx context.Context, s *session, resource, key string, in
 
 // wait blocks until key is granted.
 func (h *Host) wait(ctx context.Context, s *session, resource, key string, rev int64, q queue, o *Owner) error {
-	_, err := h.follow(ctx, s, resource, key, rev, q, func(q queue) (bool, error) {
+	_, err := h.follow(ctx, s, resource, key, rev, q, func(q queue) []string { return q.wakeOn(key) }, func(q queue) (bool, error) {
 		i := q.index(key)
 		if i < 0 {
 			return false, fmt.Errorf("lock %s: %w: the request was removed from the queue while waiting", resource, ErrLost)
@@ -106,7 +107,13 @@ func (h *Host) wait(ctx context.Context, s *session, resource, key string, rev i
 // watch from revision rev, or by polling a backend that cannot watch —
 // until done says so. done also runs when the host's wait-for graph
 // changes, so that deadlocks are found even when the resource is quiet.
-func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev int64, q queue, done func(queue) (bool, error)) (queue, error) {
+//
+// wakeOn names the entries whose change can end the wait (sdk.WithWakeOn):
+// a store may hold other changes back, so that a queue of many waiters is
+// not woken whole by each change. When the queue moves so that the wait
+// depends on an entry the watch was not told of, the watch is started
+// again with the new keys, from the last revision seen.
+func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev int64, q queue, wakeOn func(queue) []string, done func(queue) (bool, error)) (queue, error) {
 	if ok, err := done(q); ok || err != nil {
 		return q, err
 	}
@@ -116,10 +123,11 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 	for {
 		g := s.current()
 		wctx, cancel := context.WithCancel(ctx)
+		hint := wakeOn(q)
 		events := make(chan sdk.Event, 64)
 		errc := make(chan error, 1)
 		go func(from int64) {
-			errc <- g.backend.Watch(wctx, resource, from, func(ev sdk.Event) error {
+			errc <- g.backend.Watch(sdk.WithWakeOn(wctx, hint...), resource, from, func(ev sdk.Event) error {
 				select {
 				case events <- ev:
 					return nil
@@ -156,11 +164,17 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 				if ok, err := done(q); ok || err != nil {
 					return ok, err
 				}
+				if len(hint) > 0 && !subset(wakeOn(q), hint) {
+					return false, errRewatch
+				}
 			}
 		}()
 		cancel()
 		if ok {
 			return q, nil
+		}
+		if err == errRewatch {
+			continue
 		}
 		if !s.alive() {
 			// Whatever broke the watch, the wait ends because the session
@@ -206,6 +220,20 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 			return q, err
 		}
 	}
+}
+
+// errRewatch ends a watch whose wake-on keys no longer cover what the wait
+// depends on.
+var errRewatch = errors.New("watch again with other keys")
+
+// subset reports whether every key of a is in b.
+func subset(a, b []string) bool {
+	for _, k := range a {
+		if !slices.Contains(b, k) {
+			return false
+		}
+	}
+	return true
 }
 
 // poll waits by reading the queue again after each delay of the host's

@@ -295,7 +295,17 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 // awaitUpgrade waits for the upgrade's blockers to go, then completes it;
 // if the wait fails, the upgrade is withdrawn and the old mode kept.
 func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, blockers []string) error {
-	_, err := l.h.follow(ctx, l.sess, l.resource, l.key, rev, q, func(q queue) (bool, error) {
+	wakeOn := func(q queue) []string {
+		// The upgrade waits for every blocker to go or step down.
+		keys := []string{l.key}
+		for _, b := range blockers {
+			if q.index(b) >= 0 {
+				keys = append(keys, b)
+			}
+		}
+		return keys
+	}
+	_, err := l.h.follow(ctx, l.sess, l.resource, l.key, rev, q, wakeOn, func(q queue) (bool, error) {
 		if q.index(l.key) < 0 {
 			l.mu.Lock()
 			ended := l.ended

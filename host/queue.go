@@ -72,6 +72,40 @@ func (q queue) blockers(k int) []int {
 	return out
 }
 
+// wakeOn names the entries whose change can grant the request key, or
+// take it away: its own, the nearest request ahead that blocks it, and any
+// converting holder behind it that does. The blockers further ahead
+// cannot grant it while that nearest one still blocks, so a queue of n
+// waiters is woken one at a time, not n at a time. A semaphore's waiter
+// depends on every request ahead (any release frees a slot).
+func (q queue) wakeOn(key string) []string {
+	k := q.index(key)
+	if k < 0 {
+		return nil
+	}
+	keys := []string{key}
+	bl := q.blockers(k)
+	if q[k].info.Limit > 0 {
+		for _, j := range bl {
+			keys = append(keys, q[j].Key)
+		}
+		return keys
+	}
+	nearest := -1
+	for _, j := range bl {
+		switch {
+		case j < k:
+			nearest = max(nearest, j)
+		default:
+			keys = append(keys, q[j].Key)
+		}
+	}
+	if nearest >= 0 {
+		keys = append(keys, q[nearest].Key)
+	}
+	return keys
+}
+
 // grantedAt reports whether the request at position i is granted.
 func (q queue) grantedAt(i int) bool { return len(q.blockers(i)) == 0 }
 

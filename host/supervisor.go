@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/locksmithx/locksmith/internal/pidwatch"
 	"github.com/locksmithx/locksmith/sdk"
 )
 
@@ -19,8 +20,11 @@ const (
 	// stableAfter is how long a plugin must run before its crash count
 	// is forgotten.
 	stableAfter = 30 * time.Second
-	// exitPoll is how often the supervisor checks that its plugin lives.
-	exitPoll = 20 * time.Millisecond
+	// exitPoll is how often the supervisor checks that its plugin lives
+	// where the system cannot tell it by an event; exitRecheck, where it
+	// can (a safety net only).
+	exitPoll    = 20 * time.Millisecond
+	exitRecheck = 5 * time.Second
 )
 
 // supervisor runs one backend plugin process, restarts it when it dies (at
@@ -223,15 +227,46 @@ func launchErr(role string, spec pluginSpec, err error) error {
 	return fmt.Errorf("%w: %s plugin %q: %w", ErrBackendUnavailable, role, spec.Name, err)
 }
 
+// waitExit returns once conn's process has exited and go-plugin has seen
+// it. The exit is an event (a pidfd) where the system has one, so a host
+// waiting on a lock is not woken every exitPoll to look; elsewhere it polls.
+func waitExit(conn *sdk.Conn) {
+	t := time.NewTicker(exitPoll)
+	defer t.Stop()
+	if w, err := pidwatch.Start(conn.Pid()); err == nil {
+		// Until go-plugin reaps the process, its pid is the plugin's, so
+		// the watch is on the plugin; the recheck covers the rest.
+		recheck := time.NewTicker(exitRecheck)
+		for !conn.Exited() && !isDone(w.Done()) {
+			select {
+			case <-w.Done():
+			case <-recheck.C:
+			}
+		}
+		recheck.Stop()
+		w.Stop()
+	}
+	// go-plugin notes the exit when its Wait returns, just after.
+	for !conn.Exited() {
+		<-t.C
+	}
+}
+
+// isDone reports whether ch is closed.
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // watch waits for g's process to exit, then reports it and restarts the
 // plugin: at once after a first crash, after a growing delay when it keeps
 // crashing.
 func (s *supervisor) watch(g *generation) {
-	t := time.NewTicker(exitPoll)
-	for !g.conn.Exited() {
-		<-t.C
-	}
-	t.Stop()
+	waitExit(g.conn)
 
 	s.mu.Lock()
 	if s.cur == g {

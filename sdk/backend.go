@@ -62,7 +62,9 @@ type Backend interface {
 	// Watch calls send, in revision order, for every change of the resource
 	// with a revision >= fromRev, until ctx ends (returning ctx's error),
 	// send returns an error (returning it), or the store fails. A fromRev the
-	// store no longer has history for gives ErrCompacted.
+	// store no longer has history for gives ErrCompacted. A watch may hold
+	// changes back until one of the keys WakeOn(ctx) names changes (see
+	// WithWakeOn).
 	Watch(ctx context.Context, resource string, fromRev int64, send func(Event) error) error
 	// Resources lists the resources with state in the store whose names
 	// start with prefix, where the store can enumerate them.

@@ -224,7 +224,7 @@ func (c *backendClient) Range(ctx context.Context, resource string) (RangeResult
 func (c *backendClient) Watch(ctx context.Context, resource string, fromRev int64, send func(Event) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, err := c.c.Watch(ctx, &pb.WatchRequest{Resource: resource, FromRev: fromRev})
+	s, err := c.c.Watch(ctx, &pb.WatchRequest{Resource: resource, FromRev: fromRev, WakeOn: WakeOn(ctx)})
 	if err != nil {
 		return clientErr(ctx, err)
 	}

@@ -196,7 +196,8 @@ func (s *backendServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.Ra
 }
 
 func (s *backendServer) Watch(req *pb.WatchRequest, stream pb.Backend_WatchServer) error {
-	err := s.impl.Watch(stream.Context(), req.Resource, req.FromRev, func(ev Event) error {
+	ctx := WithWakeOn(stream.Context(), req.WakeOn...)
+	err := s.impl.Watch(ctx, req.Resource, req.FromRev, func(ev Event) error {
 		return stream.Send(&pb.WatchResponse{Type: pb.WatchResponse_Type(ev.Type), Entry: entryToPB(ev.Entry), Rev: ev.Rev})
 	})
 	if stream.Context().Err() != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+
+	"github.com/locksmithx/locksmith/internal/pidwatch"
 )
 
 // ServeOpt is an optional setting of ServeBackend and ServeMiddleware.
@@ -123,17 +125,34 @@ func serve(kind Kind, p plugin.Plugin, impl any, guards *guardSet, drain func(),
 	stop(0)
 }
 
+// parentRecheck is how often a plugin checks its parent where the parent's
+// exit is an event.
+const parentRecheck = 5 * time.Second
+
 // watchHost calls stop when the host process goes away (the plugin is
 // re-parented) or SIGTERM arrives.
 func watchHost(every time.Duration, stop func(int)) {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	parent := os.Getppid()
+	// Where the parent's exit is an event (a pidfd), the check every
+	// interval is only a safety net, and a plugin whose host is idle is
+	// idle too.
+	var gone <-chan struct{}
+	if w, err := pidwatch.Start(parent); err == nil {
+		defer w.Stop()
+		if os.Getppid() == parent { // the watch is on the parent, not a reused pid
+			gone, every = w.Done(), max(every, parentRecheck)
+		}
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
 		case <-term:
+			stop(0)
+			return
+		case <-gone:
 			stop(0)
 			return
 		case <-tick.C:

@@ -49,7 +49,7 @@ const configSchema = `{
   "properties": {
     "named_dir":      {"type": "string", "description": "directory of named locks' state files (absolute path)"},
     "session_dir":    {"type": "string", "description": "machine-wide directory of session files (absolute path); shared by every process using the same resources"},
-    "poll_interval":  {"type": "string", "description": "fallback re-read period of a watch, a Go duration between 1ms and 1m", "default": "250ms"},
+    "poll_interval":  {"type": "string", "description": "safety-net re-read period of a watch, a Go duration between 1ms and 1m; where wake-ups are not events (not Linux, or the wake-up words are broken) a watch re-reads every 250ms at most", "default": "5s"},
     "probe_interval": {"type": "string", "description": "how often a watch checks that entry owners are alive, a Go duration between 1ms and 10s", "default": "50ms"},
     "suffix":         {"type": "string", "description": "appended to a file resource's path to name its state file", "default": ".locksmith"}
   }
@@ -79,7 +79,7 @@ func parseConfig(cfg sdk.Config) (settings, error) {
 		namedDir:      c.NamedDir,
 		sessionDir:    c.SessionDir,
 		suffix:        c.Suffix,
-		pollInterval:  250 * time.Millisecond,
+		pollInterval:  5 * time.Second,
 		probeInterval: 50 * time.Millisecond,
 	}
 	if s.namedDir == "" {

@@ -71,11 +71,15 @@ func flock(f *os.File, how int) error {
 // not find the file still locked.
 func (sf *stateFile) unlock() {
 	unlockFile(sf.f)
-	wake := sf.pendingWake
-	sf.pendingWake = false
+	wake, all, keys := sf.pendingWake, sf.pendingAll, sf.pendingKeys
+	sf.pendingWake, sf.pendingAll, sf.pendingKeys = false, false, nil
 	sf.mu.Unlock()
 	if wake {
 		sf.notify()
+		sf.notifyKeys(keys, all)
 		sf.bell.ring(sf.path)
+		for _, k := range keys {
+			sf.bell.ring(keyWord(sf.path, k))
+		}
 	}
 }

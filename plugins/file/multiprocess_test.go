@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -104,13 +105,13 @@ func runRole(role string) error {
 		}
 		return nil
 	case "waiter":
-		// One round, once the parent says go: the many-waiters test.
-		fmt.Println("ready")
-		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-			return fmt.Errorf("wait for go: %w", err)
-		}
-		p, err := acquire(ctx, s, resource, sess.ID, sess.ID)
+		// One round, queued behind the parent: the many-waiters test.
+		p, err := s.Put(ctx, sdk.PutRequest{Resource: resource, Key: sess.ID, Session: sess.ID, WithRange: true})
 		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		if err := awaitGrant(ctx, s, resource, sess.ID, p); err != nil {
 			return err
 		}
 		hold, _ := time.ParseDuration(os.Getenv(pauseEnv))
@@ -171,38 +172,57 @@ func acquire(ctx context.Context, b sdk.Backend, resource, session, key string) 
 	if err != nil {
 		return p, err
 	}
+	return p, awaitGrant(ctx, b, resource, key, p)
+}
+
+// awaitGrant is acquire's wait, after its put p.
+func awaitGrant(ctx context.Context, b sdk.Backend, resource, key string, p sdk.PutResult) error {
 	entries, from := p.Entries, p.Rev+1
-	granted := errors.New("granted")
+	moved := errors.New("the nearest entry ahead changed")
 	for {
+		// As the host does: wait for the nearest entry ahead (and one's
+		// own), so a change further ahead or behind does not wake this
+		// process (sdk.WithWakeOn).
 		ahead := map[string]bool{}
+		nearest := sdk.Entry{}
 		for _, e := range entries {
 			if e.CreateRev < p.CreateRev {
 				ahead[e.Key] = true
+				if e.CreateRev > nearest.CreateRev {
+					nearest = e
+				}
 			}
 		}
 		if len(ahead) == 0 {
-			return p, nil
+			return nil
 		}
-		err := b.Watch(ctx, resource, from, func(ev sdk.Event) error {
-			if ev.Type == sdk.EventDelete {
-				delete(ahead, ev.Entry.Key)
+		err := b.Watch(sdk.WithWakeOn(ctx, key, nearest.Key), resource, from, func(ev sdk.Event) error {
+			from = ev.Rev + 1
+			switch ev.Type {
+			case sdk.EventDelete:
+				entries = slices.DeleteFunc(entries, func(e sdk.Entry) bool { return e.Key == ev.Entry.Key })
+			default:
+				if i := slices.IndexFunc(entries, func(e sdk.Entry) bool { return e.Key == ev.Entry.Key }); i >= 0 {
+					entries[i] = ev.Entry
+				} else {
+					entries = append(entries, ev.Entry)
+				}
 			}
-			if len(ahead) == 0 {
-				return granted
+			if ev.Entry.Key == nearest.Key || ev.Entry.Key == key {
+				return moved
 			}
 			return nil
 		})
 		switch {
-		case errors.Is(err, granted):
-			return p, nil
+		case errors.Is(err, moved):
 		case errors.Is(err, sdk.ErrCompacted):
 			rg, err := b.Range(ctx, resource)
 			if err != nil {
-				return p, err
+				return err
 			}
 			entries, from = rg.Entries, rg.Rev+1
 		default:
-			return p, err
+			return err
 		}
 	}
 }
@@ -300,8 +320,8 @@ func TestMultiProcessRemovalUnderContention(t *testing.T) {
 	}
 }
 
-// TestManyWaiters: 100 processes (LOCKSMITH_FILE_TEST_WAITERS) wait for one lock at once, each holding
-// it for a while. All get it in turn, none overlaps, and none falls back
+// TestManyWaiters: 100 processes (LOCKSMITH_FILE_TEST_WAITERS) queue for one lock behind the test,
+// each then holding it for a while. All get it in turn, none overlaps, and none falls back
 // to polling or logs anything (inotify ran out of instances at 128 per
 // user). The time from go to the last release is logged beside the serial
 // work time (the sum of the holds); BenchmarkManyWaiters reports it.
@@ -323,8 +343,8 @@ func manyWaiters() int {
 	return 100
 }
 
-// runManyWaiters starts n waiter processes, waits until each is ready,
-// lets them all go at once, and returns the time until the last released
+// runManyWaiters holds the lock, starts n waiter processes, waits until
+// each is queued, lets go, and returns the time until the last released
 // and the serial work time n*hold.
 func runManyWaiters(t testing.TB, n int, hold time.Duration) (elapsed, serial time.Duration) {
 	t.Helper()
@@ -334,6 +354,26 @@ func runManyWaiters(t testing.TB, n int, hold time.Duration) (elapsed, serial ti
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	counter := filepath.Join(dir, "counter")
+	// The parent holds the lock first, as the children's store would, so
+	// that every child is queued before the clock starts.
+	ctx := context.Background()
+	gate := New()
+	if err := gate.Configure(ctx, sdk.Config{
+		"named_dir":      filepath.Join(dir, "named"),
+		"session_dir":    filepath.Join(dir, "sessions"),
+		"probe_interval": "20ms",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gate.Close() })
+	gs, err := gate.OpenSession(ctx, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := gate.Put(ctx, sdk.PutRequest{Resource: "many", Key: "gate", Session: gs.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
 	type proc struct {
 		cmd    *exec.Cmd
 		stdin  io.WriteCloser
@@ -369,10 +409,8 @@ func runManyWaiters(t testing.TB, n int, hold time.Duration) (elapsed, serial ti
 		}
 	}
 	start := time.Now()
-	for _, p := range procs {
-		if _, err := io.WriteString(p.stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := gate.Delete(ctx, sdk.DeleteRequest{Resource: "many", Key: "gate", ExpectRev: held.ModRev}); err != nil {
+		t.Fatal(err)
 	}
 	for _, p := range procs {
 		if line, err := p.stdout.ReadString('\n'); line != "done\n" {

@@ -1,7 +1,12 @@
 package file
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -54,15 +59,25 @@ func (s *Store) aliveWithin(id string, maxAge time.Duration) bool {
 }
 
 // probeSpec says which entries' sessions a view checks: the first limit
-// distinct ones (-1: all), trusting probes younger than maxAge.
+// distinct ones (-1: all), or with keys those of the entries keys names;
+// trusting probes younger than maxAge.
 type probeSpec struct {
 	limit  int
+	keys   []string
 	maxAge time.Duration
 }
 
 // anyDead reports whether a session st's entries belong to, among those
 // spec names, is dead.
 func (s *Store) anyDead(st *state, spec probeSpec) bool {
+	if spec.keys != nil {
+		for _, id := range st.sessionsOf(spec.keys) {
+			if !s.aliveWithin(id, spec.maxAge) {
+				return true
+			}
+		}
+		return false
+	}
 	for i, id := range st.sessions() {
 		if spec.limit >= 0 && i >= spec.limit {
 			return false
@@ -72,4 +87,97 @@ func (s *Store) anyDead(st *state, spec probeSpec) bool {
 		}
 	}
 	return false
+}
+
+// maxParked bounds the sessions whose death this process waits for with a
+// parked flock (each holds a thread blocked in the kernel until then).
+// Past it, watches probe every probe_interval instead.
+const maxParked = 128
+
+// deathWatch is this process's parked waits for other processes' sessions
+// to end. A parked wait is a blocking flock(LOCK_SH) on the session file,
+// which the kernel grants the moment the session's last holder lets go
+// (its owner and the host's anchor, whether by exit or by close): the
+// death is then an event, where a probe tick would wake every waiting
+// process every probe_interval to look. A parked wait cannot be called
+// off, so it lasts until the session ends (or the process does) even when
+// nobody waits behind it any more; maxParked bounds them.
+type deathWatch struct {
+	mu     sync.Mutex
+	parked map[string]bool
+	// bell is closed, and replaced, when a parked session ends.
+	bell chan struct{}
+}
+
+// deathBell returns the channel closed at the next end of a parked
+// session.
+func (s *Store) deathBell() <-chan struct{} {
+	d := &s.deaths
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.bell == nil {
+		d.bell = make(chan struct{})
+	}
+	return d.bell
+}
+
+// park makes the end of session id ring deathBell. It reports false when
+// it cannot (too many parked, or the file cannot be opened): the caller
+// probes instead. A session that is already gone rings at once.
+func (s *Store) park(id string) bool {
+	if !validSessionID(id) {
+		return false
+	}
+	d := &s.deaths
+	d.mu.Lock()
+	if d.parked[id] {
+		d.mu.Unlock()
+		return true
+	}
+	if len(d.parked) >= maxParked {
+		d.mu.Unlock()
+		return false
+	}
+	if d.parked == nil {
+		d.parked = map[string]bool{}
+	}
+	d.parked[id] = true
+	d.mu.Unlock()
+	f, err := os.Open(filepath.Join(s.cfg.sessionDir, id))
+	if err != nil {
+		d.mu.Lock()
+		delete(d.parked, id)
+		d.mu.Unlock()
+		if errors.Is(err, fs.ErrNotExist) {
+			s.ended(id)
+			return true
+		}
+		return false
+	}
+	go func() {
+		// Blocks until no one holds the session's lock: it is over.
+		err := flock(f, syscall.LOCK_SH)
+		_ = f.Close()
+		d.mu.Lock()
+		delete(d.parked, id)
+		d.mu.Unlock()
+		if err == nil {
+			s.ended(id)
+		}
+	}()
+	return true
+}
+
+// ended forgets that session id was seen alive and rings the death bell.
+func (s *Store) ended(id string) {
+	s.seen.mu.Lock()
+	delete(s.seen.at, id)
+	s.seen.mu.Unlock()
+	d := &s.deaths
+	d.mu.Lock()
+	if d.bell != nil {
+		close(d.bell)
+		d.bell = nil
+	}
+	d.mu.Unlock()
 }

@@ -38,6 +38,9 @@ type state struct {
 	history  []sdk.Event
 	histEnc  []byte
 	histLens []int
+	// touched are the keys of the events recorded since the last commit:
+	// whose watchers that commit wakes (see stateFile.commit).
+	touched []string
 }
 
 func newState(resource, sessionDir string, rev int64) *state {
@@ -56,6 +59,9 @@ func (st *state) find(key string) int {
 // record appends ev to the history, dropping the oldest events past the
 // bounds.
 func (st *state) record(ev sdk.Event) {
+	if !slices.Contains(st.touched, ev.Entry.Key) {
+		st.touched = append(st.touched, ev.Entry.Key)
+	}
 	n := len(st.histEnc)
 	st.histEnc = appendEvent(st.histEnc, ev)
 	st.history = append(st.history, ev)
@@ -126,6 +132,18 @@ func (st *state) removeIf(match func(session string) bool) int {
 		i++
 	}
 	return n
+}
+
+// sessionsOf returns the distinct sessions of the entries with the given
+// keys, in queue order.
+func (st *state) sessionsOf(keys []string) []string {
+	var out []string
+	for _, e := range st.entries {
+		if slices.Contains(keys, e.Key) && !slices.Contains(out, e.Session) {
+			out = append(out, e.Session)
+		}
+	}
+	return out
 }
 
 // sessions returns the distinct sessions of the entries.

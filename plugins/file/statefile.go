@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,8 +46,11 @@ type stateFile struct {
 	bell *wakeTable
 
 	// pendingWake: a commit under the current lock awaits its wake-ups
-	// (see unlock); guarded by mu.
+	// (see unlock), for the watches of every key (pendingAll) or of the
+	// keys it changed (pendingKeys); guarded by mu.
 	pendingWake bool
+	pendingAll  bool
+	pendingKeys []string
 
 	// present: f carries a presence mark (see setPresence); guarded by mu.
 	present bool
@@ -61,6 +65,9 @@ type stateFile struct {
 
 	wakeMu sync.Mutex
 	wake   chan struct{}
+	// keyWake are the kicks of this process's watches that wait for the
+	// change of certain keys (sdk.WakeOn), by key.
+	keyWake map[string]map[chan struct{}]struct{}
 }
 
 // loaded is the outcome of reading a state file under its flock.
@@ -105,10 +112,79 @@ func (sf *stateFile) notify() {
 	sf.wakeMu.Unlock()
 }
 
-// changedNow records that the state changed: unlock tells this process's
-// watches and every other process's, once the lock they need is free.
+// changedNow records that the state changed in ways not told by its
+// events: unlock tells this process's watches and every other process's,
+// once the lock they need is free, those waiting for any key included.
 func (sf *stateFile) changedNow() {
+	sf.pendingWake, sf.pendingAll = true, true
+}
+
+// committed records that st was committed: unlock wakes the watches of
+// the file, and those waiting for the keys st's events since the last
+// commit touched.
+func (sf *stateFile) committed(st *state) {
 	sf.pendingWake = true
+	for _, k := range st.touched {
+		if !slices.Contains(sf.pendingKeys, k) {
+			sf.pendingKeys = append(sf.pendingKeys, k)
+		}
+	}
+	st.touched = st.touched[:0]
+}
+
+// watchKeys makes a change of any of keys, in this process or (with the
+// wake table's help) another, send to kick (without blocking: a kick
+// already pending is enough) until the returned func is called.
+func (sf *stateFile) watchKeys(keys []string, kick chan struct{}) (stop func()) {
+	sf.wakeMu.Lock()
+	defer sf.wakeMu.Unlock()
+	if sf.keyWake == nil {
+		sf.keyWake = map[string]map[chan struct{}]struct{}{}
+	}
+	for _, k := range keys {
+		m := sf.keyWake[k]
+		if m == nil {
+			m = map[chan struct{}]struct{}{}
+			sf.keyWake[k] = m
+		}
+		m[kick] = struct{}{}
+	}
+	return func() {
+		sf.wakeMu.Lock()
+		defer sf.wakeMu.Unlock()
+		for _, k := range keys {
+			if m := sf.keyWake[k]; m != nil {
+				delete(m, kick)
+				if len(m) == 0 {
+					delete(sf.keyWake, k)
+				}
+			}
+		}
+	}
+}
+
+// notifyKeys kicks the watches waiting for any of keys (all of them with
+// all).
+func (sf *stateFile) notifyKeys(keys []string, all bool) {
+	sf.wakeMu.Lock()
+	defer sf.wakeMu.Unlock()
+	kickAll := func(m map[chan struct{}]struct{}) {
+		for kick := range m {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	if all {
+		for _, m := range sf.keyWake {
+			kickAll(m)
+		}
+		return
+	}
+	for _, k := range keys {
+		kickAll(sf.keyWake[k])
+	}
 }
 
 func (sf *stateFile) corrupt(format string, args ...any) error {
@@ -314,7 +390,7 @@ func (sf *stateFile) commit(st *state) error {
 	if err := sf.writeSlot(st, 1-sf.curSlot, sf.curHdr.seq+1); err != nil {
 		return err
 	}
-	sf.changedNow()
+	sf.committed(st)
 	return nil
 }
 

@@ -51,6 +51,7 @@ type Store struct {
 	boot     bootID
 	probes   *liveness
 	seen     seenAlive
+	deaths   deathWatch
 	floor    *revisionFloor
 	bells    *wakeTable
 	warnings []string
@@ -276,6 +277,7 @@ func (s *Store) Close() error {
 			s.evict(sf)
 		}
 		sf.notify()
+		sf.notifyKeys(nil, true)
 	}
 	s.bells.close()
 	if s.probes != nil {

@@ -34,8 +34,8 @@ const (
 	futexWake = 1
 
 	// wakeRecheck bounds a futex wait, so a goroutine whose bucket has no
-	// watches left ends soon even if nobody wakes it.
-	wakeRecheck = time.Second
+	// watches left ends even if nobody wakes it.
+	wakeRecheck = 5 * time.Second
 )
 
 // wakeTable is this process's mapping of the wake-up words.
@@ -52,10 +52,22 @@ type wakeTable struct {
 	running sync.WaitGroup
 }
 
-// bucketWatch is the state files of one bucket that have watches here.
+// bucketWatch is what has watches here among the words of one bucket: a
+// state file (key "": its watches of every change) or one key of it (the
+// watches waiting for that key's change, sdk.WakeOn).
 type bucketWatch struct {
-	files map[*stateFile]int
+	files map[wakeTarget]int
 }
+
+type wakeTarget struct {
+	sf  *stateFile
+	key string
+}
+
+// keyWord is what a change of key in the state file at path rings, besides
+// the path itself: a word of its own, so that a process waiting for that
+// key is not woken by the file's other changes.
+func keyWord(path, key string) string { return path + "\x00" + key }
 
 // openWakeTable maps the wake-up words of dir, creating the file. It
 // returns nil (watches poll) when it cannot.
@@ -106,6 +118,10 @@ func (w *wakeTable) guard() {
 	}
 }
 
+// working reports whether changes are events: the words are mapped and
+// have not faulted.
+func (w *wakeTable) working() bool { return w != nil && !w.broken.Load() }
+
 // ring signals a change of the state file at path to every process.
 func (w *wakeTable) ring(path string) {
 	if w == nil || w.broken.Load() {
@@ -121,10 +137,33 @@ func (w *wakeTable) ring(path string) {
 // subscribe makes changes of sf, wherever they are made, wake sf's
 // watches (through sf.notify) until the returned func is called.
 func (w *wakeTable) subscribe(sf *stateFile) (unsubscribe func()) {
+	return w.subscribeTarget(wakeTarget{sf: sf})
+}
+
+// subscribeKeys makes changes of keys of sf, wherever they are made, kick
+// the watches waiting for them (through sf.notifyKeys) until the returned
+// func is called.
+func (w *wakeTable) subscribeKeys(sf *stateFile, keys []string) (unsubscribe func()) {
+	stops := make([]func(), 0, len(keys))
+	for _, k := range keys {
+		stops = append(stops, w.subscribeTarget(wakeTarget{sf: sf, key: k}))
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+}
+
+func (w *wakeTable) subscribeTarget(t wakeTarget) (unsubscribe func()) {
 	if w == nil {
 		return func() {}
 	}
-	b := bucketOf(sf.path)
+	word := t.sf.path
+	if t.key != "" {
+		word = keyWord(t.sf.path, t.key)
+	}
+	b := bucketOf(word)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -139,7 +178,7 @@ func (w *wakeTable) subscribe(sf *stateFile) (unsubscribe func()) {
 		if !ok {
 			return func() {}
 		}
-		bw = &bucketWatch{files: map[*stateFile]int{}}
+		bw = &bucketWatch{files: map[wakeTarget]int{}}
 		w.buckets[b] = bw
 		w.running.Add(1)
 		go w.run(b, bw, seen)
@@ -147,12 +186,12 @@ func (w *wakeTable) subscribe(sf *stateFile) (unsubscribe func()) {
 	if bw == nil {
 		return func() {}
 	}
-	bw.files[sf]++
+	bw.files[t]++
 	return func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if bw.files[sf]--; bw.files[sf] == 0 {
-			delete(bw.files, sf)
+		if bw.files[t]--; bw.files[t] == 0 {
+			delete(bw.files, t)
 		}
 	}
 }
@@ -184,16 +223,20 @@ func (w *wakeTable) run(b uint32, bw *bucketWatch, seen uint32) {
 			w.mu.Unlock()
 			return
 		}
-		var files []*stateFile
+		var targets []wakeTarget
 		if now != seen {
-			for sf := range bw.files {
-				files = append(files, sf)
+			for t := range bw.files {
+				targets = append(targets, t)
 			}
 		}
 		w.mu.Unlock()
 		seen = now
-		for _, sf := range files {
-			sf.notify()
+		for _, t := range targets {
+			if t.key == "" {
+				t.sf.notify()
+			} else {
+				t.sf.notifyKeys([]string{t.key}, false)
+			}
 		}
 	}
 }

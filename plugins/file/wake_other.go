@@ -12,6 +12,12 @@ func openWakeTable(string, hclog.Logger) *wakeTable { return nil }
 
 func (w *wakeTable) ring(string) {}
 
+func (w *wakeTable) working() bool { return false }
+
 func (w *wakeTable) subscribe(*stateFile) func() { return func() {} }
+
+func (w *wakeTable) subscribeKeys(*stateFile, []string) func() { return func() {} }
+
+func keyWord(path, key string) string { return path + "\x00" + key }
 
 func (w *wakeTable) close() {}

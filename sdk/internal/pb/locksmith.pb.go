@@ -1533,9 +1533,13 @@ func (x *RangeResponse) GetEntries() []*Entry {
 }
 
 type WatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Resource      string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
-	FromRev       int64                  `protobuf:"varint,2,opt,name=from_rev,json=fromRev,proto3" json:"from_rev,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Resource string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	FromRev  int64                  `protobuf:"varint,2,opt,name=from_rev,json=fromRev,proto3" json:"from_rev,omitempty"`
+	// wake_on (protocol 2, optional): the keys whose changes the watcher
+	// waits for (sdk.WakeOn). A store may hold other changes back until one
+	// of these changes; it still delivers every change, in order.
+	WakeOn        []string `protobuf:"bytes,3,rep,name=wake_on,json=wakeOn,proto3" json:"wake_on,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1582,6 +1586,13 @@ func (x *WatchRequest) GetFromRev() int64 {
 		return x.FromRev
 	}
 	return 0
+}
+
+func (x *WatchRequest) GetWakeOn() []string {
+	if x != nil {
+		return x.WakeOn
+	}
+	return nil
 }
 
 type WatchResponse struct {
@@ -2452,10 +2463,11 @@ const file_locksmith_proto_rawDesc = "" +
 	"\bresource\x18\x01 \x01(\tR\bresource\"W\n" +
 	"\rRangeResponse\x12\x10\n" +
 	"\x03rev\x18\x01 \x01(\x03R\x03rev\x124\n" +
-	"\aentries\x18\x02 \x03(\v2\x1a.locksmith.plugin.v1.EntryR\aentries\"E\n" +
+	"\aentries\x18\x02 \x03(\v2\x1a.locksmith.plugin.v1.EntryR\aentries\"^\n" +
 	"\fWatchRequest\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x19\n" +
-	"\bfrom_rev\x18\x02 \x01(\x03R\afromRev\"\xad\x01\n" +
+	"\bfrom_rev\x18\x02 \x01(\x03R\afromRev\x12\x17\n" +
+	"\awake_on\x18\x03 \x03(\tR\x06wakeOn\"\xad\x01\n" +
 	"\rWatchResponse\x12;\n" +
 	"\x04type\x18\x01 \x01(\x0e2'.locksmith.plugin.v1.WatchResponse.TypeR\x04type\x120\n" +
 	"\x05entry\x18\x02 \x01(\v2\x1a.locksmith.plugin.v1.EntryR\x05entry\x12\x10\n" +

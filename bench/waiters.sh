@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# waiters.sh: N processes wait for one lock at once, each then holding it
+# for WORK seconds (sleep, then an increment of a counter file). Timed from
+# the moment every waiter is queued (the first holder lets go) to the last
+# one's exit, beside the serial work N × WORK, for flock(1), `locksmith
+# exec` with a host and plugin of its own per waiter, and `locksmith exec`
+# through a local server (LOCKSMITH_SERVER). Each count is checked, and
+# every waiter's stderr must be empty.
+#
+#   make build && bench/waiters.sh [N] [WORK]      # default 200 0.025
+#
+# BIN (default bin) holds locksmith and locksmith-plugin-file.
+set -euo pipefail
+
+BIN=${BIN:-bin}
+N=${1:-200}
+WORK=${2:-0.025}
+LOCKSMITH=$(cd "$BIN" && pwd)/locksmith
+command -v flock >/dev/null || { echo "flock(1) missing (util-linux)" >&2; exit 1; }
+[ -x "$LOCKSMITH" ] || { echo "$LOCKSMITH missing: run make build" >&2; exit 1; }
+
+dir=$(mktemp -d /tmp/locksmith-waiters.XXXXXX)
+server=
+pids=()
+cleanup() {
+	for pid in "${pids[@]}" $server; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}" $server; do wait "$pid" 2>/dev/null || true; done
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+cat >"$dir/locksmith.yaml" <<YAML
+plugins:
+  file:
+    config:
+      named_dir: $dir/named
+      session_dir: $dir/sessions
+YAML
+work="$dir/work"
+printf '#!/bin/sh\nsleep %s\nn=$(cat "$1"); echo $((n+1)) > "$1"\n' "$WORK" >"$work"
+chmod +x "$work"
+
+# run NAME LOCK QUEUED CMD...: a first holder takes the lock, N waiters
+# queue behind it running CMD LOCK WORK COUNTER; once QUEUED says all N
+# wait, the holder lets go. Prints the milliseconds to the last exit.
+run() {
+	local name=$1 queued=$2; shift 2
+	local counter="$dir/counter.$name" gate="$dir/gate.$name"
+	echo 0 >"$counter"
+	pids=()
+	"$@" "$dir/lock.$name" sh -c 'while [ ! -e "$1" ]; do sleep 0.01; done' sh "$gate" 2>"$dir/err.$name.holder" &
+	pids+=($!)
+	local i
+	for ((i = 0; i < 200 && $($queued "$name") < 0; i++)); do sleep 0.05; done
+	sleep 0.5
+	for ((i = 0; i < N; i++)); do
+		"$@" "$dir/lock.$name" "$work" "$counter" 2>"$dir/err.$name.$i" &
+		pids+=($!)
+	done
+	local n=0
+	for ((i = 0; i < 1200; i++)); do
+		n=$($queued "$name")
+		[ "$n" -ge "$N" ] && break
+		sleep 0.1
+	done
+	if [ "$n" -lt "$N" ]; then echo "$name: only $n of $N waiters queued after 120 s" >&2; exit 1; fi
+	local start end failed=0
+	start=$(date +%s%N)
+	touch "$gate"
+	for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+	end=$(date +%s%N)
+	pids=()
+	local got
+	got=$(cat "$counter")
+	if [ "$failed" != 0 ] || [ "$got" != "$N" ]; then
+		echo "$name: count $got of $N, failed=$failed" >&2
+		exit 1
+	fi
+	for f in "$dir"/err."$name".*; do
+		if [ -s "$f" ]; then echo "$name: a waiter wrote to stderr ($f):" >&2; head -5 "$f" >&2; exit 1; fi
+	done
+	echo $(((end - start) / 1000000))
+}
+
+# Waiters queued, per tool: flock's from /proc/locks (blocked requests are
+# the "->" lines), locksmith's from status.
+queued_flock() {
+	local ino
+	ino=$(stat -c %i "$dir/lock.$1" 2>/dev/null) || { echo -1; return; }
+	grep -c -- "-> FLOCK.*:$ino " /proc/locks || true
+}
+queued_locksmith() {
+	local out
+	out=$(LOCKSMITH_SERVER= "$LOCKSMITH" --config "$dir/locksmith.yaml" status --json "$dir/lock.$1" 2>/dev/null) || { echo -1; return; }
+	grep -c '"granted": false' <<<"$out" || true
+}
+
+"$LOCKSMITH" --config "$dir/locksmith.yaml" serve --listen 127.0.0.1:0 --agent-socket "$dir/agent.sock" 2>"$dir/serve.log" &
+server=$!
+for ((i = 0; i < 300; i++)); do [ -S "$dir/agent.sock" ] && break; sleep 0.05; done
+[ -S "$dir/agent.sock" ] || { echo "locksmith serve did not start:" >&2; cat "$dir/serve.log" >&2; exit 1; }
+
+local_exec() { LOCKSMITH_SERVER= "$LOCKSMITH" --config "$dir/locksmith.yaml" exec "$@"; }
+agent_exec() { LOCKSMITH_SERVER="unix://$dir/agent.sock" "$LOCKSMITH" exec "$@"; }
+
+serial=$(echo "$N * $WORK * 1000" | bc -l | cut -d. -f1)
+printf '%d waiters × %s s of work (serial %d ms), %d CPUs, load %s\n' "$N" "$WORK" "$serial" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+f=$(run flock queued_flock flock)
+printf '%-16s %8d ms %5.2f× serial\n' "flock" "$f" "$(echo "$f / $serial" | bc -l)"
+l=$(run local queued_locksmith local_exec)
+printf '%-16s %8d ms %5.2f× serial %5.2f× flock\n' "exec (own host)" "$l" "$(echo "$l / $serial" | bc -l)" "$(echo "$l / $f" | bc -l)"
+a=$(run agent queued_locksmith agent_exec)
+printf '%-16s %8d ms %5.2f× serial %5.2f× flock\n' "exec (server)" "$a" "$(echo "$a / $serial" | bc -l)" "$(echo "$a / $f" | bc -l)"
