@@ -48,7 +48,8 @@ run() {
 	local counter="$dir/counter.$name" gate="$dir/gate.$name"
 	echo 0 >"$counter"
 	pids=()
-	"$@" "$dir/lock.$name" sh -c 'while [ ! -e "$1" ]; do sleep 0.01; done' sh "$gate" 2>"$dir/err.$name.holder" &
+	mkfifo "$gate"
+	"$@" "$dir/lock.$name" sh -c 'read -r _ <"$1"' sh "$gate" 2>"$dir/err.$name.holder" &
 	pids+=($!)
 	local i
 	for ((i = 0; i < 200 && $($queued "$name") < 0; i++)); do sleep 0.05; done
@@ -66,7 +67,7 @@ run() {
 	if [ "$n" -lt "$N" ]; then echo "$name: only $n of $N waiters queued after 120 s" >&2; exit 1; fi
 	local start end failed=0
 	start=$(date +%s%N)
-	touch "$gate"
+	echo go >"$gate"
 	for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 	end=$(date +%s%N)
 	pids=()

@@ -120,6 +120,8 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 	if !s.current().info.Has(sdk.CapWatch) {
 		return h.poll(ctx, s, resource, done)
 	}
+	// The events change the queue in place: it is this call's own.
+	q = slices.Clone(q)
 	for {
 		g := s.current()
 		wctx, cancel := context.WithCancel(ctx)

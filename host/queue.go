@@ -1,6 +1,7 @@
 package host
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/locksmithx/locksmith/sdk"
@@ -174,13 +175,14 @@ func (q queue) stillBlocks(j int, t Mode) bool {
 	return !Compatible(q[j].mode, t) || q[j].target != 0 && !Compatible(q[j].target, t)
 }
 
-// apply updates the queue with a watch event.
+// apply updates the queue with a watch event, in place: the caller owns q
+// (its backing array too), and uses the queue apply returns.
 func (q queue) apply(ev sdk.Event) queue {
 	i := q.index(ev.Entry.Key)
 	switch ev.Type {
 	case sdk.EventDelete:
 		if i >= 0 {
-			q = append(q[:i:i], q[i+1:]...)
+			q = slices.Delete(q, i, i+1)
 		}
 	case sdk.EventPut:
 		r := decodeRequest(ev.Entry)

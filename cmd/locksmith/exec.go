@@ -322,10 +322,23 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 		return &exitError{code: 128 + int(s.(syscall.Signal)), err: fmt.Errorf("interrupted by %v while waiting for %s", s, resource)}
 	}
 
-	code, err := runLocked(lease, h.GuardProcessGroup, cfg.Lease.TTL, mode, argv, sigs, log)
+	// The group is unguarded after the release, not before: the release
+	// is what the next holder waits for, and runLocked has made sure no
+	// process of the group is left.
+	unguard := func() {}
+	guard := func(pgid int) (func(), error) {
+		u, err := h.GuardProcessGroup(pgid)
+		if err != nil {
+			return nil, err
+		}
+		unguard = u
+		return func() {}, nil
+	}
+	code, err := runLocked(lease, guard, cfg.Lease.TTL, mode, argv, sigs, log)
 	if rerr := lease.Release(context.Background()); rerr != nil && err == nil && !errors.Is(rerr, host.ErrNotHeld) {
 		fmt.Fprintf(os.Stderr, "locksmith: %s\n", message(rerr))
 	}
+	unguard()
 	if err != nil {
 		return &exitError{code: code, err: err}
 	}

@@ -50,7 +50,7 @@ const configSchema = `{
     "named_dir":      {"type": "string", "description": "directory of named locks' state files (absolute path)"},
     "session_dir":    {"type": "string", "description": "machine-wide directory of session files (absolute path); shared by every process using the same resources"},
     "poll_interval":  {"type": "string", "description": "safety-net re-read period of a watch, a Go duration between 1ms and 1m; where wake-ups are not events (not Linux, or the wake-up words are broken) a watch re-reads every 250ms at most", "default": "5s"},
-    "probe_interval": {"type": "string", "description": "how often a watch checks that entry owners are alive, a Go duration between 1ms and 10s", "default": "50ms"},
+    "probe_interval": {"type": "string", "description": "how often a watch checks that entry owners are alive where it cannot wait for their end, a Go duration between 1ms and 10s", "default": "50ms"},
     "suffix":         {"type": "string", "description": "appended to a file resource's path to name its state file", "default": ".locksmith"}
   }
 }`

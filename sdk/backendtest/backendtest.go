@@ -44,6 +44,7 @@ var checks = []check{
 	{name: "WatchEndsWithContext", run: checkWatchEndsWithContext},
 	{name: "WatchReturnsSendError", run: checkWatchReturnsSendError},
 	{name: "WatchCompacted", run: checkWatchCompacted},
+	{name: "WatchWakeOnDeliversAll", run: checkWatchWakeOnDeliversAll},
 	{name: "UnknownSession", run: checkUnknownSession},
 	{name: "RevokeRemovesEntries", run: checkRevokeRemovesEntries},
 	{name: "ConcurrentMutualExclusion", run: checkConcurrentMutualExclusion},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -229,6 +230,18 @@ var breakages = []breakage{
 		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
 			return s.Watch(ctx, resource, fromRev, func(ev sdk.Event) error {
 				if ev.Type == sdk.EventDelete {
+					return nil
+				}
+				return send(ev)
+			})
+		}
+	}},
+	{name: "WakeOnFiltersEvents", check: "WatchWakeOnDeliversAll", want: "woken by its key's change", breakStore: func(s sdk.Backend, b *broken) {
+		// Takes the hint for a filter: only the named keys' changes.
+		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {
+			keys := sdk.WakeOn(ctx)
+			return s.Watch(ctx, resource, fromRev, func(ev sdk.Event) error {
+				if len(keys) > 0 && !slices.Contains(keys, ev.Entry.Key) {
 					return nil
 				}
 				return send(ev)

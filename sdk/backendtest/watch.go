@@ -61,6 +61,32 @@ func history(t tb, e *env, ctx context.Context, resource string, s sdk.Session) 
 	return cs
 }
 
+// checkWatchWakeOnDeliversAll: a Watch that names a key (sdk.WithWakeOn)
+// may hold back the changes of other keys, but once the named key changes
+// it has delivered every change up to that one, in order: a waiter that
+// names only the entry it queues behind still sees the whole queue.
+func checkWatchWakeOnDeliversAll(t tb, e *env) {
+	ctx := e.ctx(t, 0)
+	s := e.open(t, ctx, e.b, longTTL)
+	r := e.resource("r")
+	pw := e.put(t, ctx, sdk.PutRequest{Resource: r, Key: "w", Value: []byte("w1"), Session: s.ID, IfAbsent: true})
+	w := e.watchOn(t, r, pw.ModRev+1, "w")
+	var cs []change
+	px := e.put(t, ctx, sdk.PutRequest{Resource: r, Key: "x", Value: []byte("x1"), Session: s.ID, IfAbsent: true})
+	cs = append(cs, change{sdk.EventPut, "x", px.ModRev, px.CreateRev, s.ID, []byte("x1")})
+	py := e.put(t, ctx, sdk.PutRequest{Resource: r, Key: "y", Value: []byte("y1"), Session: s.ID, IfAbsent: true})
+	cs = append(cs, change{sdk.EventPut, "y", py.ModRev, py.CreateRev, s.ID, []byte("y1")})
+	dx := e.delete(t, ctx, sdk.DeleteRequest{Resource: r, Key: "x", ExpectRev: px.ModRev})
+	cs = append(cs, change{typ: sdk.EventDelete, key: "x", rev: dx.Rev, session: s.ID})
+	uw := e.update(t, ctx, sdk.UpdateRequest{Resource: r, Key: "w", Value: []byte("w2"), ExpectRev: pw.ModRev})
+	cs = append(cs, change{sdk.EventPut, "w", uw.ModRev, pw.CreateRev, s.ID, []byte("w2")})
+	for i, c := range cs {
+		wantChange(t, fmt.Sprintf("event %d of a watch woken by its key's change", i+1), w.next(t), c)
+	}
+	dw := e.delete(t, ctx, sdk.DeleteRequest{Resource: r, Key: "w", ExpectRev: uw.ModRev})
+	wantChange(t, "the named key's deletion", w.next(t), change{typ: sdk.EventDelete, key: "w", rev: dw.Rev, session: s.ID})
+}
+
 // checkWatchReplaysHistory: a Watch from a past revision delivers every
 // put, update and delete since, in order, then the changes made while it
 // runs.

@@ -26,7 +26,13 @@ type watcher struct {
 // watch starts a Watch of resource from fromRev on e.b. It is cancelled
 // when the check ends; a Watch that does not return then fails the check.
 func (e *env) watch(t tb, resource string, fromRev int64) *watcher {
+	return e.watchOn(t, resource, fromRev)
+}
+
+// watchOn is watch with sdk.WithWakeOn(keys).
+func (e *env) watchOn(t tb, resource string, fromRev int64, keys ...string) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
+	wctx := sdk.WithWakeOn(ctx, keys...)
 	w := &watcher{
 		events:   make(chan sdk.Event, 1024),
 		done:     make(chan struct{}),
@@ -38,7 +44,7 @@ func (e *env) watch(t tb, resource string, fromRev int64) *watcher {
 	}
 	go func() {
 		defer close(w.done)
-		w.err = e.b.Watch(ctx, resource, fromRev, func(ev sdk.Event) error {
+		w.err = e.b.Watch(wctx, resource, fromRev, func(ev sdk.Event) error {
 			select {
 			case w.events <- ev:
 				return nil
