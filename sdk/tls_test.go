@@ -3,8 +3,8 @@ package sdk
 import (
 	"crypto/tls"
 	"fmt"
-
 	"os"
+	"syscall"
 	"testing"
 )
 
@@ -20,7 +20,15 @@ func servePluginTLS(t *testing.T, bundle []byte) string {
 		t.Fatal(err)
 	}
 	w.Close()
-	t.Setenv(tlsFDEnv, fmt.Sprint(r.Fd()))
+	// pluginTLS takes the descriptor it is given and closes it: give it a
+	// copy, so that r's own close (and finalizer) never closes a number
+	// reused by then by another file of this process.
+	fd, err := syscall.Dup(int(r.Fd()))
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(tlsFDEnv, fmt.Sprint(fd))
 	cfg, err := pluginTLS()
 	if err != nil || cfg == nil {
 		t.Fatalf("pluginTLS: %v, %v", cfg, err)
