@@ -65,13 +65,13 @@ func restoreForeground(tty int) {
 // leader to its own Wait: a command that keeps orphaning short-lived
 // processes does not pile up zombies under exec while it runs.
 func reapOrphans(pgid, leader int) {
-	// Once the leader has exited, the command is over: exec's Wait reaps
-	// it next, and what the group left is stopped and reaped then. The
-	// scan below reads every process's stat, so it is kept for the orphans
-	// of a command that still runs, off the way from the command's end to
-	// the lock's release.
+	// Once the leader has exited (a zombie, or already reaped by exec's
+	// Wait: ECHILD), the command is over, and what the group left is
+	// stopped and reaped then. The scan below reads every process's stat,
+	// so it is kept for the orphans of a command that still runs, off the
+	// way from the command's end to the lock's release.
 	var si unix.Siginfo
-	if err := unix.Waitid(unix.P_PID, leader, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err == nil && si.Signo != 0 {
+	if err := unix.Waitid(unix.P_PID, leader, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err != nil || si.Signo != 0 {
 		return
 	}
 	self := os.Getpid()
