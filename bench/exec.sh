@@ -14,25 +14,8 @@ BIN=${BIN:-bin}
 ROUNDS=${1:-3}
 PROCS=8
 RUNS=25
-LOCKSMITH=$(cd "$BIN" && pwd)/locksmith
-command -v flock >/dev/null || { echo "flock(1) missing (util-linux)" >&2; exit 1; }
-[ -x "$LOCKSMITH" ] || { echo "$LOCKSMITH missing: run make build" >&2; exit 1; }
-
-dir=$(mktemp -d /tmp/locksmith-bench.XXXXXX)
-server=
-cleanup() {
-	if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-cat >"$dir/locksmith.yaml" <<YAML
-plugins:
-  file:
-    config:
-      named_dir: $dir/named
-      session_dir: $dir/sessions
-YAML
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 inc="$dir/increment"
 printf '#!/bin/sh\nn=$(cat "$1"); echo $((n+1)) > "$1"\n' >"$inc"
 chmod +x "$inc"
@@ -60,13 +43,7 @@ loop() {
 	echo $(((end - start) / 1000000))
 }
 
-"$LOCKSMITH" --config "$dir/locksmith.yaml" serve --listen 127.0.0.1:0 --agent-socket "$dir/agent.sock" 2>"$dir/serve.log" &
-server=$!
-for ((i = 0; i < 300; i++)); do [ -S "$dir/agent.sock" ] && break; sleep 0.05; done
-[ -S "$dir/agent.sock" ] || { echo "locksmith serve did not start:" >&2; cat "$dir/serve.log" >&2; exit 1; }
-
-local_exec() { LOCKSMITH_SERVER= "$LOCKSMITH" --config "$dir/locksmith.yaml" exec "$@"; }
-agent_exec() { LOCKSMITH_SERVER="unix://$dir/agent.sock" "$LOCKSMITH" exec "$@"; }
+start_server
 
 printf '%d × %d increments, %d CPUs, load %s\n' "$PROCS" "$RUNS" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %10s %18s %18s\n' round flock "exec (own host)" "exec (server)"

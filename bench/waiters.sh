@@ -15,27 +15,8 @@ set -euo pipefail
 BIN=${BIN:-bin}
 N=${1:-200}
 WORK=${2:-0.025}
-LOCKSMITH=$(cd "$BIN" && pwd)/locksmith
-command -v flock >/dev/null || { echo "flock(1) missing (util-linux)" >&2; exit 1; }
-[ -x "$LOCKSMITH" ] || { echo "$LOCKSMITH missing: run make build" >&2; exit 1; }
-
-dir=$(mktemp -d /tmp/locksmith-waiters.XXXXXX)
-server=
-pids=()
-cleanup() {
-	for pid in "${pids[@]}" $server; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}" $server; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-cat >"$dir/locksmith.yaml" <<YAML
-plugins:
-  file:
-    config:
-      named_dir: $dir/named
-      session_dir: $dir/sessions
-YAML
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 work="$dir/work"
 printf '#!/bin/sh\nsleep %s\nn=$(cat "$1"); echo $((n+1)) > "$1"\n' "$WORK" >"$work"
 chmod +x "$work"
@@ -96,13 +77,7 @@ queued_locksmith() {
 	grep -c '"granted": false' <<<"$out" || true
 }
 
-"$LOCKSMITH" --config "$dir/locksmith.yaml" serve --listen 127.0.0.1:0 --agent-socket "$dir/agent.sock" 2>"$dir/serve.log" &
-server=$!
-for ((i = 0; i < 300; i++)); do [ -S "$dir/agent.sock" ] && break; sleep 0.05; done
-[ -S "$dir/agent.sock" ] || { echo "locksmith serve did not start:" >&2; cat "$dir/serve.log" >&2; exit 1; }
-
-local_exec() { LOCKSMITH_SERVER= "$LOCKSMITH" --config "$dir/locksmith.yaml" exec "$@"; }
-agent_exec() { LOCKSMITH_SERVER="unix://$dir/agent.sock" "$LOCKSMITH" exec "$@"; }
+start_server
 
 serial=$(echo "$N * $WORK * 1000" | bc -l | cut -d. -f1)
 printf '%d waiters × %s s of work (serial %d ms), %d CPUs, load %s\n' "$N" "$WORK" "$serial" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"

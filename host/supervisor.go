@@ -231,15 +231,15 @@ func launchErr(role string, spec pluginSpec, err error) error {
 // it. The exit is an event (a pidfd) where the system has one, so a host
 // waiting on a lock is not woken every exitPoll to look; elsewhere it polls.
 func waitExit(conn *sdk.Conn) {
-	t := time.NewTicker(exitPoll)
-	defer t.Stop()
 	if w, err := pidwatch.Start(conn.Pid()); err == nil {
 		// Until go-plugin reaps the process, its pid is the plugin's, so
 		// the watch is on the plugin; the recheck covers the rest.
 		recheck := time.NewTicker(exitRecheck)
-		for !conn.Exited() && !isDone(w.Done()) {
+	wait:
+		for !conn.Exited() {
 			select {
 			case <-w.Done():
+				break wait
 			case <-recheck.C:
 			}
 		}
@@ -247,18 +247,10 @@ func waitExit(conn *sdk.Conn) {
 		w.Stop()
 	}
 	// go-plugin notes the exit when its Wait returns, just after.
+	t := time.NewTicker(exitPoll)
+	defer t.Stop()
 	for !conn.Exited() {
 		<-t.C
-	}
-}
-
-// isDone reports whether ch is closed.
-func isDone(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
 	}
 }
 
