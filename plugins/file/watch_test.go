@@ -42,7 +42,7 @@ func nextEvent(t *testing.T, events <-chan sdk.Event, within time.Duration) sdk.
 
 // TestWatchAcrossProcessesUsesNotifications: with polling effectively off
 // (one minute), a change by another store reaches a watch at once through
-// inotify.
+// the futex words.
 func TestWatchAcrossProcessesUsesNotifications(t *testing.T) {
 	dir := t.TempDir()
 	watcher := newStore(t, dir, func(c sdk.Config) { c["poll_interval"] = "1m"; c["probe_interval"] = "10s" })
@@ -63,13 +63,48 @@ func TestWatchAcrossProcessesUsesNotifications(t *testing.T) {
 	}
 }
 
+// TestWatchWakeOnSleepsThroughOtherKeys: a watch that names a key
+// (sdk.WithWakeOn) in one store is not woken by another store's change of
+// another key, and once the named key changes it delivers both changes, in
+// order.
+func TestWatchWakeOnSleepsThroughOtherKeys(t *testing.T) {
+	dir := t.TempDir()
+	watcher := newStore(t, dir, func(c sdk.Config) { c["poll_interval"] = "1m"; c["probe_interval"] = "10s" })
+	writer := newStore(t, dir)
+	sess := openSession(t, writer, time.Minute)
+	pw := mustPut(t, writer, sdk.PutRequest{Resource: "r", Key: "w", Session: sess})
+	ctx, cancel := context.WithCancel(sdk.WithWakeOn(context.Background(), "w"))
+	events := make(chan sdk.Event, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- watcher.Watch(ctx, "r", pw.Rev+1, func(ev sdk.Event) error { events <- ev; return nil })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(100 * time.Millisecond)
+
+	px := mustPut(t, writer, sdk.PutRequest{Resource: "r", Key: "x", Session: sess})
+	select {
+	case ev := <-events:
+		t.Fatalf("a watch waiting for w delivered %s of %s at once", ev.Type, ev.Entry.Key)
+	case <-time.After(300 * time.Millisecond):
+	}
+	pw2 := mustPut(t, writer, sdk.PutRequest{Resource: "r", Key: "w", Value: []byte("2"), Session: sess})
+	for _, want := range []sdk.PutResult{px, pw2} {
+		if ev := nextEvent(t, events, 2*time.Second); ev.Rev != want.ModRev {
+			t.Fatalf("event at revision %d; want %d", ev.Rev, want.ModRev)
+		}
+	}
+}
+
 // TestWatchSeesDeadSessionQuickly: when the process owning an entry dies
 // (here: its session file's lock is dropped without any cleanup, as the
 // kernel does for a killed process), a watch in another process delivers
 // the entry's deletion within well under a second.
 func TestWatchSeesDeadSessionQuickly(t *testing.T) {
 	dir := t.TempDir()
-	watcher := newStore(t, dir, func(c sdk.Config) { c["poll_interval"] = "1m"; c["probe_interval"] = "50ms" })
+	// Neither a re-read nor a probe comes within the test's bound: the
+	// watch learns of the death through its parked flock.
+	watcher := newStore(t, dir, func(c sdk.Config) { c["poll_interval"] = "1m"; c["probe_interval"] = "10s" })
 	holder := newStore(t, dir)
 	sess := openSession(t, holder, time.Minute)
 	p := mustPut(t, holder, sdk.PutRequest{Resource: "r", Key: "held", Session: sess})
