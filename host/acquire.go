@@ -94,7 +94,7 @@ func (h *Host) wait(ctx context.Context, s *session, resource, key string, rev i
 		for n, j := range bl {
 			keys[n] = q[j].Key
 		}
-		if err := h.graph.waiting(o, keys); err != nil {
+		if err := h.graph.waiting(o, key, keys); err != nil {
 			return false, fmt.Errorf("lock %s: %w", resource, err)
 		}
 		return false, nil
@@ -114,11 +114,14 @@ func (h *Host) wait(ctx context.Context, s *session, resource, key string, rev i
 // depends on an entry the watch was not told of, the watch is started
 // again with the new keys, from the last revision seen.
 func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev int64, q queue, wakeOn func(queue) []string, done func(queue) (bool, error)) (queue, error) {
+	// The graph's change signal is taken before each look at the graph
+	// (done), so a change in between wakes the wait.
+	graph := h.graph.changed()
 	if ok, err := done(q); ok || err != nil {
 		return q, err
 	}
 	if !s.current().info.Has(sdk.CapWatch) {
-		return h.poll(ctx, s, resource, done)
+		return h.poll(ctx, s, resource, graph, done)
 	}
 	// The events change the queue in place: it is this call's own.
 	q = slices.Clone(q)
@@ -155,7 +158,7 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 							more = false
 						}
 					}
-				case <-h.graph.changed():
+				case <-graph:
 				case err := <-errc:
 					return false, err
 				case <-s.ctx.Done():
@@ -163,6 +166,7 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 				case <-ctx.Done():
 					return false, waitErr(ctx, resource)
 				}
+				graph = h.graph.changed()
 				if ok, err := done(q); ok || err != nil {
 					return ok, err
 				}
@@ -218,6 +222,7 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 			return q, backendErr("lock "+resource, rerr)
 		}
 		rev, q = r.Rev, newQueue(r.Entries)
+		graph = h.graph.changed()
 		if ok, err := done(q); ok || err != nil {
 			return q, err
 		}
@@ -240,12 +245,12 @@ func subset(a, b []string) bool {
 
 // poll waits by reading the queue again after each delay of the host's
 // backoff: the fallback for backends that cannot watch.
-func (h *Host) poll(ctx context.Context, s *session, resource string, done func(queue) (bool, error)) (queue, error) {
+func (h *Host) poll(ctx context.Context, s *session, resource string, graph <-chan struct{}, done func(queue) (bool, error)) (queue, error) {
 	for attempt := 0; ; attempt++ {
 		t := time.NewTimer(h.backoff.Delay(attempt))
 		select {
 		case <-t.C:
-		case <-h.graph.changed():
+		case <-graph:
 			t.Stop()
 		case <-s.ctx.Done():
 			t.Stop()
@@ -270,6 +275,7 @@ func (h *Host) poll(ctx context.Context, s *session, resource string, done func(
 			return nil, backendErr("lock "+resource, err)
 		}
 		q := newQueue(r.Entries)
+		graph = h.graph.changed()
 		if ok, err := done(q); ok || err != nil {
 			return q, err
 		}

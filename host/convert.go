@@ -305,6 +305,7 @@ func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, b
 		}
 		return keys
 	}
+	l.h.graph.started(l.key)
 	_, err := l.h.follow(ctx, l.sess, l.resource, l.key, rev, q, wakeOn, func(q queue) (bool, error) {
 		if q.index(l.key) < 0 {
 			l.mu.Lock()
@@ -327,7 +328,7 @@ func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, b
 		if len(waitingFor) == 0 {
 			return true, nil
 		}
-		return false, l.h.graph.waiting(l.owner, waitingFor)
+		return false, l.h.graph.waiting(l.owner, l.key, waitingFor)
 	})
 	l.h.graph.stopped(l.owner)
 	info := l.stored()
