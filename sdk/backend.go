@@ -167,11 +167,17 @@ type DeleteRequest struct {
 	Resource  string
 	Key       string
 	ExpectRev int64
+	// WithRange asks for the resource's entries after the delete, read
+	// atomically with it: the queue at revision Rev. Only a backend that
+	// announces CapDeleteRange must answer it; others may ignore it.
+	WithRange bool
 }
 
-// DeleteResult is what Delete did.
+// DeleteResult is what Delete did. Entries is set only for WithRange, on
+// a backend with CapDeleteRange.
 type DeleteResult struct {
-	Rev int64
+	Rev     int64
+	Entries []Entry
 }
 
 // RangeResult is the state of a resource at revision Rev.

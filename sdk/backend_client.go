@@ -206,11 +206,11 @@ func (c *backendClient) Update(ctx context.Context, req UpdateRequest) (UpdateRe
 }
 
 func (c *backendClient) Delete(ctx context.Context, req DeleteRequest) (DeleteResult, error) {
-	r, err := c.c.Delete(ctx, &pb.DeleteRequest{Resource: req.Resource, Key: req.Key, ExpectRev: req.ExpectRev})
+	r, err := c.c.Delete(ctx, &pb.DeleteRequest{Resource: req.Resource, Key: req.Key, ExpectRev: req.ExpectRev, WithRange: req.WithRange})
 	if err != nil {
 		return DeleteResult{}, clientErr(ctx, err)
 	}
-	return DeleteResult{Rev: r.Rev}, nil
+	return DeleteResult{Rev: r.Rev, Entries: entriesFromPB(r.Entries)}, nil
 }
 
 func (c *backendClient) Range(ctx context.Context, resource string) (RangeResult, error) {

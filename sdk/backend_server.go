@@ -180,11 +180,11 @@ func (s *backendServer) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.
 }
 
 func (s *backendServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteResponse, error) {
-	r, err := s.impl.Delete(ctx, DeleteRequest{Resource: req.Resource, Key: req.Key, ExpectRev: req.ExpectRev})
+	r, err := s.impl.Delete(ctx, DeleteRequest{Resource: req.Resource, Key: req.Key, ExpectRev: req.ExpectRev, WithRange: req.WithRange})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.DeleteResponse{Rev: r.Rev}, nil
+	return &pb.DeleteResponse{Rev: r.Rev, Entries: entriesToPB(r.Entries)}, nil
 }
 
 func (s *backendServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {

@@ -33,6 +33,10 @@ const (
 	// survives a crash of the plugin process: the restarted plugin adopts
 	// it and its leases are kept.
 	CapAdopt = "adopt"
+	// CapDeleteRange: Delete answers WithRange with the resource's
+	// entries at the delete's revision, so that a host can hand a lock to
+	// its own next waiter at once, without waiting for the watch.
+	CapDeleteRange = "delete_range"
 )
 
 // PluginInfo describes a plugin to its host.

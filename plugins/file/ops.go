@@ -249,6 +249,9 @@ func (s *Store) Delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteRe
 		}
 		st.remove(i)
 		res = sdk.DeleteResult{Rev: st.rev}
+		if req.WithRange {
+			res.Entries = st.cloneEntries()
+		}
 		return true, nil
 	})
 	if errors.Is(err, errNoFile) {

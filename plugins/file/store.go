@@ -94,7 +94,7 @@ func (s *Store) Info(context.Context) (sdk.PluginInfo, error) {
 		Name:         "file",
 		Version:      Version,
 		Kind:         sdk.KindBackend,
-		Capabilities: []string{sdk.CapWatch, sdk.CapPersistent, sdk.CapRepair, sdk.CapAdopt},
+		Capabilities: []string{sdk.CapWatch, sdk.CapPersistent, sdk.CapRepair, sdk.CapAdopt, sdk.CapDeleteRange},
 		ConfigSchema: configSchema,
 		Warnings:     warnings,
 	}, nil

@@ -36,6 +36,7 @@ var checks = []check{
 	{name: "DeleteCompareAndSwap", run: checkDeleteCompareAndSwap},
 	{name: "RangeCreationOrder", run: checkRangeCreationOrder},
 	{name: "PutWithRange", run: checkPutWithRange},
+	{name: "DeleteWithRange", run: checkDeleteWithRange},
 	{name: "RangeResources", run: checkRangeResources},
 	{name: "PutWithRangeConcurrentSnapshots", run: checkPutWithRangeConcurrent},
 	{name: "WatchReplaysHistory", run: checkWatchReplaysHistory},

@@ -236,6 +236,30 @@ var breakages = []breakage{
 			})
 		}
 	}},
+	{name: "DeleteRangeBeforeTheDelete", check: "DeleteWithRange", want: "entries after the delete", breakStore: func(s sdk.Backend, b *broken) {
+		// Answers with the queue as it was before the delete.
+		b.del = func(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteResult, error) {
+			before, err := s.Range(ctx, req.Resource)
+			if err != nil {
+				return sdk.DeleteResult{}, err
+			}
+			res, err := s.Delete(ctx, req)
+			if req.WithRange {
+				res.Entries = before.Entries
+			}
+			return res, err
+		}
+	}},
+	{name: "DeleteRangeDropsOthers", check: "DeleteWithRange", want: "entries after the delete", breakStore: func(s sdk.Backend, b *broken) {
+		// Answers with only the first entry left.
+		b.del = func(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteResult, error) {
+			res, err := s.Delete(ctx, req)
+			if len(res.Entries) > 1 {
+				res.Entries = res.Entries[:1]
+			}
+			return res, err
+		}
+	}},
 	{name: "WakeOnFiltersEvents", check: "WatchWakeOnDeliversAll", want: "woken by its key's change", breakStore: func(s sdk.Backend, b *broken) {
 		// Takes the hint for a filter: only the named keys' changes.
 		b.watch = func(ctx context.Context, resource string, fromRev int64, send func(sdk.Event) error) error {

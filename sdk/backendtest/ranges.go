@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -77,6 +78,48 @@ func checkPutWithRange(t tb, e *env) {
 	rg := e.rangeOf(t, ctx, e.b, r)
 	if len(rg.Entries) != len(keys) {
 		t.Errorf("Range after puts: got %s, want %v", keysOf(rg.Entries), keys)
+	}
+}
+
+// checkDeleteWithRange: a backend that announces CapDeleteRange answers a
+// Delete WithRange with the entries left after it, in creation order, at
+// the delete's revision, as a Range at that revision would. (A host grants
+// its own next waiter from that answer, so a stale or partial one would
+// grant a lock twice.)
+func checkDeleteWithRange(t tb, e *env) {
+	ctx := e.ctx(t, 0)
+	info, err := e.b.Info(ctx)
+	if err != nil {
+		t.Fatalf("Info: %v", err)
+	}
+	if !info.Has(sdk.CapDeleteRange) {
+		t.Skipf("the backend does not announce %q", sdk.CapDeleteRange)
+	}
+	s := e.open(t, ctx, e.b, longTTL)
+	r := e.resource("r")
+	puts := map[string]sdk.PutResult{}
+	for _, k := range []string{"q1", "q0", "q2", "q3"} {
+		puts[k] = e.put(t, ctx, sdk.PutRequest{Resource: r, Key: k, Value: []byte(k), Session: s.ID, IfAbsent: true})
+	}
+	left := []string{"q1", "q0", "q2", "q3"}
+	for _, k := range []string{"q0", "q1", "q3", "q2"} {
+		d := e.delete(t, ctx, sdk.DeleteRequest{Resource: r, Key: k, ExpectRev: puts[k].ModRev, WithRange: true})
+		left = slices.DeleteFunc(left, func(x string) bool { return x == k })
+		rg := e.rangeOf(t, ctx, e.b, r)
+		if rg.Rev != d.Rev {
+			t.Fatalf("delete %s: revision %d, but Range right after it is at %d with nothing else writing", k, d.Rev, rg.Rev)
+		}
+		if len(d.Entries) != len(left) {
+			t.Errorf("delete %s with range: entries after the delete %s, want %v", k, keysOf(d.Entries), left)
+			continue
+		}
+		for i, en := range d.Entries {
+			want := puts[left[i]]
+			if en.Key != left[i] || en.CreateRev != want.CreateRev || en.ModRev != want.ModRev || en.Session != s.ID || string(en.Value) != left[i] {
+				t.Errorf("delete %s with range: entries after the delete %s (entry %d %+v), want %v in creation order, as put", k, keysOf(d.Entries), i, en, left)
+				break
+			}
+		}
 	}
 }
 

@@ -61,7 +61,7 @@ func (s *Store) Info(context.Context) (sdk.PluginInfo, error) {
 		Name:         "memory",
 		Version:      "0.1.0",
 		Kind:         sdk.KindBackend,
-		Capabilities: []string{sdk.CapWatch, sdk.CapRepair},
+		Capabilities: []string{sdk.CapWatch, sdk.CapRepair, sdk.CapDeleteRange},
 		ConfigSchema: configSchema,
 		Warnings:     []string{"state lives in the plugin's memory: it is lost, and revisions restart, when the plugin exits"},
 	}, nil
@@ -217,7 +217,11 @@ func (s *Store) Delete(_ context.Context, req sdk.DeleteRequest) (sdk.DeleteResu
 		owner.unlink(req.Resource, req.Key)
 	}
 	r.remove(req.Key, s.history)
-	return sdk.DeleteResult{Rev: r.rev}, nil
+	res := sdk.DeleteResult{Rev: r.rev}
+	if req.WithRange {
+		res.Entries = r.sorted()
+	}
+	return res, nil
 }
 
 // Range returns the resource's entries in creation order.

@@ -1333,10 +1333,13 @@ func (x *UpdateResponse) GetRev() int64 {
 }
 
 type DeleteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Resource      string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	ExpectRev     int64                  `protobuf:"varint,3,opt,name=expect_rev,json=expectRev,proto3" json:"expect_rev,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Resource  string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	Key       string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	ExpectRev int64                  `protobuf:"varint,3,opt,name=expect_rev,json=expectRev,proto3" json:"expect_rev,omitempty"`
+	// with_range asks for the resource's entries after the delete,
+	// atomically; a store that announces "delete_range" answers it.
+	WithRange     bool `protobuf:"varint,4,opt,name=with_range,json=withRange,proto3" json:"with_range,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1392,9 +1395,17 @@ func (x *DeleteRequest) GetExpectRev() int64 {
 	return 0
 }
 
+func (x *DeleteRequest) GetWithRange() bool {
+	if x != nil {
+		return x.WithRange
+	}
+	return false
+}
+
 type DeleteResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rev           int64                  `protobuf:"varint,1,opt,name=rev,proto3" json:"rev,omitempty"`
+	Entries       []*Entry               `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1434,6 +1445,13 @@ func (x *DeleteResponse) GetRev() int64 {
 		return x.Rev
 	}
 	return 0
+}
+
+func (x *DeleteResponse) GetEntries() []*Entry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
 }
 
 type RangeRequest struct {
@@ -2451,14 +2469,17 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x13expect_resource_rev\x18\x05 \x01(\x03R\x11expectResourceRev\";\n" +
 	"\x0eUpdateResponse\x12\x17\n" +
 	"\amod_rev\x18\x01 \x01(\x03R\x06modRev\x12\x10\n" +
-	"\x03rev\x18\x02 \x01(\x03R\x03rev\"\\\n" +
+	"\x03rev\x18\x02 \x01(\x03R\x03rev\"{\n" +
 	"\rDeleteRequest\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1d\n" +
 	"\n" +
-	"expect_rev\x18\x03 \x01(\x03R\texpectRev\"\"\n" +
+	"expect_rev\x18\x03 \x01(\x03R\texpectRev\x12\x1d\n" +
+	"\n" +
+	"with_range\x18\x04 \x01(\bR\twithRange\"X\n" +
 	"\x0eDeleteResponse\x12\x10\n" +
-	"\x03rev\x18\x01 \x01(\x03R\x03rev\"*\n" +
+	"\x03rev\x18\x01 \x01(\x03R\x03rev\x124\n" +
+	"\aentries\x18\x02 \x03(\v2\x1a.locksmith.plugin.v1.EntryR\aentries\"*\n" +
 	"\fRangeRequest\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\"W\n" +
 	"\rRangeResponse\x12\x10\n" +
@@ -2626,58 +2647,59 @@ var file_locksmith_proto_goTypes = []any{
 var file_locksmith_proto_depIdxs = []int32{
 	42, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
 	11, // 1: locksmith.plugin.v1.PutResponse.entries:type_name -> locksmith.plugin.v1.Entry
-	11, // 2: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
-	0,  // 3: locksmith.plugin.v1.WatchResponse.type:type_name -> locksmith.plugin.v1.WatchResponse.Type
-	11, // 4: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
-	11, // 5: locksmith.plugin.v1.ResourceRange.entries:type_name -> locksmith.plugin.v1.Entry
-	33, // 6: locksmith.plugin.v1.RangeResourcesResponse.ranges:type_name -> locksmith.plugin.v1.ResourceRange
-	36, // 7: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	36, // 8: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	1,  // 9: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
-	43, // 10: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
-	2,  // 11: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
-	44, // 12: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
-	3,  // 13: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
-	5,  // 14: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
-	7,  // 15: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
-	9,  // 16: locksmith.plugin.v1.Plugin.GuardProcessGroups:input_type -> locksmith.plugin.v1.GuardProcessGroupsRequest
-	12, // 17: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
-	16, // 18: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
-	18, // 19: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
-	20, // 20: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
-	22, // 21: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
-	24, // 22: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
-	26, // 23: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
-	28, // 24: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
-	30, // 25: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
-	32, // 26: locksmith.plugin.v1.Backend.RangeResources:input_type -> locksmith.plugin.v1.RangeResourcesRequest
-	35, // 27: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
-	38, // 28: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
-	14, // 29: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
-	40, // 30: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
-	4,  // 31: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
-	6,  // 32: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
-	8,  // 33: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
-	10, // 34: locksmith.plugin.v1.Plugin.GuardProcessGroups:output_type -> locksmith.plugin.v1.GuardProcessGroupsResponse
-	13, // 35: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
-	17, // 36: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
-	19, // 37: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
-	21, // 38: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
-	23, // 39: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
-	25, // 40: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
-	27, // 41: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
-	29, // 42: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
-	31, // 43: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
-	34, // 44: locksmith.plugin.v1.Backend.RangeResources:output_type -> locksmith.plugin.v1.RangeResourcesResponse
-	37, // 45: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
-	39, // 46: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
-	15, // 47: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
-	41, // 48: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
-	31, // [31:49] is the sub-list for method output_type
-	13, // [13:31] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 2: locksmith.plugin.v1.DeleteResponse.entries:type_name -> locksmith.plugin.v1.Entry
+	11, // 3: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
+	0,  // 4: locksmith.plugin.v1.WatchResponse.type:type_name -> locksmith.plugin.v1.WatchResponse.Type
+	11, // 5: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
+	11, // 6: locksmith.plugin.v1.ResourceRange.entries:type_name -> locksmith.plugin.v1.Entry
+	33, // 7: locksmith.plugin.v1.RangeResourcesResponse.ranges:type_name -> locksmith.plugin.v1.ResourceRange
+	36, // 8: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	36, // 9: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	1,  // 10: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
+	43, // 11: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	2,  // 12: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
+	44, // 13: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	3,  // 14: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
+	5,  // 15: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
+	7,  // 16: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
+	9,  // 17: locksmith.plugin.v1.Plugin.GuardProcessGroups:input_type -> locksmith.plugin.v1.GuardProcessGroupsRequest
+	12, // 18: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
+	16, // 19: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
+	18, // 20: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
+	20, // 21: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
+	22, // 22: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
+	24, // 23: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
+	26, // 24: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
+	28, // 25: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
+	30, // 26: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
+	32, // 27: locksmith.plugin.v1.Backend.RangeResources:input_type -> locksmith.plugin.v1.RangeResourcesRequest
+	35, // 28: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
+	38, // 29: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
+	14, // 30: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
+	40, // 31: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
+	4,  // 32: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
+	6,  // 33: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
+	8,  // 34: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
+	10, // 35: locksmith.plugin.v1.Plugin.GuardProcessGroups:output_type -> locksmith.plugin.v1.GuardProcessGroupsResponse
+	13, // 36: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
+	17, // 37: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
+	19, // 38: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
+	21, // 39: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
+	23, // 40: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
+	25, // 41: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
+	27, // 42: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
+	29, // 43: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
+	31, // 44: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
+	34, // 45: locksmith.plugin.v1.Backend.RangeResources:output_type -> locksmith.plugin.v1.RangeResourcesResponse
+	37, // 46: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
+	39, // 47: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
+	15, // 48: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
+	41, // 49: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
+	32, // [32:50] is the sub-list for method output_type
+	14, // [14:32] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_locksmith_proto_init() }
