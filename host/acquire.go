@@ -125,6 +125,14 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 	}
 	// The events change the queue in place: it is this call's own.
 	q = slices.Clone(q)
+	// On a store that answers a delete with the queue after it, the
+	// session's own releases hand that queue here (local handoff).
+	var handed <-chan snapshot
+	if s.current().info.Has(sdk.CapDeleteRange) && !h.watchOnly {
+		f := s.local.join(resource)
+		defer s.local.leave(resource, f)
+		handed = f.ch
+	}
 	for {
 		g := s.current()
 		wctx, cancel := context.WithCancel(ctx)
@@ -144,20 +152,31 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 
 		ok, err := func() (bool, error) {
 			for {
+				byHand := false
 				select {
 				case ev := <-events:
-					rev = ev.Rev
-					q = q.apply(ev)
+					// Events up to a queue handed by a release are in it.
+					if ev.Rev > rev {
+						rev = ev.Rev
+						q = q.apply(ev)
+					}
 					// Drain what else has arrived before deciding.
 					for more := true; more; {
 						select {
 						case ev := <-events:
-							rev = ev.Rev
-							q = q.apply(ev)
+							if ev.Rev > rev {
+								rev = ev.Rev
+								q = q.apply(ev)
+							}
 						default:
 							more = false
 						}
 					}
+				case snap := <-handed:
+					if snap.rev <= rev {
+						continue
+					}
+					rev, q, byHand = snap.rev, snap.q, true
 				case <-graph:
 				case err := <-errc:
 					return false, err
@@ -168,6 +187,9 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 				}
 				graph = h.graph.changed()
 				if ok, err := done(q); ok || err != nil {
+					if ok && byHand {
+						h.metrics.handedOff()
+					}
 					return ok, err
 				}
 				if len(hint) > 0 && !subset(wakeOn(q), hint) {

@@ -157,6 +157,58 @@ func BenchmarkBackendContention8(b *testing.B) {
 	}
 }
 
+// BenchmarkOneHostContention8 runs 8 goroutines of one host locking and
+// releasing one resource for a fixed time: throughput and fairness, with
+// each release handing the lock to the host's next waiter from the queue
+// its delete returned (local handoff), and with every waiter told by the
+// store's watch (watch-only), in the same run.
+func BenchmarkOneHostContention8(b *testing.B) {
+	cfgs, _ := backendConfigs(b)
+	for _, name := range []string{"file", "redis"} {
+		for _, watchOnly := range []bool{false, true} {
+			mode := "local-handoff"
+			if watchOnly {
+				mode = "watch-only"
+			}
+			b.Run(name+"/"+mode, func(b *testing.B) {
+				h := newHostFrom(b, cfgs[name]())
+				h.watchOnly = watchOnly
+				const n = 8
+				window := time.Duration(b.N) * time.Millisecond
+				ctx, cancel := context.WithTimeout(context.Background(), window)
+				defer cancel()
+				counts := make([]int, n)
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				for i := range counts {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for ctx.Err() == nil {
+							l, err := h.Named(ctx, "contended")
+							if err != nil {
+								return
+							}
+							counts[i]++
+							_ = l.Release(context.Background())
+						}
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				total, lo, hi := 0, counts[0], counts[0]
+				for _, c := range counts {
+					total += c
+					lo, hi = min(lo, c), max(hi, c)
+				}
+				b.ReportMetric(float64(total)/window.Seconds(), "grants/s")
+				b.ReportMetric(float64(lo)/float64(max(hi, 1)), "fairness-min/max")
+				b.ReportMetric(float64(h.Metrics().LocalHandoffs)/float64(max(total, 1)), "local-handoffs/grant")
+			})
+		}
+	}
+}
+
 // BenchmarkRedisBaselines are the raw recipes on the same kind of server:
 // go-redis SET NX PX with a Lua compare-and-delete, and redsync's mutex;
 // then redsync's handoff with its default retry (a waiter polls).

@@ -33,8 +33,11 @@ type Host struct {
 
 	backoff Backoff
 	graph   *waitGraph
-	events  eventHub
-	metrics metrics
+	// watchOnly turns local handoff off: waiters learn of every release
+	// from the store's watch (benchmarks compare the two).
+	watchOnly bool
+	events    eventHub
+	metrics   metrics
 
 	pipe    atomic.Pointer[pipeline] // serves every new request
 	swapMu  sync.Mutex               // serialises UpdateConfig

@@ -30,6 +30,9 @@ type Metrics struct {
 	// PluginExits counts backend plugin processes that exited on their
 	// own; PluginRestarts the restarts that followed.
 	PluginExits, PluginRestarts uint64
+	// LocalHandoffs counts waits ended by a queue that a release of this
+	// host's handed over (local handoff), not by the store's watch.
+	LocalHandoffs uint64
 }
 
 // Percentiles summarise a set of durations.
@@ -44,7 +47,15 @@ type metrics struct {
 	conflicts, timeouts, deadlocks uint64
 	conversions, releases, lost    uint64
 	pluginExits, pluginRestarts    uint64
+	localHandoffs                  uint64
 	waits, holds, renewals         ring
+}
+
+// handedOff records a wait ended by a locally handed queue.
+func (m *metrics) handedOff() {
+	m.mu.Lock()
+	m.localHandoffs++
+	m.mu.Unlock()
 }
 
 // renewed records how long one session renewal took.
@@ -125,6 +136,7 @@ func (h *Host) Metrics() Metrics {
 		Conversions: m.conversions, Releases: m.releases, LostLeases: m.lost,
 		SuccessRate: 1, Wait: m.waits.percentiles(), Hold: m.holds.percentiles(),
 		Renewal: m.renewals.percentiles(), PluginExits: m.pluginExits, PluginRestarts: m.pluginRestarts,
+		LocalHandoffs: m.localHandoffs,
 	}
 	if n := m.acquisitions + m.failures; n > 0 {
 		out.SuccessRate = float64(m.acquisitions) / float64(n)

@@ -61,6 +61,8 @@ type session struct {
 	lossRun bool      // the session has ended and its leases were told
 	dropped bool      // the anchor is closed
 	lostAt  time.Time // when the session was lost; zero while it lives
+
+	local handoffs // the session's waiters, handed the queue by its releases
 }
 
 // errSessionClosed is the cause of a session ended by its host on purpose.
