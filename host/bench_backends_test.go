@@ -68,6 +68,20 @@ func BenchmarkBackendHandoff(b *testing.B) {
 			benchHandoffBetween(b, a, w)
 		})
 	}
+	// Holder and waiter in one host: the release hands the waiter the
+	// queue its delete returned (local handoff), or, watch-only, the
+	// waiter learns of it from the store's watch.
+	for _, watchOnly := range []bool{false, true} {
+		mode := "file/one-host"
+		if watchOnly {
+			mode += "-watch-only"
+		}
+		b.Run(mode, func(b *testing.B) {
+			h := newHostFrom(b, cfgs["file"]())
+			h.watchOnly = watchOnly
+			benchHandoffBetween(b, h, h)
+		})
+	}
 }
 
 func benchHandoffBetween(b *testing.B, a, w *Host) {
