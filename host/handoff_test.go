@@ -6,10 +6,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/locksmithx/locksmith/internal/redistest"
 )
 
 // TestLocalHandoffKeepsExclusionAndOrder: two hosts (each with its own
-// file plugin process) on one store, four goroutines each, take one lock
+// plugin process) on one store, file or Redis, four goroutines each, take
+// one lock
 // in turns. A release hands the queue left after it to its host's own
 // waiters, which may then be granted before the store's watch tells them;
 // the grants must still never overlap, fencing tokens must rise in the
@@ -17,8 +20,18 @@ import (
 // at least once (the other host's waiters, queued between, keep the
 // handoff from being only local).
 func TestLocalHandoffKeepsExclusionAndOrder(t *testing.T) {
-	dir := t.TempDir()
-	hosts := []*Host{newTestHost(t, dir), newTestHost(t, dir)}
+	t.Run("file", func(t *testing.T) {
+		dir := t.TempDir()
+		checkLocalHandoff(t, newTestHost(t, dir), newTestHost(t, dir))
+	})
+	t.Run("redis", func(t *testing.T) {
+		redistest.Require(t)
+		srv := redistest.Start(t)
+		checkLocalHandoff(t, newHostFrom(t, redisConfig(srv.Addr, "handoff:")), newHostFrom(t, redisConfig(srv.Addr, "handoff:")))
+	})
+}
+
+func checkLocalHandoff(t *testing.T, hosts ...*Host) {
 	const perHost, rounds = 4, 40
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -164,14 +164,26 @@ func (s *Store) Delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteRe
 	if err := checkRequest("delete", req.Resource, req.Key); err != nil {
 		return sdk.DeleteResult{}, err
 	}
-	rep, err := c.run(ctx, "delete", deleteScript, req.Resource, nil, nil, req.Key, req.ExpectRev)
+	rep, err := c.run(ctx, "delete", deleteScript, req.Resource, nil, nil, req.Key, req.ExpectRev, boolArg(req.WithRange))
 	if err != nil {
 		return sdk.DeleteResult{}, err
 	}
 	if err := statusErr("delete", req.Resource, req.Key, req.ExpectRev, rep); err != nil {
 		return sdk.DeleteResult{}, err
 	}
-	return sdk.DeleteResult{Rev: rep.rev}, nil
+	res := sdk.DeleteResult{Rev: rep.rev}
+	if req.WithRange {
+		if c.cluster {
+			// In Cluster the script cannot read sessions (other slots):
+			// entries of dead sessions are removed here, as for Put.
+			if err := c.dropDead(ctx, req.Resource, &rep); err != nil {
+				return sdk.DeleteResult{}, err
+			}
+			res.Rev = rep.rev
+		}
+		res.Entries = nonNil(rep.entries)
+	}
+	return res, nil
 }
 
 func statusErr(op, resource, key string, expect int64, rep reply) error {

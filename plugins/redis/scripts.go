@@ -209,7 +209,8 @@ emit('p', rev, key, e, value)
 return {'ok', rev, e[1], rev, {}}
 `)
 
-// deleteScript: ARGV[6] key, [7] expected modRev (0: any).
+// deleteScript: ARGV[6] key, [7] expected modRev (0: any), [8]
+// withRange: the entries left after the delete.
 var deleteScript = goredis.NewScript(preamble + `
 local key = ARGV[6]
 local e = E[key]
@@ -218,7 +219,9 @@ local want = tonumber(ARGV[7])
 if want ~= 0 and e[2] ~= want then return {'mismatch', curRev(), e[1], e[2], {}} end
 local c, m = e[1], e[2]
 local rev = remove(key)
-return {'ok', rev, c, m, {}}
+local out = {}
+if ARGV[8] == '1' then out = flat() end
+return {'ok', rev, c, m, out}
 `)
 
 // rangeScript removes the entries of dead sessions and returns the rest.

@@ -63,7 +63,7 @@ func (s *Store) Info(context.Context) (sdk.PluginInfo, error) {
 		Name:         "redis",
 		Version:      Version,
 		Kind:         sdk.KindBackend,
-		Capabilities: []string{sdk.CapWatch, sdk.CapDistributed, sdk.CapRepair, sdk.CapAdopt},
+		Capabilities: []string{sdk.CapWatch, sdk.CapDistributed, sdk.CapRepair, sdk.CapAdopt, sdk.CapDeleteRange},
 		ConfigSchema: ConfigSchema,
 	}
 	s.mu.RLock()
