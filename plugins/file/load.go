@@ -212,6 +212,11 @@ func (sf *stateFile) readSlots(snap *snapshot, useCache bool) error {
 		if !present[i] {
 			continue
 		}
+		if snap.valid != nil {
+			// The newest slot holds a valid state: the older one is
+			// read only to fall back on, so it is not read at all.
+			break
+		}
 		st, err := sf.readSlot(snap.sb, i, hdrs[i], useCache)
 		if err != nil {
 			return err
