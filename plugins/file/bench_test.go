@@ -164,3 +164,25 @@ func BenchmarkHandoff(b *testing.B) {
 	b.StopTimer()
 	reportPercentiles(b, lat)
 }
+
+// BenchmarkDecodePayload decodes the state another process wrote: a queue
+// of 100 entries and a full history, as a waiter's store reads it after
+// each change it did not make itself.
+func BenchmarkDecodePayload(b *testing.B) {
+	st := newState("bench", "", 0)
+	for i := range 100 {
+		st.put(fmt.Sprintf("session-%04d/request-%d", i, i), fmt.Sprintf("session-%04d", i), []byte(`{"mode":"X","pid":12345,"host":"bench"}`))
+	}
+	for range historyEvents {
+		st.update(0, []byte(`{"mode":"X","pid":12345,"host":"bench"}`))
+	}
+	p := st.appendPayload(nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := decodePayload(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(p)), "payload-B")
+}

@@ -28,8 +28,15 @@ func TestPayloadRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, st) {
 		t.Errorf("decoded %+v\nwant    %+v", got, st)
 	}
-	if st.rev != 4 || st.compact != 1 || len(st.history) != 4 || st.history[3].Type != sdk.EventDelete {
-		t.Errorf("state after four changes: %+v", st)
+	events, err := st.eventsFrom(0)
+	if err != nil || st.rev != 4 || st.compact != 1 || len(events) != 4 || events[3].Type != sdk.EventDelete {
+		t.Errorf("state after four changes: %+v, events %+v (%v)", st, events, err)
+	}
+	// The decoded state's history is decoded only when asked for, and
+	// then equals what was recorded.
+	again, err := got.eventsFrom(2)
+	if err != nil || !reflect.DeepEqual(again, events[1:]) {
+		t.Errorf("decoded history from 2: %+v (%v)\nwant %+v", again, err, events[1:])
 	}
 }
 
@@ -94,17 +101,17 @@ func TestHistoryBounds(t *testing.T) {
 	for range historyEvents + 10 {
 		st.put("k", "s", []byte("v"))
 	}
-	if len(st.history) != historyEvents || st.compact != st.rev-historyEvents+1 {
-		t.Errorf("history %d events from %d at rev %d", len(st.history), st.compact, st.rev)
+	if len(st.histRevs) != historyEvents || st.compact != st.rev-historyEvents+1 {
+		t.Errorf("history %d events from %d at rev %d", len(st.histRevs), st.compact, st.rev)
 	}
 	big := make([]byte, historyBytes/3)
 	for range 5 {
 		st.put("k", "s", big)
 	}
-	if len(st.histEnc) > historyBytes || st.history[len(st.history)-1].Rev != st.rev || st.compact != st.history[0].Rev {
-		t.Errorf("byte bound: %d bytes, %d events, compact %d", len(st.histEnc), len(st.history), st.compact)
+	if len(st.histEnc) > historyBytes || st.histRevs[len(st.histRevs)-1] != st.rev || st.compact != st.histRevs[0] {
+		t.Errorf("byte bound: %d bytes, %d events, compact %d", len(st.histEnc), len(st.histRevs), st.compact)
 	}
-	if got := st.eventsFrom(st.rev); len(got) != 1 || got[0].Rev != st.rev {
-		t.Errorf("eventsFrom(rev) = %v", got)
+	if got, err := st.eventsFrom(st.rev); err != nil || len(got) != 1 || got[0].Rev != st.rev {
+		t.Errorf("eventsFrom(rev) = %v (%v)", got, err)
 	}
 }

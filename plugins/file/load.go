@@ -142,7 +142,7 @@ func (sf *stateFile) read(boot bootID, useCache bool) (snapshot, error) {
 			// superblock (a new file's first one is not fsynced: the
 			// machine-wide floor covers its revisions).
 			snap.fresh, snap.leftover = true, snap.valid.rev
-		case snap.maxSeq == 1 && snap.slot == 0 && snap.st != nil && len(snap.st.entries) == 0 && len(snap.st.history) == 0:
+		case snap.maxSeq == 1 && snap.slot == 0 && snap.st != nil && len(snap.st.entries) == 0 && len(snap.st.histRevs) == 0:
 			// An initialisation cut short before its superblock.
 			snap.fresh = true
 		default:

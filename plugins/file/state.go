@@ -32,11 +32,12 @@ type state struct {
 	sessionDir string
 	// entries are the live entries in creation order.
 	entries []sdk.Entry
-	// history is the ring of the latest events, oldest first; histEnc is
-	// their encoding, kept so a commit does not encode them again, and
-	// histLens the length of each event's encoding.
-	history  []sdk.Event
+	// histEnc is the encoding of the latest events, oldest first: a
+	// commit writes it as is, and only a watch that replays history
+	// decodes events from it (eventsFrom). histRevs and histLens are each
+	// event's revision and the length of its encoding.
 	histEnc  []byte
+	histRevs []int64
 	histLens []int
 	// touched are the keys of the events recorded since the last commit:
 	// whose watchers that commit wakes (see stateFile.commit).
@@ -64,20 +65,20 @@ func (st *state) record(ev sdk.Event) {
 	}
 	n := len(st.histEnc)
 	st.histEnc = appendEvent(st.histEnc, ev)
-	st.history = append(st.history, ev)
+	st.histRevs = append(st.histRevs, ev.Rev)
 	st.histLens = append(st.histLens, len(st.histEnc)-n)
 	drop, size := 0, 0
-	for len(st.history)-drop > historyEvents || (len(st.histEnc)-size > historyBytes && len(st.history)-drop > 1) {
+	for len(st.histRevs)-drop > historyEvents || (len(st.histEnc)-size > historyBytes && len(st.histRevs)-drop > 1) {
 		size += st.histLens[drop]
 		drop++
 	}
 	if drop > 0 {
-		st.history = slices.Delete(st.history, 0, drop)
+		st.histRevs = slices.Delete(st.histRevs, 0, drop)
 		st.histLens = slices.Delete(st.histLens, 0, drop)
 		st.histEnc = st.histEnc[size:]
 	}
-	if len(st.history) > 0 {
-		st.compact = st.history[0].Rev
+	if len(st.histRevs) > 0 {
+		st.compact = st.histRevs[0]
 	} else {
 		st.compact = st.rev + 1
 	}
@@ -167,23 +168,26 @@ func (st *state) cloneEntries() []sdk.Entry {
 	return out
 }
 
-// eventsFrom returns copies of the history events with Rev >= from.
-func (st *state) eventsFrom(from int64) []sdk.Event {
-	i, _ := slices.BinarySearchFunc(st.history, from, func(ev sdk.Event, r int64) int {
-		switch {
-		case ev.Rev < r:
-			return -1
-		case ev.Rev > r:
-			return 1
-		}
-		return 0
-	})
-	out := make([]sdk.Event, len(st.history)-i)
-	for j, ev := range st.history[i:] {
-		ev.Entry.Value = slices.Clone(ev.Entry.Value)
-		out[j] = ev
+// eventsFrom decodes the history events with Rev >= from (copies the
+// caller may keep). The encoding was checked when it was read or made, so
+// an error means memory went bad under it.
+func (st *state) eventsFrom(from int64) ([]sdk.Event, error) {
+	i, _ := slices.BinarySearch(st.histRevs, from)
+	off := 0
+	for _, n := range st.histLens[:i] {
+		off += n
 	}
-	return out
+	d := &decoder{b: st.histEnc[off:]}
+	out := make([]sdk.Event, 0, len(st.histRevs)-i)
+	for range len(st.histRevs) - i {
+		ev := sdk.Event{Type: sdk.EventType(d.byte()), Rev: d.int()}
+		ev.Entry = d.entry()
+		out = append(out, ev)
+	}
+	if d.err != nil {
+		return nil, errPayload
+	}
+	return out, nil
 }
 
 // The payload of a state slot:
@@ -207,13 +211,13 @@ func (st *state) appendPayload(b []byte) []byte {
 	for _, e := range st.entries {
 		b = appendEntry(b, e)
 	}
-	b = binary.AppendUvarint(b, uint64(len(st.history)))
+	b = binary.AppendUvarint(b, uint64(len(st.histRevs)))
 	return append(b, st.histEnc...)
 }
 
 // clearHistory forgets every event.
 func (st *state) clearHistory() {
-	st.history, st.histEnc, st.histLens = nil, nil, nil
+	st.histRevs, st.histEnc, st.histLens = nil, nil, nil
 }
 
 func appendEvent(b []byte, ev sdk.Event) []byte {
@@ -298,6 +302,15 @@ func (d *decoder) entry() sdk.Entry {
 	return e
 }
 
+// skipEntry passes over an entry, checking its form, without copying it.
+func (d *decoder) skipEntry() {
+	d.bytes()
+	d.bytes()
+	d.bytes()
+	d.int()
+	d.int()
+}
+
 // count reads an element count, bounded by what the rest could hold.
 func (d *decoder) count() int {
 	n := d.uvarint()
@@ -331,14 +344,18 @@ func decodePayload(p []byte) (*state, error) {
 		}
 	}
 	if n := d.count(); n > 0 {
-		st.history = make([]sdk.Event, 0, n)
+		// Events are checked and measured, not decoded: a watch that
+		// replays them decodes them (eventsFrom).
+		st.histRevs = make([]int64, 0, n)
 		st.histLens = make([]int, 0, n)
 		start := d.b
 		for range n {
 			before := len(d.b)
-			ev := sdk.Event{Type: sdk.EventType(d.byte()), Rev: d.int()}
-			ev.Entry = d.entry()
-			st.history = append(st.history, ev)
+			if t := sdk.EventType(d.byte()); t != sdk.EventPut && t != sdk.EventDelete {
+				d.err = errPayload
+			}
+			st.histRevs = append(st.histRevs, d.int())
+			d.skipEntry()
 			st.histLens = append(st.histLens, before-len(d.b))
 		}
 		if d.err == nil {
@@ -367,11 +384,11 @@ func (st *state) consistent() bool {
 		keys[e.Key] = true
 	}
 	last := st.compact - 1
-	for _, ev := range st.history {
-		if (ev.Type != sdk.EventPut && ev.Type != sdk.EventDelete) || ev.Rev <= last || ev.Rev > st.rev {
+	for _, rev := range st.histRevs {
+		if rev <= last || rev > st.rev {
 			return false
 		}
-		last = ev.Rev
+		last = rev
 	}
 	return true
 }

@@ -61,16 +61,20 @@ func (s *Store) Watch(ctx context.Context, resource string, fromRev int64, send 
 			wake = sf.changed()
 		}
 		var compacted bool
+		var decodeErr error
 		err := s.viewProbing(ctx, sf, true, spec, func(st *state) {
 			if next < st.compact && next <= st.rev {
 				compacted = true
 				return
 			}
-			events = st.eventsFrom(next)
+			events, decodeErr = st.eventsFrom(next)
 			head = s.foreign(st, spec, head[:0])
 		})
 		if err != nil {
 			return err
+		}
+		if decodeErr != nil {
+			return sdk.Errorf(sdk.CodeCorrupt, "watch %s: the event history in memory does not decode: %v", resource, decodeErr)
 		}
 		if compacted {
 			return sdk.Errorf(sdk.CodeCompacted, "watch %s from revision %d: history was compacted; range again", resource, next)
