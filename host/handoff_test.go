@@ -15,10 +15,10 @@ import (
 // one lock
 // in turns. A release hands the queue left after it to its host's own
 // waiters, which may then be granted before the store's watch tells them;
-// the grants must still never overlap, fencing tokens must rise in the
-// order the lock is held, and each host must grant from a handed queue
-// at least once (the other host's waiters, queued between, keep the
-// handoff from being only local).
+// the grants must still never overlap, and fencing tokens must rise in
+// the order the lock is held (the other host's waiters, queued between,
+// make a handed queue that left them out grant out of turn). Some wait
+// must have ended by a handed queue, or the test tested nothing.
 func TestLocalHandoffKeepsExclusionAndOrder(t *testing.T) {
 	t.Run("file", func(t *testing.T) {
 		dir := t.TempDir()
@@ -84,11 +84,13 @@ func checkLocalHandoff(t *testing.T, hosts ...*Host) {
 	if want := len(hosts) * perHost * rounds; grants != want {
 		t.Fatalf("%d grants, want %d", grants, want)
 	}
+	handed := uint64(0)
 	for i, h := range hosts {
 		m := h.Metrics()
 		t.Logf("host %d: %d grants, %d from a handed queue", i, m.Acquisitions, m.LocalHandoffs)
-		if m.LocalHandoffs == 0 {
-			t.Errorf("host %d: no wait ended by its own release's queue in %d grants", i, m.Acquisitions)
-		}
+		handed += m.LocalHandoffs
+	}
+	if handed == 0 {
+		t.Errorf("no wait ended by a queue its host's release handed over, in %d grants", grants)
 	}
 }
