@@ -133,40 +133,11 @@ func BenchmarkBackendContention8(b *testing.B) {
 	cfgs, _ := backendConfigs(b)
 	for _, name := range []string{"file", "redis"} {
 		b.Run(name, func(b *testing.B) {
-			const n = 8
-			hosts := make([]*Host, n)
+			hosts := make([]*Host, 8)
 			for i := range hosts {
 				hosts[i] = newHostFrom(b, cfgs[name]())
 			}
-			window := time.Duration(b.N) * time.Millisecond
-			ctx, cancel := context.WithTimeout(context.Background(), window)
-			defer cancel()
-			counts := make([]int, n)
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for i, h := range hosts {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for ctx.Err() == nil {
-						l, err := h.Named(ctx, "contended")
-						if err != nil {
-							return
-						}
-						counts[i]++
-						_ = l.Release(context.Background())
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			total, lo, hi := 0, counts[0], counts[0]
-			for _, c := range counts {
-				total += c
-				lo, hi = min(lo, c), max(hi, c)
-			}
-			b.ReportMetric(float64(total)/window.Seconds(), "grants/s")
-			b.ReportMetric(float64(lo)/float64(max(hi, 1)), "fairness-min/max")
+			benchContention(b, hosts)
 		})
 	}
 }
@@ -187,40 +158,47 @@ func BenchmarkOneHostContention8(b *testing.B) {
 			b.Run(name+"/"+mode, func(b *testing.B) {
 				h := newHostFrom(b, cfgs[name]())
 				h.watchOnly = watchOnly
-				const n = 8
-				window := time.Duration(b.N) * time.Millisecond
-				ctx, cancel := context.WithTimeout(context.Background(), window)
-				defer cancel()
-				counts := make([]int, n)
-				var wg sync.WaitGroup
-				b.ResetTimer()
-				for i := range counts {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for ctx.Err() == nil {
-							l, err := h.Named(ctx, "contended")
-							if err != nil {
-								return
-							}
-							counts[i]++
-							_ = l.Release(context.Background())
-						}
-					}()
-				}
-				wg.Wait()
-				b.StopTimer()
-				total, lo, hi := 0, counts[0], counts[0]
-				for _, c := range counts {
-					total += c
-					lo, hi = min(lo, c), max(hi, c)
-				}
-				b.ReportMetric(float64(total)/window.Seconds(), "grants/s")
-				b.ReportMetric(float64(lo)/float64(max(hi, 1)), "fairness-min/max")
+				total := benchContention(b, []*Host{h, h, h, h, h, h, h, h})
 				b.ReportMetric(float64(h.Metrics().LocalHandoffs)/float64(max(total, 1)), "local-handoffs/grant")
 			})
 		}
 	}
+}
+
+// benchContention runs a contender per entry of hosts (a host may appear
+// more than once: goroutines of one host) for b.N milliseconds, reports
+// grants per second and fairness, and returns the grants.
+func benchContention(b *testing.B, hosts []*Host) int {
+	window := time.Duration(b.N) * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), window)
+	defer cancel()
+	counts := make([]int, len(hosts))
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				l, err := h.Named(ctx, "contended")
+				if err != nil {
+					return
+				}
+				counts[i]++
+				_ = l.Release(context.Background())
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	total, lo, hi := 0, counts[0], counts[0]
+	for _, c := range counts {
+		total += c
+		lo, hi = min(lo, c), max(hi, c)
+	}
+	b.ReportMetric(float64(total)/window.Seconds(), "grants/s")
+	b.ReportMetric(float64(lo)/float64(max(hi, 1)), "fairness-min/max")
+	return total
 }
 
 // BenchmarkRedisBaselines are the raw recipes on the same kind of server:
