@@ -3,6 +3,7 @@ package file
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -35,4 +36,30 @@ func BenchmarkRangeResources(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/read-of-10⁴")
+}
+
+// TestWidenRestores: a one-CPU process reading many resources uses more
+// CPUs until the last overlapping read ends, then one again; a process
+// that already uses several is left alone.
+func TestWidenRestores(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	first := widen()
+	want := min(runtime.NumCPU(), rangeWorkers)
+	if got := runtime.GOMAXPROCS(0); got != want {
+		t.Fatalf("GOMAXPROCS during a bulk read = %d, want %d", got, want)
+	}
+	second := widen()
+	first()
+	if got := runtime.GOMAXPROCS(0); got != want {
+		t.Fatalf("GOMAXPROCS while a second read lasts = %d, want %d", got, want)
+	}
+	second()
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Fatalf("GOMAXPROCS after the reads = %d, want 1", got)
+	}
+	runtime.GOMAXPROCS(2)
+	widen()()
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Fatalf("GOMAXPROCS of a process on 2 CPUs after a read = %d, want 2", got)
+	}
 }

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -263,4 +266,92 @@ func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.
 		return nil, err
 	}
 	return ps, nil
+}
+
+// rangeWorkers is how many state files RangeResources reads at once. Most
+// of a read is system calls (flock, stat, pread), which run off the Go
+// scheduler's processor, so a few readers overlap even in a plugin limited
+// to one CPU (GOMAXPROCS=1).
+const rangeWorkers = 4
+
+var _ sdk.ResourceRanger = (*Store)(nil)
+
+// widenAt is how many resources make a read worth more CPUs.
+const widenAt = 256
+
+var widening struct {
+	sync.Mutex
+	n    int
+	prev int
+}
+
+// widen lets a process limited to one CPU (a plugin, which runs on one
+// CPU for the latency of small calls: sdk.WithMaxProcs) use up to
+// rangeWorkers CPUs while a bulk read lasts; the returned func narrows it
+// again when the last such read ends. With GOMAXPROCS above 1 it does
+// nothing: the Go runtime already spreads the readers.
+func widen() (narrow func()) {
+	widening.Lock()
+	defer widening.Unlock()
+	if widening.n == 0 {
+		widening.prev = runtime.GOMAXPROCS(0)
+		if widening.prev != 1 {
+			return func() {}
+		}
+		runtime.GOMAXPROCS(min(runtime.NumCPU(), rangeWorkers))
+	}
+	widening.n++
+	return func() {
+		widening.Lock()
+		defer widening.Unlock()
+		if widening.n--; widening.n == 0 {
+			runtime.GOMAXPROCS(widening.prev)
+		}
+	}
+}
+
+// RangeResources reads every resource whose name starts with prefix, a
+// few state files at a time (sdk.ResourceRanger): the queue of each, read
+// atomically on its own as Range reads it, in the order Resources lists
+// them. A resource removed between the listing and its read comes back
+// with no entries.
+func (s *Store) RangeResources(ctx context.Context, prefix string) ([]sdk.ResourceRange, error) {
+	names, err := s.Resources(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) >= widenAt {
+		defer widen()()
+	}
+	out := make([]sdk.ResourceRange, len(names))
+	errs := make([]error, rangeWorkers)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range min(rangeWorkers, len(names)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) || ctx.Err() != nil {
+					return
+				}
+				r, err := s.Range(ctx, names[i])
+				if err != nil {
+					errs[w] = fmt.Errorf("range %s: %w", names[i], err)
+					next.Store(int64(len(names)))
+					return
+				}
+				out[i] = sdk.ResourceRange{Resource: names[i], RangeResult: r}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
