@@ -268,10 +268,11 @@ func (s *Store) inspect(ctx context.Context, sf *stateFile, repair bool) ([]sdk.
 	return ps, nil
 }
 
-// rangeWorkers is how many state files RangeResources reads at once. Most
-// of a read is system calls (flock, stat, pread), which run off the Go
-// scheduler's processor, so a few readers overlap even in a plugin limited
-// to one CPU (GOMAXPROCS=1).
+// rangeWorkers is how many state files RangeResources reads at once, and
+// how many CPUs it may use. Each system call of a read (flock, stat,
+// pread) is too short to free the Go scheduler's processor for another
+// reader, so readers overlap only on several CPUs: widen gives a plugin,
+// limited to one, more while the read lasts.
 const rangeWorkers = 4
 
 var _ sdk.ResourceRanger = (*Store)(nil)

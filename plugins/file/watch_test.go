@@ -10,11 +10,12 @@ import (
 	"github.com/locksmithx/locksmith/sdk"
 )
 
-// watchEvents runs Watch in the background and returns its events and its
-// end.
-func watchEvents(t *testing.T, s *Store, resource string, from int64) (<-chan sdk.Event, <-chan error) {
+// watchEvents runs Watch in the background until the test ends and returns
+// its events and its end; the watch wakes on the keys wakeOn names
+// (sdk.WithWakeOn), if any.
+func watchEvents(t *testing.T, s *Store, resource string, from int64, wakeOn ...string) (<-chan sdk.Event, <-chan error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(sdk.WithWakeOn(context.Background(), wakeOn...))
 	events := make(chan sdk.Event, 1024)
 	done := make(chan error, 1)
 	go func() { done <- s.Watch(ctx, resource, from, func(ev sdk.Event) error { events <- ev; return nil }) }()
@@ -73,13 +74,7 @@ func TestWatchWakeOnSleepsThroughOtherKeys(t *testing.T) {
 	writer := newStore(t, dir)
 	sess := openSession(t, writer, time.Minute)
 	pw := mustPut(t, writer, sdk.PutRequest{Resource: "r", Key: "w", Session: sess})
-	ctx, cancel := context.WithCancel(sdk.WithWakeOn(context.Background(), "w"))
-	events := make(chan sdk.Event, 16)
-	done := make(chan error, 1)
-	go func() {
-		done <- watcher.Watch(ctx, "r", pw.Rev+1, func(ev sdk.Event) error { events <- ev; return nil })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	events, _ := watchEvents(t, watcher, "r", pw.Rev+1, "w")
 	time.Sleep(100 * time.Millisecond)
 
 	px := mustPut(t, writer, sdk.PutRequest{Resource: "r", Key: "x", Session: sess})
