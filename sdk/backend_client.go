@@ -293,3 +293,46 @@ func (c *backendClient) RangeResources(ctx context.Context, prefix string) ([]Re
 		}
 	}
 }
+
+// Batch sends the ops in one call. A plugin built with an sdk older than
+// the call gets them one call each (see ApplyEach).
+func (c *backendClient) Batch(ctx context.Context, ops []BatchOp) ([]BatchResult, error) {
+	if err := checkBatch(ops); err != nil {
+		return nil, err
+	}
+	req := &pb.BatchRequest{Ops: make([]*pb.BatchOp, len(ops))}
+	for i, op := range ops {
+		if p := op.Put; p != nil {
+			req.Ops[i] = &pb.BatchOp{Op: &pb.BatchOp_Put{Put: &pb.PutRequest{Resource: p.Resource, Key: p.Key, Value: p.Value,
+				Session: p.Session, IfAbsent: p.IfAbsent, WithRange: p.WithRange}}}
+		} else {
+			d := op.Delete
+			req.Ops[i] = &pb.BatchOp{Op: &pb.BatchOp_Delete{Delete: &pb.DeleteRequest{Resource: d.Resource, Key: d.Key,
+				ExpectRev: d.ExpectRev, WithRange: d.WithRange}}}
+		}
+	}
+	r, err := c.c.Batch(ctx, req)
+	if err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return ApplyEach(ctx, c, ops), nil
+		}
+		return nil, clientErr(ctx, err)
+	}
+	if len(r.Results) != len(ops) {
+		return nil, Errorf(CodeUnknown, "batch of %d ops answered with %d results", len(ops), len(r.Results))
+	}
+	out := make([]BatchResult, len(ops))
+	for i, res := range r.Results {
+		switch {
+		case res.ErrorCode != "":
+			out[i].Err = &Error{Code: Code(res.ErrorCode), Message: res.ErrorMessage}
+		case ops[i].Put != nil:
+			p := res.GetPut()
+			out[i].Put = PutResult{CreateRev: p.GetCreateRev(), ModRev: p.GetModRev(), Rev: p.GetRev(), Entries: entriesFromPB(p.GetEntries())}
+		default:
+			d := res.GetDelete()
+			out[i].Delete = DeleteResult{Rev: d.GetRev(), Entries: entriesFromPB(d.GetEntries())}
+		}
+	}
+	return out, nil
+}

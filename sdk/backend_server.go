@@ -187,6 +187,43 @@ func (s *backendServer) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.
 	return &pb.DeleteResponse{Rev: r.Rev, Entries: entriesToPB(r.Entries)}, nil
 }
 
+// Batch applies the ops with the backend's own Batch, or one call each.
+func (s *backendServer) Batch(ctx context.Context, req *pb.BatchRequest) (*pb.BatchResponse, error) {
+	ops := make([]BatchOp, len(req.Ops))
+	for i, op := range req.Ops {
+		if p := op.GetPut(); p != nil {
+			ops[i].Put = &PutRequest{Resource: p.Resource, Key: p.Key, Value: p.Value,
+				Session: p.Session, IfAbsent: p.IfAbsent, WithRange: p.WithRange}
+		} else if d := op.GetDelete(); d != nil {
+			ops[i].Delete = &DeleteRequest{Resource: d.Resource, Key: d.Key, ExpectRev: d.ExpectRev, WithRange: d.WithRange}
+		}
+	}
+	if err := checkBatch(ops); err != nil {
+		return nil, toStatus(err)
+	}
+	rs, err := Batch(ctx, s.impl, ops)
+	if err == nil {
+		err = batchResultCount(ops, rs)
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pb.BatchResponse{Results: make([]*pb.BatchResult, len(rs))}
+	for i, r := range rs {
+		out := &pb.BatchResult{}
+		switch {
+		case r.Err != nil:
+			out.ErrorCode, out.ErrorMessage = string(CodeOf(r.Err)), r.Err.Error()
+		case ops[i].Put != nil:
+			out.Put = &pb.PutResponse{CreateRev: r.Put.CreateRev, ModRev: r.Put.ModRev, Rev: r.Put.Rev, Entries: entriesToPB(r.Put.Entries)}
+		default:
+			out.Delete = &pb.DeleteResponse{Rev: r.Delete.Rev, Entries: entriesToPB(r.Delete.Entries)}
+		}
+		resp.Results[i] = out
+	}
+	return resp, nil
+}
+
 func (s *backendServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
 	r, err := s.impl.Range(ctx, req.Resource)
 	if err != nil {

@@ -37,6 +37,10 @@ const (
 	// entries at the delete's revision, so that a host can hand a lock to
 	// its own next waiter at once, without waiting for the watch.
 	CapDeleteRange = "delete_range"
+	// CapBatch: the plugin serves Batch (see Batcher), many writes in one
+	// call. The sdk serves it for every backend plugin and announces it
+	// itself; a store need not name it.
+	CapBatch = "batch"
 )
 
 // PluginInfo describes a plugin to its host.

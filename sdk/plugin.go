@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -29,7 +30,7 @@ func (p *backendPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.server == nil {
 		p.server = newBackendServer(p.impl, p.guards)
 	}
-	pb.RegisterPluginServer(s, &pluginServer{impl: p.impl, guards: p.guards})
+	pb.RegisterPluginServer(s, &pluginServer{impl: p.impl, guards: p.guards, served: []string{CapBatch}})
 	pb.RegisterBackendServer(s, p.server)
 	return nil
 }
@@ -69,12 +70,20 @@ type pluginServer struct {
 	pb.UnimplementedPluginServer
 	impl   Plugin
 	guards *guardSet // nil: the plugin guards nothing
+	// served are capabilities the sdk itself serves for the plugin, added
+	// to those it announces.
+	served []string
 }
 
 func (s *pluginServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse, error) {
 	info, err := s.impl.Info(ctx)
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	for _, c := range s.served {
+		if !info.Has(c) {
+			info.Capabilities = append(slices.Clip(info.Capabilities), c)
+		}
 	}
 	return infoToPB(info), nil
 }

@@ -37,6 +37,7 @@ var checks = []check{
 	{name: "RangeCreationOrder", run: checkRangeCreationOrder},
 	{name: "PutWithRange", run: checkPutWithRange},
 	{name: "DeleteWithRange", run: checkDeleteWithRange},
+	{name: "Batch", run: checkBatch},
 	{name: "RangeResources", run: checkRangeResources},
 	{name: "PutWithRangeConcurrentSnapshots", run: checkPutWithRangeConcurrent},
 	{name: "WatchReplaysHistory", run: checkWatchReplaysHistory},

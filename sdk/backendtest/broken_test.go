@@ -31,6 +31,16 @@ type broken struct {
 	resources   func(context.Context, string) ([]string, error)
 	check       func(context.Context, string) ([]sdk.Problem, error)
 	adopt       func(context.Context, string, time.Duration, *os.File) (sdk.Session, error)
+	batch       func(context.Context, []sdk.BatchOp) ([]sdk.BatchResult, error)
+}
+
+// Batch applies the ops one call each, through the broken calls, unless
+// batch itself is broken.
+func (b *broken) Batch(ctx context.Context, ops []sdk.BatchOp) ([]sdk.BatchResult, error) {
+	if b.batch != nil {
+		return b.batch(ctx, ops)
+	}
+	return sdk.ApplyEach(ctx, b, ops), nil
 }
 
 func (b *broken) Info(ctx context.Context) (sdk.PluginInfo, error) {
@@ -258,6 +268,42 @@ var breakages = []breakage{
 				res.Entries = res.Entries[:1]
 			}
 			return res, err
+		}
+	}},
+	{name: "BatchOutOfOrder", check: "Batch", want: "in the batch's order", breakStore: func(s sdk.Backend, b *broken) {
+		// Applies the ops last to first.
+		b.batch = func(ctx context.Context, ops []sdk.BatchOp) ([]sdk.BatchResult, error) {
+			rev := make([]sdk.BatchOp, len(ops))
+			for i, op := range ops {
+				rev[len(ops)-1-i] = op
+			}
+			rs, err := sdk.Batch(ctx, s, rev)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]sdk.BatchResult, len(rs))
+			for i, r := range rs {
+				out[len(rs)-1-i] = r
+			}
+			return out, nil
+		}
+	}},
+	{name: "BatchStopsAtError", check: "Batch", want: "want success", breakStore: func(s sdk.Backend, b *broken) {
+		// Gives up on the ops after the first that fails.
+		b.batch = func(ctx context.Context, ops []sdk.BatchOp) ([]sdk.BatchResult, error) {
+			rs, err := sdk.Batch(ctx, s, ops)
+			if err != nil {
+				return nil, err
+			}
+			for i := range rs {
+				if rs[i].Err != nil {
+					for j := i + 1; j < len(rs); j++ {
+						rs[j] = sdk.BatchResult{Err: rs[i].Err}
+					}
+					break
+				}
+			}
+			return rs, nil
 		}
 	}},
 	{name: "WakeOnFiltersEvents", check: "WatchWakeOnDeliversAll", want: "woken by its key's change", breakStore: func(s sdk.Backend, b *broken) {

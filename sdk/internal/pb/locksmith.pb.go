@@ -71,7 +71,7 @@ func (x WatchResponse_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchResponse_Type.Descriptor instead.
 func (WatchResponse_Type) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{26, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{30, 0}
 }
 
 type InterceptRequest_Phase int32
@@ -117,7 +117,7 @@ func (x InterceptRequest_Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptRequest_Phase.Descriptor instead.
 func (InterceptRequest_Phase) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{37, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{41, 0}
 }
 
 type InterceptResponse_Action int32
@@ -166,7 +166,7 @@ func (x InterceptResponse_Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptResponse_Action.Descriptor instead.
 func (InterceptResponse_Action) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{38, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{42, 0}
 }
 
 type InfoRequest struct {
@@ -1454,6 +1454,246 @@ func (x *DeleteResponse) GetEntries() []*Entry {
 	return nil
 }
 
+type BatchOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*BatchOp_Put
+	//	*BatchOp_Delete
+	Op            isBatchOp_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchOp) Reset() {
+	*x = BatchOp{}
+	mi := &file_locksmith_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchOp) ProtoMessage() {}
+
+func (x *BatchOp) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchOp.ProtoReflect.Descriptor instead.
+func (*BatchOp) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *BatchOp) GetOp() isBatchOp_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *BatchOp) GetPut() *PutRequest {
+	if x != nil {
+		if x, ok := x.Op.(*BatchOp_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *BatchOp) GetDelete() *DeleteRequest {
+	if x != nil {
+		if x, ok := x.Op.(*BatchOp_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+type isBatchOp_Op interface {
+	isBatchOp_Op()
+}
+
+type BatchOp_Put struct {
+	Put *PutRequest `protobuf:"bytes,1,opt,name=put,proto3,oneof"`
+}
+
+type BatchOp_Delete struct {
+	Delete *DeleteRequest `protobuf:"bytes,2,opt,name=delete,proto3,oneof"`
+}
+
+func (*BatchOp_Put) isBatchOp_Op() {}
+
+func (*BatchOp_Delete) isBatchOp_Op() {}
+
+type BatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ops           []*BatchOp             `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRequest) Reset() {
+	*x = BatchRequest{}
+	mi := &file_locksmith_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRequest) ProtoMessage() {}
+
+func (x *BatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
+func (*BatchRequest) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *BatchRequest) GetOps() []*BatchOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+// BatchResult answers one op: its response, or its error (code and
+// message, as a call's error carries them).
+type BatchResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Put           *PutResponse           `protobuf:"bytes,1,opt,name=put,proto3" json:"put,omitempty"`
+	Delete        *DeleteResponse        `protobuf:"bytes,2,opt,name=delete,proto3" json:"delete,omitempty"`
+	ErrorCode     string                 `protobuf:"bytes,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorMessage  string                 `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResult) Reset() {
+	*x = BatchResult{}
+	mi := &file_locksmith_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResult) ProtoMessage() {}
+
+func (x *BatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
+func (*BatchResult) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *BatchResult) GetPut() *PutResponse {
+	if x != nil {
+		return x.Put
+	}
+	return nil
+}
+
+func (x *BatchResult) GetDelete() *DeleteResponse {
+	if x != nil {
+		return x.Delete
+	}
+	return nil
+}
+
+func (x *BatchResult) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *BatchResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+type BatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*BatchResult         `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResponse) Reset() {
+	*x = BatchResponse{}
+	mi := &file_locksmith_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResponse) ProtoMessage() {}
+
+func (x *BatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
+func (*BatchResponse) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *BatchResponse) GetResults() []*BatchResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 type RangeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Resource      string                 `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
@@ -1463,7 +1703,7 @@ type RangeRequest struct {
 
 func (x *RangeRequest) Reset() {
 	*x = RangeRequest{}
-	mi := &file_locksmith_proto_msgTypes[23]
+	mi := &file_locksmith_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1715,7 @@ func (x *RangeRequest) String() string {
 func (*RangeRequest) ProtoMessage() {}
 
 func (x *RangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[23]
+	mi := &file_locksmith_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1728,7 @@ func (x *RangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRequest.ProtoReflect.Descriptor instead.
 func (*RangeRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{23}
+	return file_locksmith_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RangeRequest) GetResource() string {
@@ -1508,7 +1748,7 @@ type RangeResponse struct {
 
 func (x *RangeResponse) Reset() {
 	*x = RangeResponse{}
-	mi := &file_locksmith_proto_msgTypes[24]
+	mi := &file_locksmith_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1760,7 @@ func (x *RangeResponse) String() string {
 func (*RangeResponse) ProtoMessage() {}
 
 func (x *RangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[24]
+	mi := &file_locksmith_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1773,7 @@ func (x *RangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeResponse.ProtoReflect.Descriptor instead.
 func (*RangeResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{24}
+	return file_locksmith_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RangeResponse) GetRev() int64 {
@@ -1564,7 +1804,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_locksmith_proto_msgTypes[25]
+	mi := &file_locksmith_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1816,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[25]
+	mi := &file_locksmith_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1829,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{25}
+	return file_locksmith_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WatchRequest) GetResource() string {
@@ -1624,7 +1864,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_locksmith_proto_msgTypes[26]
+	mi := &file_locksmith_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1876,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[26]
+	mi := &file_locksmith_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1889,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{26}
+	return file_locksmith_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchResponse) GetType() WatchResponse_Type {
@@ -1682,7 +1922,7 @@ type ResourcesRequest struct {
 
 func (x *ResourcesRequest) Reset() {
 	*x = ResourcesRequest{}
-	mi := &file_locksmith_proto_msgTypes[27]
+	mi := &file_locksmith_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1934,7 @@ func (x *ResourcesRequest) String() string {
 func (*ResourcesRequest) ProtoMessage() {}
 
 func (x *ResourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[27]
+	mi := &file_locksmith_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1947,7 @@ func (x *ResourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourcesRequest.ProtoReflect.Descriptor instead.
 func (*ResourcesRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{27}
+	return file_locksmith_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ResourcesRequest) GetPrefix() string {
@@ -1726,7 +1966,7 @@ type ResourcesResponse struct {
 
 func (x *ResourcesResponse) Reset() {
 	*x = ResourcesResponse{}
-	mi := &file_locksmith_proto_msgTypes[28]
+	mi := &file_locksmith_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1978,7 @@ func (x *ResourcesResponse) String() string {
 func (*ResourcesResponse) ProtoMessage() {}
 
 func (x *ResourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[28]
+	mi := &file_locksmith_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1991,7 @@ func (x *ResourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourcesResponse.ProtoReflect.Descriptor instead.
 func (*ResourcesResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{28}
+	return file_locksmith_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ResourcesResponse) GetResources() []string {
@@ -1770,7 +2010,7 @@ type RangeResourcesRequest struct {
 
 func (x *RangeResourcesRequest) Reset() {
 	*x = RangeResourcesRequest{}
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +2022,7 @@ func (x *RangeResourcesRequest) String() string {
 func (*RangeResourcesRequest) ProtoMessage() {}
 
 func (x *RangeResourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +2035,7 @@ func (x *RangeResourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeResourcesRequest.ProtoReflect.Descriptor instead.
 func (*RangeResourcesRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{29}
+	return file_locksmith_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RangeResourcesRequest) GetPrefix() string {
@@ -1816,7 +2056,7 @@ type ResourceRange struct {
 
 func (x *ResourceRange) Reset() {
 	*x = ResourceRange{}
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +2068,7 @@ func (x *ResourceRange) String() string {
 func (*ResourceRange) ProtoMessage() {}
 
 func (x *ResourceRange) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +2081,7 @@ func (x *ResourceRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRange.ProtoReflect.Descriptor instead.
 func (*ResourceRange) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{30}
+	return file_locksmith_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ResourceRange) GetResource() string {
@@ -1874,7 +2114,7 @@ type RangeResourcesResponse struct {
 
 func (x *RangeResourcesResponse) Reset() {
 	*x = RangeResourcesResponse{}
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2126,7 @@ func (x *RangeResourcesResponse) String() string {
 func (*RangeResourcesResponse) ProtoMessage() {}
 
 func (x *RangeResourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2139,7 @@ func (x *RangeResourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeResourcesResponse.ProtoReflect.Descriptor instead.
 func (*RangeResourcesResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{31}
+	return file_locksmith_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RangeResourcesResponse) GetRanges() []*ResourceRange {
@@ -1918,7 +2158,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_locksmith_proto_msgTypes[32]
+	mi := &file_locksmith_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2170,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[32]
+	mi := &file_locksmith_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2183,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{32}
+	return file_locksmith_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CheckRequest) GetResource() string {
@@ -1965,7 +2205,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_locksmith_proto_msgTypes[33]
+	mi := &file_locksmith_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2217,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[33]
+	mi := &file_locksmith_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2230,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{33}
+	return file_locksmith_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Problem) GetResource() string {
@@ -2030,7 +2270,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_locksmith_proto_msgTypes[34]
+	mi := &file_locksmith_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2282,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[34]
+	mi := &file_locksmith_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2295,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{34}
+	return file_locksmith_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CheckResponse) GetProblems() []*Problem {
@@ -2074,7 +2314,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_locksmith_proto_msgTypes[35]
+	mi := &file_locksmith_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2326,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[35]
+	mi := &file_locksmith_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2339,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{35}
+	return file_locksmith_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RepairRequest) GetResource() string {
@@ -2118,7 +2358,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_locksmith_proto_msgTypes[36]
+	mi := &file_locksmith_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2370,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[36]
+	mi := &file_locksmith_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2383,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{36}
+	return file_locksmith_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RepairResponse) GetProblems() []*Problem {
@@ -2181,7 +2421,7 @@ type InterceptRequest struct {
 
 func (x *InterceptRequest) Reset() {
 	*x = InterceptRequest{}
-	mi := &file_locksmith_proto_msgTypes[37]
+	mi := &file_locksmith_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2433,7 @@ func (x *InterceptRequest) String() string {
 func (*InterceptRequest) ProtoMessage() {}
 
 func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[37]
+	mi := &file_locksmith_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2446,7 @@ func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptRequest.ProtoReflect.Descriptor instead.
 func (*InterceptRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{37}
+	return file_locksmith_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *InterceptRequest) GetPhase() InterceptRequest_Phase {
@@ -2322,7 +2562,7 @@ type InterceptResponse struct {
 
 func (x *InterceptResponse) Reset() {
 	*x = InterceptResponse{}
-	mi := &file_locksmith_proto_msgTypes[38]
+	mi := &file_locksmith_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2574,7 @@ func (x *InterceptResponse) String() string {
 func (*InterceptResponse) ProtoMessage() {}
 
 func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[38]
+	mi := &file_locksmith_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2587,7 @@ func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptResponse.ProtoReflect.Descriptor instead.
 func (*InterceptResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{38}
+	return file_locksmith_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *InterceptResponse) GetAction() InterceptResponse_Action {
@@ -2479,7 +2719,21 @@ const file_locksmith_proto_rawDesc = "" +
 	"with_range\x18\x04 \x01(\bR\twithRange\"X\n" +
 	"\x0eDeleteResponse\x12\x10\n" +
 	"\x03rev\x18\x01 \x01(\x03R\x03rev\x124\n" +
-	"\aentries\x18\x02 \x03(\v2\x1a.locksmith.plugin.v1.EntryR\aentries\"*\n" +
+	"\aentries\x18\x02 \x03(\v2\x1a.locksmith.plugin.v1.EntryR\aentries\"\x82\x01\n" +
+	"\aBatchOp\x123\n" +
+	"\x03put\x18\x01 \x01(\v2\x1f.locksmith.plugin.v1.PutRequestH\x00R\x03put\x12<\n" +
+	"\x06delete\x18\x02 \x01(\v2\".locksmith.plugin.v1.DeleteRequestH\x00R\x06deleteB\x04\n" +
+	"\x02op\">\n" +
+	"\fBatchRequest\x12.\n" +
+	"\x03ops\x18\x01 \x03(\v2\x1c.locksmith.plugin.v1.BatchOpR\x03ops\"\xc2\x01\n" +
+	"\vBatchResult\x122\n" +
+	"\x03put\x18\x01 \x01(\v2 .locksmith.plugin.v1.PutResponseR\x03put\x12;\n" +
+	"\x06delete\x18\x02 \x01(\v2#.locksmith.plugin.v1.DeleteResponseR\x06delete\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x03 \x01(\tR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\"K\n" +
+	"\rBatchResponse\x12:\n" +
+	"\aresults\x18\x01 \x03(\v2 .locksmith.plugin.v1.BatchResultR\aresults\"*\n" +
 	"\fRangeRequest\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\"W\n" +
 	"\rRangeResponse\x12\x10\n" +
@@ -2564,7 +2818,7 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x04Info\x12 .locksmith.plugin.v1.InfoRequest\x1a!.locksmith.plugin.v1.InfoResponse\x12Z\n" +
 	"\tConfigure\x12%.locksmith.plugin.v1.ConfigureRequest\x1a&.locksmith.plugin.v1.ConfigureResponse\x12Q\n" +
 	"\x06Health\x12\".locksmith.plugin.v1.HealthRequest\x1a#.locksmith.plugin.v1.HealthResponse\x12u\n" +
-	"\x12GuardProcessGroups\x12..locksmith.plugin.v1.GuardProcessGroupsRequest\x1a/.locksmith.plugin.v1.GuardProcessGroupsResponse2\x81\t\n" +
+	"\x12GuardProcessGroups\x12..locksmith.plugin.v1.GuardProcessGroupsRequest\x1a/.locksmith.plugin.v1.GuardProcessGroupsResponse2\xd1\t\n" +
 	"\aBackend\x12`\n" +
 	"\vOpenSession\x12'.locksmith.plugin.v1.OpenSessionRequest\x1a(.locksmith.plugin.v1.OpenSessionResponse\x12^\n" +
 	"\tKeepAlive\x12%.locksmith.plugin.v1.KeepAliveRequest\x1a&.locksmith.plugin.v1.KeepAliveResponse(\x010\x01\x12Q\n" +
@@ -2578,7 +2832,8 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x0eRangeResources\x12*.locksmith.plugin.v1.RangeResourcesRequest\x1a+.locksmith.plugin.v1.RangeResourcesResponse0\x01\x12N\n" +
 	"\x05Check\x12!.locksmith.plugin.v1.CheckRequest\x1a\".locksmith.plugin.v1.CheckResponse\x12Q\n" +
 	"\x06Repair\x12\".locksmith.plugin.v1.RepairRequest\x1a#.locksmith.plugin.v1.RepairResponse\x12c\n" +
-	"\fAdoptSession\x12(.locksmith.plugin.v1.AdoptSessionRequest\x1a).locksmith.plugin.v1.AdoptSessionResponse2h\n" +
+	"\fAdoptSession\x12(.locksmith.plugin.v1.AdoptSessionRequest\x1a).locksmith.plugin.v1.AdoptSessionResponse\x12N\n" +
+	"\x05Batch\x12!.locksmith.plugin.v1.BatchRequest\x1a\".locksmith.plugin.v1.BatchResponse2h\n" +
 	"\n" +
 	"Middleware\x12Z\n" +
 	"\tIntercept\x12%.locksmith.plugin.v1.InterceptRequest\x1a&.locksmith.plugin.v1.InterceptResponseB1Z/github.com/locksmithx/locksmith/sdk/internal/pbb\x06proto3"
@@ -2596,7 +2851,7 @@ func file_locksmith_proto_rawDescGZIP() []byte {
 }
 
 var file_locksmith_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_locksmith_proto_goTypes = []any{
 	(WatchResponse_Type)(0),            // 0: locksmith.plugin.v1.WatchResponse.Type
 	(InterceptRequest_Phase)(0),        // 1: locksmith.plugin.v1.InterceptRequest.Phase
@@ -2624,82 +2879,94 @@ var file_locksmith_proto_goTypes = []any{
 	(*UpdateResponse)(nil),             // 23: locksmith.plugin.v1.UpdateResponse
 	(*DeleteRequest)(nil),              // 24: locksmith.plugin.v1.DeleteRequest
 	(*DeleteResponse)(nil),             // 25: locksmith.plugin.v1.DeleteResponse
-	(*RangeRequest)(nil),               // 26: locksmith.plugin.v1.RangeRequest
-	(*RangeResponse)(nil),              // 27: locksmith.plugin.v1.RangeResponse
-	(*WatchRequest)(nil),               // 28: locksmith.plugin.v1.WatchRequest
-	(*WatchResponse)(nil),              // 29: locksmith.plugin.v1.WatchResponse
-	(*ResourcesRequest)(nil),           // 30: locksmith.plugin.v1.ResourcesRequest
-	(*ResourcesResponse)(nil),          // 31: locksmith.plugin.v1.ResourcesResponse
-	(*RangeResourcesRequest)(nil),      // 32: locksmith.plugin.v1.RangeResourcesRequest
-	(*ResourceRange)(nil),              // 33: locksmith.plugin.v1.ResourceRange
-	(*RangeResourcesResponse)(nil),     // 34: locksmith.plugin.v1.RangeResourcesResponse
-	(*CheckRequest)(nil),               // 35: locksmith.plugin.v1.CheckRequest
-	(*Problem)(nil),                    // 36: locksmith.plugin.v1.Problem
-	(*CheckResponse)(nil),              // 37: locksmith.plugin.v1.CheckResponse
-	(*RepairRequest)(nil),              // 38: locksmith.plugin.v1.RepairRequest
-	(*RepairResponse)(nil),             // 39: locksmith.plugin.v1.RepairResponse
-	(*InterceptRequest)(nil),           // 40: locksmith.plugin.v1.InterceptRequest
-	(*InterceptResponse)(nil),          // 41: locksmith.plugin.v1.InterceptResponse
-	nil,                                // 42: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
-	nil,                                // 43: locksmith.plugin.v1.InterceptRequest.MetadataEntry
-	nil,                                // 44: locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	(*BatchOp)(nil),                    // 26: locksmith.plugin.v1.BatchOp
+	(*BatchRequest)(nil),               // 27: locksmith.plugin.v1.BatchRequest
+	(*BatchResult)(nil),                // 28: locksmith.plugin.v1.BatchResult
+	(*BatchResponse)(nil),              // 29: locksmith.plugin.v1.BatchResponse
+	(*RangeRequest)(nil),               // 30: locksmith.plugin.v1.RangeRequest
+	(*RangeResponse)(nil),              // 31: locksmith.plugin.v1.RangeResponse
+	(*WatchRequest)(nil),               // 32: locksmith.plugin.v1.WatchRequest
+	(*WatchResponse)(nil),              // 33: locksmith.plugin.v1.WatchResponse
+	(*ResourcesRequest)(nil),           // 34: locksmith.plugin.v1.ResourcesRequest
+	(*ResourcesResponse)(nil),          // 35: locksmith.plugin.v1.ResourcesResponse
+	(*RangeResourcesRequest)(nil),      // 36: locksmith.plugin.v1.RangeResourcesRequest
+	(*ResourceRange)(nil),              // 37: locksmith.plugin.v1.ResourceRange
+	(*RangeResourcesResponse)(nil),     // 38: locksmith.plugin.v1.RangeResourcesResponse
+	(*CheckRequest)(nil),               // 39: locksmith.plugin.v1.CheckRequest
+	(*Problem)(nil),                    // 40: locksmith.plugin.v1.Problem
+	(*CheckResponse)(nil),              // 41: locksmith.plugin.v1.CheckResponse
+	(*RepairRequest)(nil),              // 42: locksmith.plugin.v1.RepairRequest
+	(*RepairResponse)(nil),             // 43: locksmith.plugin.v1.RepairResponse
+	(*InterceptRequest)(nil),           // 44: locksmith.plugin.v1.InterceptRequest
+	(*InterceptResponse)(nil),          // 45: locksmith.plugin.v1.InterceptResponse
+	nil,                                // 46: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	nil,                                // 47: locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	nil,                                // 48: locksmith.plugin.v1.InterceptResponse.MetadataEntry
 }
 var file_locksmith_proto_depIdxs = []int32{
-	42, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	46, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
 	11, // 1: locksmith.plugin.v1.PutResponse.entries:type_name -> locksmith.plugin.v1.Entry
 	11, // 2: locksmith.plugin.v1.DeleteResponse.entries:type_name -> locksmith.plugin.v1.Entry
-	11, // 3: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
-	0,  // 4: locksmith.plugin.v1.WatchResponse.type:type_name -> locksmith.plugin.v1.WatchResponse.Type
-	11, // 5: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
-	11, // 6: locksmith.plugin.v1.ResourceRange.entries:type_name -> locksmith.plugin.v1.Entry
-	33, // 7: locksmith.plugin.v1.RangeResourcesResponse.ranges:type_name -> locksmith.plugin.v1.ResourceRange
-	36, // 8: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	36, // 9: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	1,  // 10: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
-	43, // 11: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
-	2,  // 12: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
-	44, // 13: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
-	3,  // 14: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
-	5,  // 15: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
-	7,  // 16: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
-	9,  // 17: locksmith.plugin.v1.Plugin.GuardProcessGroups:input_type -> locksmith.plugin.v1.GuardProcessGroupsRequest
-	12, // 18: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
-	16, // 19: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
-	18, // 20: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
-	20, // 21: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
-	22, // 22: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
-	24, // 23: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
-	26, // 24: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
-	28, // 25: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
-	30, // 26: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
-	32, // 27: locksmith.plugin.v1.Backend.RangeResources:input_type -> locksmith.plugin.v1.RangeResourcesRequest
-	35, // 28: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
-	38, // 29: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
-	14, // 30: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
-	40, // 31: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
-	4,  // 32: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
-	6,  // 33: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
-	8,  // 34: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
-	10, // 35: locksmith.plugin.v1.Plugin.GuardProcessGroups:output_type -> locksmith.plugin.v1.GuardProcessGroupsResponse
-	13, // 36: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
-	17, // 37: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
-	19, // 38: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
-	21, // 39: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
-	23, // 40: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
-	25, // 41: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
-	27, // 42: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
-	29, // 43: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
-	31, // 44: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
-	34, // 45: locksmith.plugin.v1.Backend.RangeResources:output_type -> locksmith.plugin.v1.RangeResourcesResponse
-	37, // 46: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
-	39, // 47: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
-	15, // 48: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
-	41, // 49: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
-	32, // [32:50] is the sub-list for method output_type
-	14, // [14:32] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	20, // 3: locksmith.plugin.v1.BatchOp.put:type_name -> locksmith.plugin.v1.PutRequest
+	24, // 4: locksmith.plugin.v1.BatchOp.delete:type_name -> locksmith.plugin.v1.DeleteRequest
+	26, // 5: locksmith.plugin.v1.BatchRequest.ops:type_name -> locksmith.plugin.v1.BatchOp
+	21, // 6: locksmith.plugin.v1.BatchResult.put:type_name -> locksmith.plugin.v1.PutResponse
+	25, // 7: locksmith.plugin.v1.BatchResult.delete:type_name -> locksmith.plugin.v1.DeleteResponse
+	28, // 8: locksmith.plugin.v1.BatchResponse.results:type_name -> locksmith.plugin.v1.BatchResult
+	11, // 9: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
+	0,  // 10: locksmith.plugin.v1.WatchResponse.type:type_name -> locksmith.plugin.v1.WatchResponse.Type
+	11, // 11: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
+	11, // 12: locksmith.plugin.v1.ResourceRange.entries:type_name -> locksmith.plugin.v1.Entry
+	37, // 13: locksmith.plugin.v1.RangeResourcesResponse.ranges:type_name -> locksmith.plugin.v1.ResourceRange
+	40, // 14: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	40, // 15: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	1,  // 16: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
+	47, // 17: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	2,  // 18: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
+	48, // 19: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	3,  // 20: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
+	5,  // 21: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
+	7,  // 22: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
+	9,  // 23: locksmith.plugin.v1.Plugin.GuardProcessGroups:input_type -> locksmith.plugin.v1.GuardProcessGroupsRequest
+	12, // 24: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
+	16, // 25: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
+	18, // 26: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
+	20, // 27: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
+	22, // 28: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
+	24, // 29: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
+	30, // 30: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
+	32, // 31: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
+	34, // 32: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
+	36, // 33: locksmith.plugin.v1.Backend.RangeResources:input_type -> locksmith.plugin.v1.RangeResourcesRequest
+	39, // 34: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
+	42, // 35: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
+	14, // 36: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
+	27, // 37: locksmith.plugin.v1.Backend.Batch:input_type -> locksmith.plugin.v1.BatchRequest
+	44, // 38: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
+	4,  // 39: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
+	6,  // 40: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
+	8,  // 41: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
+	10, // 42: locksmith.plugin.v1.Plugin.GuardProcessGroups:output_type -> locksmith.plugin.v1.GuardProcessGroupsResponse
+	13, // 43: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
+	17, // 44: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
+	19, // 45: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
+	21, // 46: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
+	23, // 47: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
+	25, // 48: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
+	31, // 49: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
+	33, // 50: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
+	35, // 51: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
+	38, // 52: locksmith.plugin.v1.Backend.RangeResources:output_type -> locksmith.plugin.v1.RangeResourcesResponse
+	41, // 53: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
+	43, // 54: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
+	15, // 55: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
+	29, // 56: locksmith.plugin.v1.Backend.Batch:output_type -> locksmith.plugin.v1.BatchResponse
+	45, // 57: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
+	39, // [39:58] is the sub-list for method output_type
+	20, // [20:39] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_locksmith_proto_init() }
@@ -2707,13 +2974,17 @@ func file_locksmith_proto_init() {
 	if File_locksmith_proto != nil {
 		return
 	}
+	file_locksmith_proto_msgTypes[23].OneofWrappers = []any{
+		(*BatchOp_Put)(nil),
+		(*BatchOp_Delete)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_locksmith_proto_rawDesc), len(file_locksmith_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   42,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

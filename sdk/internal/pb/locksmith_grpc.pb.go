@@ -267,6 +267,7 @@ const (
 	Backend_Check_FullMethodName          = "/locksmith.plugin.v1.Backend/Check"
 	Backend_Repair_FullMethodName         = "/locksmith.plugin.v1.Backend/Repair"
 	Backend_AdoptSession_FullMethodName   = "/locksmith.plugin.v1.Backend/AdoptSession"
+	Backend_Batch_FullMethodName          = "/locksmith.plugin.v1.Backend/Batch"
 )
 
 // BackendClient is the client API for Backend service.
@@ -297,6 +298,11 @@ type BackendClient interface {
 	// "adopt" capability. When anchored, the host has sent the session's
 	// anchor over the anchor channel first.
 	AdoptSession(ctx context.Context, in *AdoptSessionRequest, opts ...grpc.CallOption) (*AdoptSessionResponse, error)
+	// Batch applies many puts and deletes in one call, each as its own call
+	// would, for a plugin that announces the "batch" capability (every
+	// plugin built with this sdk does). Ops on one resource are applied in
+	// the batch's order.
+	Batch(ctx context.Context, in *BatchRequest, opts ...grpc.CallOption) (*BatchResponse, error)
 }
 
 type backendClient struct {
@@ -458,6 +464,16 @@ func (c *backendClient) AdoptSession(ctx context.Context, in *AdoptSessionReques
 	return out, nil
 }
 
+func (c *backendClient) Batch(ctx context.Context, in *BatchRequest, opts ...grpc.CallOption) (*BatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchResponse)
+	err := c.cc.Invoke(ctx, Backend_Batch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BackendServer is the server API for Backend service.
 // All implementations must embed UnimplementedBackendServer
 // for forward compatibility.
@@ -486,6 +502,11 @@ type BackendServer interface {
 	// "adopt" capability. When anchored, the host has sent the session's
 	// anchor over the anchor channel first.
 	AdoptSession(context.Context, *AdoptSessionRequest) (*AdoptSessionResponse, error)
+	// Batch applies many puts and deletes in one call, each as its own call
+	// would, for a plugin that announces the "batch" capability (every
+	// plugin built with this sdk does). Ops on one resource are applied in
+	// the batch's order.
+	Batch(context.Context, *BatchRequest) (*BatchResponse, error)
 	mustEmbedUnimplementedBackendServer()
 }
 
@@ -534,6 +555,9 @@ func (UnimplementedBackendServer) Repair(context.Context, *RepairRequest) (*Repa
 }
 func (UnimplementedBackendServer) AdoptSession(context.Context, *AdoptSessionRequest) (*AdoptSessionResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AdoptSession not implemented")
+}
+func (UnimplementedBackendServer) Batch(context.Context, *BatchRequest) (*BatchResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Batch not implemented")
 }
 func (UnimplementedBackendServer) mustEmbedUnimplementedBackendServer() {}
 func (UnimplementedBackendServer) testEmbeddedByValue()                 {}
@@ -765,6 +789,24 @@ func _Backend_AdoptSession_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Backend_Batch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).Batch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_Batch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).Batch(ctx, req.(*BatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Backend_ServiceDesc is the grpc.ServiceDesc for Backend service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -811,6 +853,10 @@ var Backend_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdoptSession",
 			Handler:    _Backend_AdoptSession_Handler,
+		},
+		{
+			MethodName: "Batch",
+			Handler:    _Backend_Batch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
