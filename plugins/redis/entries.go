@@ -22,6 +22,12 @@ type reply struct {
 // run runs a resource script on name with the sessions known dead, extra
 // keys after the resource's own, and the operation's arguments.
 func (c *conn) run(ctx context.Context, op string, s *goredis.Script, name string, dead []string, extra []string, args ...any) (reply, error) {
+	keys, argv := c.scriptArgs(name, dead, extra, args...)
+	return c.scriptReply(op, name, s.Run(ctx, c.rdb, keys, argv...))
+}
+
+// scriptArgs are the keys and arguments of a resource script's run.
+func (c *conn) scriptArgs(name string, dead []string, extra []string, args ...any) ([]string, []any) {
 	r := c.keys.resource(name)
 	keys := append(r.keys(), extra...)
 	inline := c.keys.sessionPrefix()
@@ -29,7 +35,12 @@ func (c *conn) run(ctx context.Context, op string, s *goredis.Script, name strin
 		inline = ""
 	}
 	argv := append([]any{r.channel, c.cfg.History, inline, strings.Join(dead, ","), name}, args...)
-	v, err := s.Run(ctx, c.rdb, keys, argv...).Result()
+	return keys, argv
+}
+
+// scriptReply reads what a resource script's run returned.
+func (c *conn) scriptReply(op, name string, cmd *goredis.Cmd) (reply, error) {
+	v, err := cmd.Result()
 	if err != nil {
 		return reply{}, c.fail(op, err)
 	}
@@ -92,25 +103,49 @@ func (s *Store) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, err
 	if err != nil {
 		return sdk.PutResult{}, err
 	}
-	if err := checkRequest("put", req.Resource, req.Key); err != nil {
+	if err := checkPut(req); err != nil {
 		return sdk.PutResult{}, err
 	}
-	if !validSessionID(req.Session) {
-		return sdk.PutResult{}, sdk.Errorf(sdk.CodeSessionExpired, "redis: put %q: no session %q", req.Resource, req.Session)
-	}
-	var extra []string
 	if c.cluster {
 		if err := c.attach(ctx, req.Session, req.Resource); err != nil {
 			return sdk.PutResult{}, err
 		}
-	} else {
-		extra = []string{c.keys.session(req.Session), c.keys.sessionResources(req.Session)}
 	}
-	rep, err := c.run(ctx, "put", putScript, req.Resource, nil, extra,
-		req.Key, req.Value, req.Session, boolArg(req.IfAbsent), boolArg(req.WithRange))
+	keys, argv := c.putArgs(req)
+	rep, err := c.scriptReply("put", req.Resource, putScript.Run(ctx, c.rdb, keys, argv...))
 	if err != nil {
 		return sdk.PutResult{}, err
 	}
+	if rep.status == "ok" && req.WithRange && c.cluster {
+		if err := c.dropDead(ctx, req.Resource, &rep); err != nil {
+			return sdk.PutResult{}, err
+		}
+	}
+	return c.putResult(req, rep)
+}
+
+func checkPut(req sdk.PutRequest) error {
+	if err := checkRequest("put", req.Resource, req.Key); err != nil {
+		return err
+	}
+	if !validSessionID(req.Session) {
+		return sdk.Errorf(sdk.CodeSessionExpired, "redis: put %q: no session %q", req.Resource, req.Session)
+	}
+	return nil
+}
+
+// putArgs are the keys and arguments of a put's script run.
+func (c *conn) putArgs(req sdk.PutRequest) ([]string, []any) {
+	var extra []string
+	if !c.cluster {
+		extra = []string{c.keys.session(req.Session), c.keys.sessionResources(req.Session)}
+	}
+	return c.scriptArgs(req.Resource, nil, extra,
+		req.Key, req.Value, req.Session, boolArg(req.IfAbsent), boolArg(req.WithRange))
+}
+
+// putResult is a put's result from its script's reply.
+func (c *conn) putResult(req sdk.PutRequest, rep reply) (sdk.PutResult, error) {
 	switch rep.status {
 	case "expired":
 		if c.live != nil {
@@ -119,11 +154,6 @@ func (s *Store) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, err
 		return sdk.PutResult{}, sdk.Errorf(sdk.CodeSessionExpired, "redis: put %q: session %s has expired or was revoked", req.Resource, req.Session)
 	case "exists":
 		return sdk.PutResult{}, sdk.Errorf(sdk.CodeExists, "redis: put %q: key %q exists (created at revision %d)", req.Resource, req.Key, rep.createRev)
-	}
-	if req.WithRange && c.cluster {
-		if err := c.dropDead(ctx, req.Resource, &rep); err != nil {
-			return sdk.PutResult{}, err
-		}
 	}
 	res := sdk.PutResult{CreateRev: rep.createRev, ModRev: rep.modRev, Rev: rep.rev}
 	if req.WithRange {
@@ -164,23 +194,33 @@ func (s *Store) Delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteRe
 	if err := checkRequest("delete", req.Resource, req.Key); err != nil {
 		return sdk.DeleteResult{}, err
 	}
-	rep, err := c.run(ctx, "delete", deleteScript, req.Resource, nil, nil, req.Key, req.ExpectRev, boolArg(req.WithRange))
+	keys, argv := c.deleteArgs(req)
+	rep, err := c.scriptReply("delete", req.Resource, deleteScript.Run(ctx, c.rdb, keys, argv...))
 	if err != nil {
 		return sdk.DeleteResult{}, err
 	}
+	if rep.status == "ok" && req.WithRange && c.cluster {
+		// In Cluster the script cannot read sessions (other slots):
+		// entries of dead sessions are removed here, as for Put.
+		if err := c.dropDead(ctx, req.Resource, &rep); err != nil {
+			return sdk.DeleteResult{}, err
+		}
+	}
+	return deleteResult(req, rep)
+}
+
+// deleteArgs are the keys and arguments of a delete's script run.
+func (c *conn) deleteArgs(req sdk.DeleteRequest) ([]string, []any) {
+	return c.scriptArgs(req.Resource, nil, nil, req.Key, req.ExpectRev, boolArg(req.WithRange))
+}
+
+// deleteResult is a delete's result from its script's reply.
+func deleteResult(req sdk.DeleteRequest, rep reply) (sdk.DeleteResult, error) {
 	if err := statusErr("delete", req.Resource, req.Key, req.ExpectRev, rep); err != nil {
 		return sdk.DeleteResult{}, err
 	}
 	res := sdk.DeleteResult{Rev: rep.rev}
 	if req.WithRange {
-		if c.cluster {
-			// In Cluster the script cannot read sessions (other slots):
-			// entries of dead sessions are removed here, as for Put.
-			if err := c.dropDead(ctx, req.Resource, &rep); err != nil {
-				return sdk.DeleteResult{}, err
-			}
-			res.Rev = rep.rev
-		}
 		res.Entries = nonNil(rep.entries)
 	}
 	return res, nil
