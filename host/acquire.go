@@ -30,6 +30,10 @@ func (h *Host) acquire(ctx context.Context, s *session, resource, key string, in
 			return grant{}, sessionEnded(s, resource)
 		}
 		if ctxErr(err) {
+			// The put may have reached the store before the caller gave
+			// up: a request left there would block the resource for as
+			// long as the session lives.
+			h.withdraw(s, resource, key, 0)
 			return grant{}, waitErr(ctx, resource)
 		}
 		return grant{}, backendErr("lock "+resource, err)
@@ -57,14 +61,14 @@ func (h *Host) acquire(ctx context.Context, s *session, resource, key string, in
 // the first attempt: the queue is read to find it.
 func (h *Host) enqueue(ctx context.Context, s *session, resource, key string, info requestInfo) (sdk.PutResult, error) {
 	var put sdk.PutResult
-	err := s.call(ctx, func(be sdk.Backend, retry bool) error {
+	err := s.callOn(ctx, func(g *generation, retry bool) error {
 		var err error
-		put, err = be.Put(ctx, sdk.PutRequest{Resource: resource, Key: key, Value: encodeRequest(info),
+		put, err = g.put(ctx, sdk.PutRequest{Resource: resource, Key: key, Value: encodeRequest(info),
 			Session: s.id, IfAbsent: true, WithRange: true})
 		if !retry || !errors.Is(err, sdk.ErrExists) {
 			return err
 		}
-		r, rerr := be.Range(ctx, resource)
+		r, rerr := g.backend.Range(ctx, resource)
 		if rerr != nil {
 			return rerr
 		}
@@ -339,8 +343,8 @@ func ctxErr(err error) bool {
 func (h *Host) withdraw(s *session, resource, key string, modRev int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := s.call(ctx, func(be sdk.Backend, _ bool) error {
-		_, err := be.Delete(ctx, sdk.DeleteRequest{Resource: resource, Key: key, ExpectRev: modRev})
+	err := s.callOn(ctx, func(g *generation, _ bool) error {
+		_, err := g.delete(ctx, sdk.DeleteRequest{Resource: resource, Key: key, ExpectRev: modRev})
 		return err
 	})
 	if err == nil || errors.Is(err, sdk.ErrNotFound) || !s.alive() {

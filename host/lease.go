@@ -240,9 +240,9 @@ func (l *Lease) release(ctx context.Context) error {
 	// With waiters of its own on the resource, the session asks for the
 	// queue left after the delete, and hands it to them.
 	local := l.sess.local.waiting(l.resource)
-	err := l.sess.call(ctx, func(be sdk.Backend, retry bool) error {
+	err := l.sess.callOn(ctx, func(g *generation, retry bool) error {
 		retried = retry
-		d, err := be.Delete(ctx, sdk.DeleteRequest{Resource: l.resource, Key: l.key, ExpectRev: l.modRev, WithRange: local})
+		d, err := g.delete(ctx, sdk.DeleteRequest{Resource: l.resource, Key: l.key, ExpectRev: l.modRev, WithRange: local})
 		if err == nil && local && len(d.Entries) > 0 {
 			l.sess.local.hand(l.resource, d.Rev, newQueue(d.Entries))
 		}

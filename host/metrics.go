@@ -33,6 +33,10 @@ type Metrics struct {
 	// LocalHandoffs counts waits ended by a queue that a release of this
 	// host's handed over (local handoff), not by the store's watch.
 	LocalHandoffs uint64
+	// Batches counts the Batch calls that carried puts and deletes of
+	// concurrent requests to the backend plugins running now, and
+	// BatchedWrites the writes they carried (see sdk.CapBatch).
+	Batches, BatchedWrites uint64
 }
 
 // Percentiles summarise a set of durations.
@@ -127,6 +131,11 @@ func (h *Host) Metrics() Metrics {
 	h.mu.Lock()
 	active := len(h.leases)
 	h.mu.Unlock()
+	var batches, batched uint64
+	for _, s := range h.runningSlots() {
+		batches += s.sup.writes.batches.Load()
+		batched += s.sup.writes.writes.Load()
+	}
 	m := &h.metrics
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -144,6 +153,7 @@ func (h *Host) Metrics() Metrics {
 	h.events.mu.Lock()
 	out.DroppedEvents = h.events.dropped
 	h.events.mu.Unlock()
+	out.Batches, out.BatchedWrites = batches, batched
 	return out
 }
 

@@ -102,10 +102,16 @@ func (s *session) backend() sdk.Backend { return s.current().backend }
 // until the session lives on the restarted process and runs op again
 // there, with retry set, until ctx ends or the session does.
 func (s *session) call(ctx context.Context, op func(be sdk.Backend, retry bool) error) error {
+	return s.callOn(ctx, func(g *generation, retry bool) error { return op(g.backend, retry) })
+}
+
+// callOn is call, with op given the generation itself (for its coalesced
+// writes, generation.put and generation.delete).
+func (s *session) callOn(ctx context.Context, op func(g *generation, retry bool) error) error {
 	retry := false
 	for {
 		g := s.current()
-		err := op(g.backend, retry)
+		err := op(g, retry)
 		if err == nil || !s.movable(ctx, g, err) {
 			return err
 		}

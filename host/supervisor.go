@@ -51,6 +51,8 @@ type supervisor struct {
 	// notify, when set (before the first start), is told of each exit of
 	// the plugin and each restart after one.
 	notify func(Event)
+	// writes counts the writes its processes' coalescers sent in batches.
+	writes writeStats
 }
 
 // generation is one running plugin process.
@@ -61,6 +63,24 @@ type generation struct {
 	started time.Time
 	ready   time.Duration // from launch until configured
 	exited  chan struct{} // closed when the process has exited
+	writes  *coalescer    // the process's puts and deletes, if it serves Batch
+}
+
+// put is backend.Put, coalesced with other callers' writes where the
+// plugin serves Batch.
+func (g *generation) put(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, error) {
+	if g.writes == nil {
+		return g.backend.Put(ctx, req)
+	}
+	return g.writes.put(ctx, req)
+}
+
+// delete is backend.Delete, coalesced as put is.
+func (g *generation) delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteResult, error) {
+	if g.writes == nil {
+		return g.backend.Delete(ctx, req)
+	}
+	return g.writes.delete(ctx, req)
 }
 
 // waitExited reports whether the process has exited, waiting up to d (or
@@ -208,6 +228,9 @@ func (s *supervisor) launch(ctx context.Context) (*generation, error) {
 	s.guards.resend(ctx, conn, s.log)
 	g := &generation{conn: conn, backend: be, info: info, started: start,
 		ready: time.Since(start), exited: make(chan struct{})}
+	if info.Has(sdk.CapBatch) {
+		g.writes = newCoalescer(be, &s.writes)
+	}
 	s.log.Debug("plugin started", "plugin", s.spec.Name, "path", s.spec.Path, "pid", conn.Pid(), "ready", g.ready)
 	return g, nil
 }
