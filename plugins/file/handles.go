@@ -18,10 +18,26 @@ import (
 // so a long-lived process's descriptors and memory stay flat however many
 // resources it has touched. Closing an idle handle also removes the state
 // file when its queue is empty and no process watches it (see evict).
+//
+// A file one of its own sessions holds an entry in stays open, for that
+// session's next change (most often its release), while the store has at
+// most maxOpen files open; beyond that such files are closed like idle
+// ones, so that a process holding more locks than it may open files (10⁵
+// against a limit of 20 000, say) still can.
 const (
 	defaultIdleAfter = time.Second
 	maxIdle          = 64
 )
+
+// maxOpen is 4096, or a quarter of the process's open-file limit if that
+// is less.
+var maxOpen = func() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur/4 < 4096 {
+		return max(int(lim.Cur/4), maxIdle)
+	}
+	return 4096
+}()
 
 // errNoFile: the state file does not exist and the operation does not
 // create one.
@@ -81,7 +97,7 @@ func (s *Store) doneWith(sf *stateFile) {
 
 // maybeIdle files sf as idle if nothing uses it. The caller holds s.mu.
 func (s *Store) maybeIdle(sf *stateFile) {
-	if sf.users > 0 || sf.watchers > 0 || sf.owned.Load() || s.files[sf.path] != sf || s.closed {
+	if sf.users > 0 || sf.watchers > 0 || sf.owned.Load() && len(s.files) <= maxOpen || s.files[sf.path] != sf || s.closed {
 		return
 	}
 	sf.idleSince = time.Now()
@@ -150,8 +166,12 @@ func (s *Store) forgetLocked(sf *stateFile) {
 	if s.files[sf.path] == sf {
 		delete(s.files, sf.path)
 	}
+	if sf.owned.Load() {
+		// Its sessions' entries are still there: Revoke must visit it.
+		return
+	}
 	for _, sess := range s.sessions {
-		delete(sess.resources, sf)
+		delete(sess.resources, sf.path)
 	}
 }
 

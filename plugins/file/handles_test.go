@@ -239,3 +239,50 @@ func TestRevokedSessionReleasesHandles(t *testing.T) {
 		t.Errorf("%d state files still open after the session was revoked", len(s.files))
 	}
 }
+
+// TestHeldBeyondMaxOpen: a process holding more locks than maxOpen keeps
+// at most about maxOpen state files open, and revoking its session still
+// removes every entry, in the files it closed too.
+func TestHeldBeyondMaxOpen(t *testing.T) {
+	saved := maxOpen
+	maxOpen = 100
+	t.Cleanup(func() { maxOpen = saved })
+	s := newStore(t, t.TempDir())
+	sess := openSession(t, s, time.Minute)
+	lockRelease(t, s, sess, "warm-up")
+	before := openFDs(t, "self")
+	ctx := context.Background()
+	const held = 400
+	for i := range held {
+		r := fmt.Sprintf("held-%d", i)
+		if _, err := s.Put(ctx, sdk.PutRequest{Resource: r, Key: sess + "/1", Session: sess, IfAbsent: true, WithRange: true}); err != nil {
+			t.Fatalf("lock %s: %v", r, err)
+		}
+		if n := openFDs(t, "self"); n > before+maxOpen+maxIdle+8 {
+			t.Fatalf("%d descriptors open holding %d locks (%d before; at most %d held open)", n, i+1, before, maxOpen)
+		}
+	}
+	// A held lock whose file was closed is still released by its Delete.
+	if _, err := s.Delete(ctx, sdk.DeleteRequest{Resource: "held-0", Key: sess + "/1"}); err != nil {
+		t.Fatalf("release held-0, whose file was closed: %v", err)
+	}
+	if err := s.Revoke(ctx, sess); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	other := openSession(t, s, time.Minute)
+	for i := 1; i < held; i++ {
+		r := fmt.Sprintf("held-%d", i)
+		rg, err := s.Range(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rg.Entries) != 0 {
+			t.Fatalf("%s still has %s after its session was revoked", r, rg.Entries[0].Key)
+		}
+		// And the lock can be taken at once.
+		p, err := s.Put(ctx, sdk.PutRequest{Resource: r, Key: other + "/1", Session: other, IfAbsent: true, WithRange: true})
+		if err != nil || len(p.Entries) != 1 {
+			t.Fatalf("lock %s after the revoke: %+v %v", r, p.Entries, err)
+		}
+	}
+}

@@ -197,7 +197,7 @@ func (s *Store) enlist(id string, sf *stateFile) bool {
 	if sess == nil || sess.ended {
 		return false
 	}
-	sess.resources[sf] = struct{}{}
+	sess.resources[sf.path] = sf.resource
 	return true
 }
 

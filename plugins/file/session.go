@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -31,11 +32,13 @@ type session struct {
 	f    *os.File
 	// timer revokes the session when it is not kept alive within its TTL.
 	timer *time.Timer
-	// resources are the state files it has put entries in; Revoke visits
-	// them. An adopted session knows only those it put entries in since:
-	// the entries it had before are purged by the next access to their
-	// resource once the session file is gone (see Revoke).
-	resources map[*stateFile]struct{}
+	// resources are the state files it has put entries in, by path, with
+	// their resource; Revoke visits them. A file's path stays listed while
+	// this process's sessions hold entries in it, open or not (see
+	// forgetLocked). An adopted session knows only those it put entries in
+	// since: the entries it had before are purged by the next access to
+	// their resource once the session file is gone (see Revoke).
+	resources map[string]string
 	adopted   bool
 	ended     bool
 }
@@ -67,7 +70,7 @@ func (s *Store) OpenSession(ctx context.Context, ttl time.Duration, meta map[str
 	if err != nil {
 		return sdk.Session{}, sdk.Errorf(sdk.CodeUnavailable, "open session: %v", err)
 	}
-	sess := &session{id: id, ttl: ttl, path: path, f: f, resources: map[*stateFile]struct{}{}}
+	sess := &session{id: id, ttl: ttl, path: path, f: f, resources: map[string]string{}}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -109,7 +112,7 @@ func (s *Store) AdoptSession(ctx context.Context, id string, ttl time.Duration, 
 	if err != nil {
 		return sdk.Session{}, sdk.Errorf(sdk.CodeSessionExpired, "adopt session %s: %v", id, err)
 	}
-	sess := &session{id: id, ttl: ttl, path: path, f: f, resources: map[*stateFile]struct{}{}, adopted: true}
+	sess := &session{id: id, ttl: ttl, path: path, f: f, resources: map[string]string{}, adopted: true}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -225,17 +228,20 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 	}
 	sess.ended = true
 	sess.timer.Stop()
-	files := make([]*stateFile, 0, len(sess.resources))
-	for sf := range sess.resources {
-		files = append(files, sf)
-	}
+	files := make(map[string]string, len(sess.resources))
+	maps.Copy(files, sess.resources)
 	s.mu.Unlock()
 
 	// The session counts as dead from here on, so the purge that opens every
 	// exclusive access removes its entries.
 	var errs []error
-	for _, sf := range files {
-		if err := s.modify(ctx, sf, nil); err != nil {
+	for path, resource := range files {
+		sf, err := s.openPath(path, resource)
+		if err == nil {
+			err = s.modify(ctx, sf, nil)
+			s.doneWith(sf)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("revoke session %s: %w", id, err))
 		}
 	}
