@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -35,10 +34,6 @@ func BenchmarkLockBatch(b *testing.B) {
 	for _, name := range []string{"file", "redis"} {
 		for _, n := range counts {
 			b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
-				var lim syscall.Rlimit
-				if name == "file" && syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Max < uint64(n)+1000 {
-					b.Skipf("%d locks held on the file backend need as many open files in its plugin; the hard limit (ulimit -Hn) is %d", n, lim.Max)
-				}
 				cfg := cfgs[name]()
 				cfg.Lease.TTL = 10 * time.Second
 				h := newHostFrom(b, cfg)
