@@ -49,6 +49,7 @@ BENCH_SCALE ?= 1000,10000,100000
 bench: build consul
 	$(GO) test -run '^$$' -bench 'RawFlock|GRPCRoundTrip|PluginReady|Backend|OneHost|RedisBaselines' -benchtime 1000x ./host/
 	LOCKSMITH_BENCH_SCALE=$(BENCH_SCALE) $(GO) test -run '^$$' -bench Scale -benchtime 1x -timeout 30m ./host/
+	$(GO) test -run '^$$' -bench LockBatch -benchtime 1x -timeout 30m ./host/
 	bench/exec.sh 2
 	$(GO) test -run '^$$' -bench Consul -benchtime 1000x ./plugins/consul/
 	$(GO) test -run '^$$' -bench Exec -benchtime 200x ./plugins/consul/
