@@ -310,3 +310,73 @@ func ExampleStore() {
 	p, _ := s.Put(ctx, sdk.PutRequest{Resource: "db-migration", Key: sess.ID + "/1", Session: sess.ID, IfAbsent: true, WithRange: true})
 	fmt.Println("fencing token:", p.CreateRev, "first in line:", p.Entries[0].CreateRev == p.CreateRev)
 }
+
+// BenchmarkScriptFloor splits Redis's own time per lock cycle (put with
+// range, then delete; redis-µs/op as in BenchmarkLockCycle) into the part
+// any script call with the same keys and arguments costs and the part the
+// store's scripts add, on one server without persistence:
+//
+//   - raw-setnx-cad: the raw recipe, for scale;
+//
+//   - floor: two scripts that only return a reply of the store's shape,
+//     called with the store's keys and arguments;
+//
+//   - store: the store's own put and delete scripts.
+//
+//     go test -run '^$' -bench ScriptFloor -benchtime 4000x ./plugins/redis/
+func BenchmarkScriptFloor(b *testing.B) {
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	b.Run("raw-setnx-cad", func(b *testing.B) {
+		rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr, Protocol: 2})
+		defer rdb.Close()
+		st := startServerTimer(b, srv.Addr)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			token := strconv.Itoa(i)
+			if ok, err := rdb.SetNX(ctx, "raw:lock", token, 30*time.Second).Result(); err != nil || !ok {
+				b.Fatalf("SET NX: %v %v", ok, err)
+			}
+			if n, err := compareAndDelete.Run(ctx, rdb, []string{"raw:lock"}, token).Int(); err != nil || n != 1 {
+				b.Fatalf("compare-and-delete: %v %v", n, err)
+			}
+		}
+		b.StopTimer()
+		st.report(b)
+	})
+	floorPut := goredis.NewScript(`return {'ok', 1, 1, 1, {ARGV[6], ARGV[7], ARGV[8], 1, 1}}`)
+	floorDelete := goredis.NewScript(`return {'ok', 2, 1, 1, {}}`)
+	for _, mode := range []string{"floor", "store"} {
+		b.Run(mode, func(b *testing.B) {
+			s := open(b, []string{srv.Addr}, sdk.Config{"prefix": "floor-" + mode + ":"})
+			c, err := s.conn()
+			if err != nil {
+				b.Fatal(err)
+			}
+			sess, err := s.OpenSession(ctx, 30*time.Second, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			put, del := putScript, deleteScript
+			if mode == "floor" {
+				put, del = floorPut, floorDelete
+			}
+			preq := sdk.PutRequest{Resource: "lock", Key: "k", Session: sess.ID, IfAbsent: true, WithRange: true}
+			st := startServerTimer(b, srv.Addr)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				keys, argv := c.putArgs(preq)
+				rep, err := c.scriptReply("put", preq.Resource, put.Run(ctx, c.rdb, keys, argv...))
+				if err != nil || rep.status != "ok" {
+					b.Fatalf("put: %+v %v", rep, err)
+				}
+				keys, argv = c.deleteArgs(sdk.DeleteRequest{Resource: "lock", Key: "k", ExpectRev: rep.modRev})
+				if rep, err := c.scriptReply("delete", "lock", del.Run(ctx, c.rdb, keys, argv...)); err != nil || rep.status != "ok" {
+					b.Fatalf("delete: %+v %v", rep, err)
+				}
+			}
+			b.StopTimer()
+			st.report(b)
+		})
+	}
+}

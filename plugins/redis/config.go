@@ -61,8 +61,9 @@ type Config struct {
 	DialTimeout  Duration `json:"dial_timeout"`
 	ReadTimeout  Duration `json:"read_timeout"`
 	WriteTimeout Duration `json:"write_timeout"`
-	// History is how many events per resource Watch can replay (default
-	// 1000). A watcher that falls further behind gets sdk.ErrCompacted.
+	// History is how many events per resource Watch can replay at least
+	// (default 1000; the log is trimmed back to it once it holds a quarter
+	// more). A watcher that falls further behind gets sdk.ErrCompacted.
 	History int `json:"history"`
 }
 

@@ -81,12 +81,12 @@ local function nextRev()
   return r
 end
 
--- emit appends an event to the log, trims the log to the last hist events
--- (RPUSH returns the length: a log not over it needs no LTRIM) and
--- publishes it.
+-- emit appends an event to the log and publishes it. The log is trimmed
+-- lazily: back to the last hist events once it holds more than a quarter
+-- over (RPUSH returns the length), so that most events cost no LTRIM.
 local function emit(t, rev, key, e, value)
   local ev = t .. ' ' .. rev .. ' ' .. e[1] .. ' ' .. e[2] .. ' ' .. #key .. ' ' .. #e[3] .. '\n' .. key .. e[3] .. value
-  if redis.call('RPUSH', logKey, ev) > hist then
+  if redis.call('RPUSH', logKey, ev) > hist + math.floor(hist / 4) then
     redis.call('LTRIM', logKey, -hist, -1)
   end
   redis.call('PUBLISH', chan, ev)
@@ -165,7 +165,9 @@ purge()
 
 // putScript: ARGV[6] key, [7] value, [8] session, [9] ifAbsent, [10]
 // withRange. A session that purge found alive is not read again.
-var putScript = goredis.NewScript(preamble + `
+var putScript = goredis.NewScript(preamble + putBody)
+
+const putBody = `
 local key, value, sess = ARGV[6], ARGV[7], ARGV[8]
 local withRange = ARGV[10] == '1'
 if dead[sess] then return {'expired', curRev(), 0, 0, {}} end
@@ -189,7 +191,7 @@ emit('p', rev, key, E[key], value)
 local out = {}
 if withRange then out = flat(key, value) end
 return {'ok', rev, c, rev, out}
-`)
+`
 
 // updateScript: ARGV[6] key, [7] value, [8] expected modRev, [9] expected
 // resource revision (0: any), compared after dead sessions' entries are
@@ -211,7 +213,9 @@ return {'ok', rev, e[1], rev, {}}
 
 // deleteScript: ARGV[6] key, [7] expected modRev (0: any), [8]
 // withRange: the entries left after the delete.
-var deleteScript = goredis.NewScript(preamble + `
+var deleteScript = goredis.NewScript(preamble + deleteBody)
+
+const deleteBody = `
 local key = ARGV[6]
 local e = E[key]
 if not e then return {'notfound', curRev(), 0, 0, {}} end
@@ -222,7 +226,7 @@ local rev = remove(key)
 local out = {}
 if ARGV[8] == '1' then out = flat() end
 return {'ok', rev, c, m, out}
-`)
+`
 
 // rangeScript removes the entries of dead sessions and returns the rest.
 var rangeScript = goredis.NewScript(preamble + `

@@ -186,35 +186,49 @@ func TestPutWithRangeValues(t *testing.T) {
 	}
 }
 
-// TestHistoryTrim: the event log keeps the last `history` events, and a
-// watch from before them gets ErrCompacted.
+// TestHistoryTrim: the event log keeps at least the last `history`
+// events, and at most a quarter more (it is trimmed lazily); a watch from
+// the oldest kept event replays from there, one from before it gets
+// ErrCompacted.
 func TestHistoryTrim(t *testing.T) {
 	srv := redistest.Start(t)
-	s := open(t, []string{srv.Addr}, sdk.Config{"history": 5})
+	const history = 8
+	s := open(t, []string{srv.Addr}, sdk.Config{"history": history})
 	ctx := ctxT(t)
 	a := mustSession(t, s, 5*time.Second)
 	c, _ := s.conn()
 	logKey := c.keys.resource("h").log
-	for i := 1; i <= 12; i++ {
-		if _, err := s.Put(ctx, sdk.PutRequest{Resource: "h", Key: "k", Value: []byte{byte(i)}, Session: a}); err != nil {
+	var last int64
+	var n int64
+	trimmed := false
+	for i := 1; i <= 25; i++ {
+		p, err := s.Put(ctx, sdk.PutRequest{Resource: "h", Key: "k", Value: []byte{byte(i)}, Session: a})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if n := c.rdb.LLen(ctx, logKey).Val(); n != int64(min(i, 5)) {
-			t.Fatalf("after %d puts the log holds %d events, want %d", i, n, min(i, 5))
+		last = p.ModRev
+		n = c.rdb.LLen(ctx, logKey).Val()
+		if n < int64(min(i, history)) || n > history+history/4 {
+			t.Fatalf("after %d puts the log holds %d events, want from %d to %d", i, n, min(i, history), history+history/4)
 		}
+		trimmed = trimmed || n < int64(i)
 	}
+	if !trimmed {
+		t.Fatal("25 puts and the log was never trimmed")
+	}
+	oldest := last - n + 1
 	var got []int64
 	wctx, cancel := context.WithCancel(ctx)
-	err := s.Watch(wctx, "h", 8, func(ev sdk.Event) error {
-		if got = append(got, ev.Rev); len(got) == 5 {
+	err := s.Watch(wctx, "h", oldest, func(ev sdk.Event) error {
+		if got = append(got, ev.Rev); int64(len(got)) == n {
 			cancel()
 		}
 		return nil
 	})
-	if !errors.Is(err, context.Canceled) || len(got) != 5 || got[0] != 8 {
-		t.Fatalf("watch from the oldest kept event: %v %v", got, err)
+	if !errors.Is(err, context.Canceled) || int64(len(got)) != n || got[0] != oldest {
+		t.Fatalf("watch from the oldest kept event %d: %v %v", oldest, got, err)
 	}
-	if err := s.Watch(ctx, "h", 7, func(sdk.Event) error { return nil }); !errors.Is(err, sdk.ErrCompacted) {
+	if err := s.Watch(ctx, "h", oldest-1, func(sdk.Event) error { return nil }); !errors.Is(err, sdk.ErrCompacted) {
 		t.Fatalf("watch from before the kept events: %v, want ErrCompacted", err)
 	}
 }
