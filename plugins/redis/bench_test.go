@@ -312,18 +312,14 @@ func ExampleStore() {
 }
 
 // BenchmarkScriptFloor splits Redis's own time per lock cycle (put with
-// range, then delete; redis-µs/op as in BenchmarkLockCycle) into the part
-// any script call with the same keys and arguments costs and the part the
-// store's scripts add, on one server without persistence:
+// range, then delete; redis-µs/op as in BenchmarkLockCycle) into what any
+// script call with the store's keys and arguments costs and what the
+// store's scripts add, on one server without persistence. raw-setnx-cad is
+// the raw recipe, for scale; floor runs two scripts that only return a
+// reply of the store's shape, with the store's keys and arguments; store
+// runs the store's own put and delete scripts.
 //
-//   - raw-setnx-cad: the raw recipe, for scale;
-//
-//   - floor: two scripts that only return a reply of the store's shape,
-//     called with the store's keys and arguments;
-//
-//   - store: the store's own put and delete scripts.
-//
-//     go test -run '^$' -bench ScriptFloor -benchtime 4000x ./plugins/redis/
+//	go test -run '^$' -bench ScriptFloor -benchtime 4000x ./plugins/redis/
 func BenchmarkScriptFloor(b *testing.B) {
 	srv := redistest.Start(b)
 	ctx := context.Background()
