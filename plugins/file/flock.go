@@ -81,5 +81,8 @@ func (sf *stateFile) unlock() {
 		for _, k := range keys {
 			sf.bell.ring(keyWord(sf.path, k))
 		}
+		if all {
+			sf.bell.ring(everyWord(sf.path))
+		}
 	}
 }

@@ -62,7 +62,16 @@ type bucketWatch struct {
 type wakeTarget struct {
 	sf  *stateFile
 	key string
+	// every: the watches of sf waiting for keys, all of them, for a change
+	// its events do not tell (see everyWord).
+	every bool
 }
+
+// everyWord is what a change of the state file at path that its events do
+// not tell rings, besides the path itself: a rewrite of the state (repair,
+// a new boot, a format conversion). Watches waiting for keys wait on it
+// too, since such a change may concern any key.
+func everyWord(path string) string { return path + "\x00\x00" }
 
 // keyWord is what a change of key in the state file at path rings, besides
 // the path itself: a word of its own, so that a process waiting for that
@@ -144,10 +153,11 @@ func (w *wakeTable) subscribe(sf *stateFile) (unsubscribe func()) {
 // the watches waiting for them (through sf.notifyKeys) until the returned
 // func is called.
 func (w *wakeTable) subscribeKeys(sf *stateFile, keys []string) (unsubscribe func()) {
-	stops := make([]func(), 0, len(keys))
+	stops := make([]func(), 0, len(keys)+1)
 	for _, k := range keys {
 		stops = append(stops, w.subscribeTarget(wakeTarget{sf: sf, key: k}))
 	}
+	stops = append(stops, w.subscribeTarget(wakeTarget{sf: sf, every: true}))
 	return func() {
 		for _, stop := range stops {
 			stop()
@@ -160,7 +170,10 @@ func (w *wakeTable) subscribeTarget(t wakeTarget) (unsubscribe func()) {
 		return func() {}
 	}
 	word := t.sf.path
-	if t.key != "" {
+	switch {
+	case t.every:
+		word = everyWord(t.sf.path)
+	case t.key != "":
 		word = keyWord(t.sf.path, t.key)
 	}
 	b := bucketOf(word)
@@ -232,9 +245,12 @@ func (w *wakeTable) run(b uint32, bw *bucketWatch, seen uint32) {
 		w.mu.Unlock()
 		seen = now
 		for _, t := range targets {
-			if t.key == "" {
+			switch {
+			case t.every:
+				t.sf.notifyKeys(nil, true)
+			case t.key == "":
 				t.sf.notify()
-			} else {
+			default:
 				t.sf.notifyKeys([]string{t.key}, false)
 			}
 		}

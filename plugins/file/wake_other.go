@@ -20,4 +20,6 @@ func (w *wakeTable) subscribeKeys(*stateFile, []string) func() { return func() {
 
 func keyWord(path, key string) string { return path + "\x00" + key }
 
+func everyWord(path string) string { return path + "\x00\x00" }
+
 func (w *wakeTable) close() {}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,5 +282,49 @@ func TestWatchMissesNoWakeUp(t *testing.T) {
 		if !errors.Is(err, stop) {
 			t.Fatalf("watch %d: %v; the put never woke it", i, err)
 		}
+	}
+}
+
+// TestRewriteWakesKeyWatchersElsewhere: a change of the state that its
+// events do not tell (a rewrite: repair, a new boot, a format conversion)
+// in one store kicks another store's watches that wait for keys, at once,
+// not at their next poll.
+func TestRewriteWakesKeyWatchersElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	watcher := newStore(t, dir, func(c sdk.Config) { c["poll_interval"] = "1m"; c["probe_interval"] = "10s" })
+	writer := newStore(t, dir)
+	sess := openSession(t, writer, time.Minute)
+	mustPut(t, writer, sdk.PutRequest{Resource: "r", Key: "w", Session: sess})
+	if !watcher.bells.working() {
+		t.Skip("no cross-process wake-ups on this system")
+	}
+	wsf, err := watcher.open("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.doneWith(wsf)
+	kick := make(chan struct{}, 1)
+	defer wsf.watchKeys([]string{"w"}, kick)()
+	defer watcher.bells.subscribeKeys(wsf, []string{"w"})()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-kick: // the subscription's first look
+	default:
+	}
+
+	sf, err := writer.open("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.doneWith(sf)
+	if err := writer.lockState(testCtx(t), sf, syscall.LOCK_EX, false); err != nil {
+		t.Fatal(err)
+	}
+	sf.changedNow()
+	sf.unlock()
+	select {
+	case <-kick:
+	case <-time.After(2 * time.Second):
+		t.Fatal("a rewrite in another store did not wake a watch waiting for a key")
 	}
 }
