@@ -62,7 +62,8 @@ func TestPrometheusMetricsMove(t *testing.T) {
 	e := newEnv(t, nil)
 	before := e.scrape()
 	for _, name := range []string{"locksmith_acquisitions_total", "locksmith_wait_seconds", "locksmith_active_leases",
-		"locksmith_queue_depth", "locksmith_held_locks", "locksmith_backend_up", "go_goroutines"} {
+		"locksmith_queue_depth", "locksmith_held_locks", "locksmith_backend_up", "go_goroutines",
+		"locksmith_write_batches_total", "locksmith_batched_writes_total", "locksmith_local_handoffs_total"} {
 		if before[name] == nil {
 			t.Fatalf("/metrics has no %s", name)
 		}
