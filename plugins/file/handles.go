@@ -29,14 +29,15 @@ const (
 	maxIdle          = 64
 )
 
-// maxOpen is 4096, or a quarter of the process's open-file limit if that
-// is less.
+// maxOpen is half the process's open-file limit (Go raises the soft limit
+// to the hard one at start), at most 16384: the other half is left for
+// sessions, connections and the files of operations in progress.
 var maxOpen = func() int {
 	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur/4 < 4096 {
-		return max(int(lim.Cur/4), maxIdle)
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur/2 < 16384 {
+		return max(int(lim.Cur/2), maxIdle)
 	}
-	return 4096
+	return 16384
 }()
 
 // errNoFile: the state file does not exist and the operation does not
