@@ -3,6 +3,7 @@ package file
 import (
 	"cmp"
 	"fmt"
+	"sync"
 )
 
 // load reads the current state. The caller holds mu and the flock:
@@ -100,9 +101,14 @@ type snapshot struct {
 // whose header and payload checksum equal the cached ones is not decoded
 // again. Damage is described in the snapshot, not returned as an error.
 func (sf *stateFile) read(boot bootID, useCache bool) (snapshot, error) {
+	sf.win = &windows{sf: sf}
+	defer func() {
+		sf.win.release()
+		sf.win = nil
+	}()
 	snap := snapshot{slot: -1, validSlot: -1}
 	var head [2 * superblockSize]byte
-	if err := sf.readAt(head[:], 0); err != nil {
+	if err := sf.win.readAt(head[:], 0); err != nil {
 		return snap, err
 	}
 	var recs [2]superblock
@@ -178,7 +184,7 @@ func (sf *stateFile) readSlots(snap *snapshot, useCache bool) error {
 	var present [2]bool
 	for i := range 2 {
 		var hb [slotHeaderSize]byte
-		if err := sf.readAt(hb[:], sf.slotOffFor(snap.sb, i)); err != nil {
+		if err := sf.readWin(hb[:], sf.slotOffFor(snap.sb, i)); err != nil {
 			return err
 		}
 		if isZero(hb[:]) {
@@ -264,7 +270,7 @@ func (sf *stateFile) readSlot(sb superblock, i int, h slotHeader, useCache bool)
 		sf.buf = make([]byte, n)
 	}
 	b := sf.buf[:n]
-	if err := sf.readAt(b, sf.slotOffFor(sb, i)+slotHeaderSize); err != nil {
+	if err := sf.readWin(b, sf.slotOffFor(sb, i)+slotHeaderSize); err != nil {
 		return nil, err
 	}
 	if !h.holds(b) {
@@ -278,4 +284,64 @@ func (sf *stateFile) readSlot(sb superblock, i int, h slotHeader, useCache bool)
 		return nil, nil
 	}
 	return st, nil
+}
+
+// readWindow is how much one read of the state takes from the file at
+// once. The superblock, slot A's header and a small state in slot A lie in
+// the window at offset 0, slot B's header and a small state in slot B in
+// the window at slot B's offset, so a read of a small state costs two
+// preads rather than four.
+const readWindow = 8 << 10
+
+var windowPool = sync.Pool{New: func() any { b := make([]byte, readWindow); return &b }}
+
+// windows holds what one read of the state (stateFile.read) has read: at
+// most two windows of the file, in buffers from windowPool.
+type windows struct {
+	sf  *stateFile
+	off [2]int64
+	buf [2]*[]byte
+	n   int
+}
+
+// readAt reads len(b) bytes at off, as stateFile.readAt does: from a
+// window already read, or by reading a new window there, or, for a part
+// larger than half a window or once two are held, directly.
+func (w *windows) readAt(b []byte, off int64) error {
+	end := off + int64(len(b))
+	for i := range w.n {
+		if off >= w.off[i] && end <= w.off[i]+readWindow {
+			copy(b, (*w.buf[i])[off-w.off[i]:])
+			return nil
+		}
+	}
+	if len(b) > readWindow/2 || w.n == len(w.buf) {
+		return w.sf.readAt(b, off)
+	}
+	buf := windowPool.Get().(*[]byte)
+	if err := w.sf.readAt(*buf, off); err != nil {
+		windowPool.Put(buf)
+		return err
+	}
+	w.off[w.n], w.buf[w.n] = off, buf
+	w.n++
+	copy(b, *buf)
+	return nil
+}
+
+// release returns the windows' buffers to the pool.
+func (w *windows) release() {
+	for i := range w.n {
+		windowPool.Put(w.buf[i])
+		w.buf[i] = nil
+	}
+	w.n = 0
+}
+
+// readWin reads through the windows of the read in progress, if any.
+func (sf *stateFile) readWin(b []byte, off int64) error {
+	if sf.win != nil {
+		return sf.win.readAt(b, off)
+	}
+	return sf.readAt(b, off)
 }

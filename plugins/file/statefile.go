@@ -63,6 +63,10 @@ type stateFile struct {
 	idleSince time.Time
 	owned     atomic.Bool
 
+	// win holds what the read of the state in progress has read (see
+	// windows); nil between reads. Guarded by mu.
+	win *windows
+
 	wakeMu sync.Mutex
 	wake   chan struct{}
 	// keyWake are the kicks of this process's watches that wait for the
