@@ -52,7 +52,8 @@ const batchWindow = 64
 // only ever waits while it holds resources before the one it waits for,
 // as when the requests were taken one by one; the cost is that a resource
 // after the contended one may be granted to the batch briefly, then
-// released, before the batch holds it for good.
+// released, before the batch holds it for good (and a WithCondition
+// condition may run on such a grant too).
 func (h *Host) LockBatch(ctx context.Context, reqs []BatchRequest, opts ...LockOption) (*Batch, error) {
 	sorted := append([]BatchRequest(nil), reqs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Resource < sorted[j].Resource })
