@@ -159,6 +159,9 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 				byHand := false
 				select {
 				case ev := <-events:
+					if h.onWatchEvent != nil {
+						h.onWatchEvent()
+					}
 					// Events up to a queue handed by a release are in it.
 					if ev.Rev > rev {
 						rev = ev.Rev

@@ -26,14 +26,21 @@ func (l latencies) report(b *testing.B) {
 	if len(l) == 0 {
 		return
 	}
-	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-	at := func(p float64) float64 {
-		i := min(int(float64(len(l))*p), len(l)-1)
-		return float64(l[i].Nanoseconds()) / 1e3
-	}
-	b.ReportMetric(at(0.50), "p50-µs")
-	b.ReportMetric(at(0.99), "p99-µs")
+	b.ReportMetric(l.at(0.50), "p50-µs")
+	b.ReportMetric(l.at(0.99), "p99-µs")
 }
+
+// at is the p-th percentile in µs (0 for none); it sorts l.
+func (l latencies) at(p float64) float64 {
+	if len(l) == 0 {
+		return 0
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	i := min(int(float64(len(l))*p), len(l)-1)
+	return float64(l[i].Nanoseconds()) / 1e3
+}
+
+func (l latencies) p50() float64 { return l.at(0.50) }
 
 // BenchmarkRawFlock is the floor: flock(LOCK_EX) then flock(LOCK_UN) on a
 // file opened once.

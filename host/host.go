@@ -36,7 +36,10 @@ type Host struct {
 	// watchOnly turns local handoff off: waiters learn of every release
 	// from the store's watch (benchmarks compare the two).
 	watchOnly bool
-	events    eventHub
+	// onWatchEvent, when set (benchmarks only), is called as each watch
+	// event reaches a wait, before the wait looks at it.
+	onWatchEvent func()
+	events       eventHub
 	metrics   metrics
 
 	pipe    atomic.Pointer[pipeline] // serves every new request
