@@ -40,7 +40,7 @@ type Host struct {
 	// event reaches a wait, before the wait looks at it.
 	onWatchEvent func()
 	events       eventHub
-	metrics   metrics
+	metrics      metrics
 
 	pipe    atomic.Pointer[pipeline] // serves every new request
 	swapMu  sync.Mutex               // serialises UpdateConfig
