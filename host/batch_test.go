@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/locksmithx/locksmith/config"
+	"github.com/locksmithx/locksmith/internal/redistest"
 )
 
 // A batch that meets a held resource part way waits for it holding only
@@ -192,4 +195,96 @@ func TestConcurrentWritesAreBatched(t *testing.T) {
 		t.Fatalf("Tree shows %d held after the release, want 0", n)
 	}
 	t.Logf("%d writes in %d batches", h.Metrics().BatchedWrites, m.Batches)
+}
+
+// TestBatchSurvivesPluginCrash: kill -9 of the plugin while a batch's
+// requests are in flight (many of them in Batch calls) costs a restart:
+// the batch then holds every resource exactly once — a write that reached
+// the store before the crash and was sent again is not a second request —
+// another host can take none of them, and once the batch is released,
+// nothing is left in any queue.
+func TestBatchSurvivesPluginCrash(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		testBatchSurvivesPluginCrash(t, testConfig(t.TempDir()))
+	})
+	t.Run("redis", func(t *testing.T) {
+		redistest.Require(t)
+		srv := redistest.Start(t)
+		testBatchSurvivesPluginCrash(t, redisConfig(srv.Addr, "batchcrash:"))
+	})
+}
+
+func testBatchSurvivesPluginCrash(t *testing.T, cfg config.Config) {
+	ctx := testCtx(t)
+	h1, h2 := newHostFrom(t, cfg), newHostFrom(t, cfg)
+	const n = 400
+	var reqs []BatchRequest
+	for i := 0; i < n; i++ {
+		reqs = append(reqs, BatchRequest{Resource: fmt.Sprintf("crash-batch-%03d", i)})
+	}
+	// Start the plugin, so that the kill finds it.
+	warm, err := h1.Named(ctx, "crash-batch-warm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = warm.Release(ctx)
+	type result struct {
+		b   *Batch
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := h1.LockBatch(ctx, reqs)
+		done <- result{b, err}
+	}()
+	// Kill once part of the batch is granted.
+	deadline := time.Now().Add(10 * time.Second)
+	for h1.Metrics().Acquisitions < 40 {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch did not start within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	killPlugin(t, h1)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("batch across a plugin crash: %v", r.err)
+	}
+	m := h1.Metrics()
+	t.Logf("%d writes in %d batches; %d plugin restarts", m.BatchedWrites, m.Batches, m.PluginRestarts)
+	tree, err := h2.Tree(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := countHeld(tree); got != n {
+		t.Errorf("another host sees %d held, want %d", got, n)
+	}
+	var walk func(*TreeNode)
+	walk = func(nd *TreeNode) {
+		if nd.Status != nil && len(nd.Status.Holders)+len(nd.Status.Waiters) > 1 {
+			t.Errorf("%s has %d holders and %d waiters, want its one holder", nd.Path, len(nd.Status.Holders), len(nd.Status.Waiters))
+		}
+		for _, c := range nd.Children {
+			walk(c)
+		}
+	}
+	walk(tree)
+	for _, i := range []int{0, n / 2, n - 1} {
+		if l, err := h2.Named(ctx, reqs[i].Resource, NoWait()); !errors.Is(err, ErrConflict) {
+			if l != nil {
+				_ = l.Release(ctx)
+			}
+			t.Errorf("another host's try-lock of %s after the crash: %v, want ErrConflict", reqs[i].Resource, err)
+		}
+	}
+	if err := r.b.Release(ctx); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	tree, err = h2.Tree(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := countHeld(tree); got != 0 {
+		t.Errorf("%d resources still held after the release, want none", got)
+	}
 }
