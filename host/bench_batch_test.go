@@ -3,9 +3,6 @@ package host
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -19,17 +16,7 @@ import (
 //
 //	go test -run '^$' -bench LockBatch -benchtime 1x ./host/
 func BenchmarkLockBatch(b *testing.B) {
-	counts := []int{1000, 10000}
-	if v := os.Getenv("LOCKSMITH_BENCH_BATCH"); v != "" {
-		counts = nil
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n <= 0 {
-				b.Fatalf("LOCKSMITH_BENCH_BATCH=%q: want counts like 1000,10000", v)
-			}
-			counts = append(counts, n)
-		}
-	}
+	counts := benchCounts(b, "LOCKSMITH_BENCH_BATCH")
 	cfgs, _ := backendConfigs(b)
 	for _, name := range []string{"file", "redis"} {
 		for _, n := range counts {

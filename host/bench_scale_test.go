@@ -25,18 +25,7 @@ import (
 //
 // Run it alone: go test -run '^$' -bench Scale -benchtime 1x ./host/
 func BenchmarkScale(b *testing.B) {
-	counts := []int{1000, 10000}
-	if v := os.Getenv("LOCKSMITH_BENCH_SCALE"); v != "" {
-		counts = nil
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n <= 0 {
-				b.Fatalf("LOCKSMITH_BENCH_SCALE=%q: want counts like 1000,10000", v)
-			}
-			counts = append(counts, n)
-		}
-	}
-	for _, n := range counts {
+	for _, n := range benchCounts(b, "LOCKSMITH_BENCH_SCALE") {
 		b.Run(fmt.Sprintf("held=%d", n), func(b *testing.B) { benchScale(b, n) })
 	}
 }
@@ -109,6 +98,24 @@ func benchScale(b *testing.B, n int) {
 	for _, l := range leases {
 		_ = l.Release(ctx)
 	}
+}
+
+// benchCounts is the counts the environment variable env lists
+// ("1000,10000" when unset).
+func benchCounts(b *testing.B, env string) []int {
+	v := os.Getenv(env)
+	if v == "" {
+		return []int{1000, 10000}
+	}
+	var counts []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want counts like 1000,10000", env, v)
+		}
+		counts = append(counts, n)
+	}
+	return counts
 }
 
 // heapInUse is the live heap after a full collection, goroutine stacks
