@@ -115,37 +115,21 @@ func (h *Host) LockBatch(ctx context.Context, reqs []BatchRequest, opts ...LockO
 func tryBatch(rs []BatchRequest, lock func(BatchRequest, bool) (*Lease, error)) (taken []*Lease, err error) {
 	leases := make([]*Lease, len(rs))
 	errs := make([]error, len(rs))
-	var (
-		next   atomic.Int64
-		first  atomic.Int64 // index of the first failure seen
-		wg     sync.WaitGroup
-		failed = func(i int) {
-			for {
-				f := first.Load()
-				if int64(i) >= f || first.CompareAndSwap(f, int64(i)) {
-					return
-				}
+	var first atomic.Int64 // index of the first failure seen
+	first.Store(int64(len(rs)))
+	inWindow(len(rs), func(i int) bool {
+		if int64(i) > first.Load() {
+			return false
+		}
+		leases[i], errs[i] = lock(rs[i], false)
+		for errs[i] != nil {
+			f := first.Load()
+			if int64(i) >= f || first.CompareAndSwap(f, int64(i)) {
+				break
 			}
 		}
-	)
-	first.Store(int64(len(rs)))
-	for w := 0; w < min(batchWindow, len(rs)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(rs) || int64(i) > first.Load() {
-					return
-				}
-				leases[i], errs[i] = lock(rs[i], false)
-				if errs[i] != nil {
-					failed(i)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+		return true
+	})
 	n := int(first.Load())
 	var extra []*Lease
 	for _, l := range leases[n:] {
@@ -171,25 +155,39 @@ func releaseBatch(ls []*Lease) error { return releaseBatchCtx(context.Background
 
 func releaseBatchCtx(ctx context.Context, ls []*Lease) error {
 	errs := make([]error, len(ls))
+	inWindow(len(ls), func(i int) bool {
+		errs[i] = ls[i].Release(ctx)
+		return true
+	})
+	return errors.Join(errs...)
+}
+
+// inWindow calls do for the indexes 0 to n-1, in that order of start,
+// batchWindow at a time, and returns when every call has. Once a call
+// returns false, no index after it is started.
+func inWindow(n int, do func(i int) bool) {
 	var (
 		next atomic.Int64
+		stop atomic.Bool
 		wg   sync.WaitGroup
 	)
-	for w := 0; w < min(batchWindow, len(ls)); w++ {
+	for range min(batchWindow, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for !stop.Load() {
 				i := int(next.Add(1) - 1)
-				if i >= len(ls) {
+				if i >= n {
 					return
 				}
-				errs[i] = ls[i].Release(ctx)
+				if !do(i) {
+					stop.Store(true)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // Lost reports the loss of the first lost lease of the batch, or nil.
