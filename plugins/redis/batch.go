@@ -12,26 +12,27 @@ import (
 // Batch applies the ops in one pipelined round trip to Redis: each op is
 // its own script run, exactly as its own Put or Delete would be. Redis
 // runs a pipeline's commands in order, so ops on one resource are applied
-// in the batch's order. The pipeline starts by loading the scripts it
-// runs (SCRIPT LOAD of a cached script is a hash and a lookup): had Redis
-// lost its script cache, some ops finding their script and others not
-// would be applied out of order.
+// in the batch's order.
 //
-// In Cluster a put first records its resource in its session's set (on
-// another slot), and a put or delete with range checks its queue's
-// sessions after the script: there the ops are applied one call each.
+// On a single node or Sentinel the pipeline starts by loading the scripts
+// it runs (SCRIPT LOAD of a cached script is a hash and a lookup): had
+// Redis lost its script cache, some ops finding their script and others
+// not would be applied out of order. In Cluster, whose pipeline splits by
+// node, a script load would reach one node only, so each op is sent with
+// its script's source (EVAL; Redis caches the compiled script by its
+// hash); a put first records its resource in its session's set, unless
+// this process knows it did, and a put or delete with range checks its
+// queue's sessions afterwards, as its own call does.
 func (s *Store) Batch(ctx context.Context, ops []sdk.BatchOp) ([]sdk.BatchResult, error) {
 	c, err := s.conn()
 	if err != nil {
 		return nil, err
 	}
-	if c.cluster {
-		return sdk.ApplyEach(ctx, s, ops), nil
-	}
 	out := make([]sdk.BatchResult, len(ops))
 	type run struct {
 		i      int
 		script *goredis.Script
+		src    string
 		keys   []string
 		argv   []any
 		cmd    *goredis.Cmd
@@ -44,21 +45,33 @@ func (s *Store) Batch(ctx context.Context, ops []sdk.BatchOp) ([]sdk.BatchResult
 				out[i].Err = err
 				continue
 			}
+			if c.cluster {
+				if err := c.attach(ctx, op.Put.Session, op.Put.Resource); err != nil {
+					out[i].Err = err
+					continue
+				}
+			}
 			keys, argv := c.putArgs(*op.Put)
-			runs = append(runs, &run{i: i, script: putScript, keys: keys, argv: argv})
+			runs = append(runs, &run{i: i, script: putScript, src: putSource, keys: keys, argv: argv})
 		case op.Delete != nil:
 			if err := checkRequest("delete", op.Delete.Resource, op.Delete.Key); err != nil {
 				out[i].Err = err
 				continue
 			}
 			keys, argv := c.deleteArgs(*op.Delete)
-			runs = append(runs, &run{i: i, script: deleteScript, keys: keys, argv: argv})
+			runs = append(runs, &run{i: i, script: deleteScript, src: deleteSource, keys: keys, argv: argv})
 		default:
 			out[i].Err = sdk.Errorf(sdk.CodeInvalidArgument, "redis: batch op %d is neither a put nor a delete", i)
 		}
 	}
 	if len(runs) > 0 {
 		_, err := c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			if c.cluster {
+				for _, r := range runs {
+					r.cmd = p.Eval(ctx, r.src, r.keys, r.argv...)
+				}
+				return nil
+			}
 			loaded := map[*goredis.Script]bool{}
 			for _, r := range runs {
 				if !loaded[r.script] {
@@ -80,12 +93,18 @@ func (s *Store) Batch(ctx context.Context, ops []sdk.BatchOp) ([]sdk.BatchResult
 		op := ops[r.i]
 		if op.Put != nil {
 			rep, err := c.scriptReply("put", op.Put.Resource, r.cmd)
+			if err == nil && rep.status == "ok" && op.Put.WithRange && c.cluster {
+				err = c.dropDead(ctx, op.Put.Resource, &rep)
+			}
 			if err == nil {
 				out[r.i].Put, err = c.putResult(*op.Put, rep)
 			}
 			out[r.i].Err = err
 		} else {
 			rep, err := c.scriptReply("delete", op.Delete.Resource, r.cmd)
+			if err == nil && rep.status == "ok" && op.Delete.WithRange && c.cluster {
+				err = c.dropDead(ctx, op.Delete.Resource, &rep)
+			}
 			if err == nil {
 				out[r.i].Delete, err = deleteResult(*op.Delete, rep)
 			}

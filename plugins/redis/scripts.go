@@ -165,7 +165,10 @@ purge()
 
 // putScript: ARGV[6] key, [7] value, [8] session, [9] ifAbsent, [10]
 // withRange. A session that purge found alive is not read again.
-var putScript = goredis.NewScript(preamble + putBody)
+var putScript = goredis.NewScript(putSource)
+
+// putSource is the put script's source, for EVAL.
+const putSource = preamble + putBody
 
 const putBody = `
 local key, value, sess = ARGV[6], ARGV[7], ARGV[8]
@@ -213,7 +216,10 @@ return {'ok', rev, e[1], rev, {}}
 
 // deleteScript: ARGV[6] key, [7] expected modRev (0: any), [8]
 // withRange: the entries left after the delete.
-var deleteScript = goredis.NewScript(preamble + deleteBody)
+var deleteScript = goredis.NewScript(deleteSource)
+
+// deleteSource is the delete script's source, for EVAL.
+const deleteSource = preamble + deleteBody
 
 const deleteBody = `
 local key = ARGV[6]
