@@ -92,14 +92,9 @@ func (c *coalescer) do(ctx context.Context, op sdk.BatchOp) sdk.BatchResult {
 	}
 }
 
+// direct sends op as its own Put or Delete.
 func (c *coalescer) direct(ctx context.Context, op sdk.BatchOp) sdk.BatchResult {
-	var r sdk.BatchResult
-	if op.Put != nil {
-		r.Put, r.Err = c.be.Put(ctx, *op.Put)
-	} else {
-		r.Delete, r.Err = c.be.Delete(ctx, *op.Delete)
-	}
-	return r
+	return sdk.ApplyEach(ctx, c.be, []sdk.BatchOp{op})[0]
 }
 
 // landed ends a flight: the writes waiting, if any, take it over as one

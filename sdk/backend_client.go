@@ -318,8 +318,8 @@ func (c *backendClient) Batch(ctx context.Context, ops []BatchOp) ([]BatchResult
 		}
 		return nil, clientErr(ctx, err)
 	}
-	if len(r.Results) != len(ops) {
-		return nil, Errorf(CodeUnknown, "batch of %d ops answered with %d results", len(ops), len(r.Results))
+	if err := batchResultCount(ops, len(r.Results)); err != nil {
+		return nil, err
 	}
 	out := make([]BatchResult, len(ops))
 	for i, res := range r.Results {

@@ -203,7 +203,7 @@ func (s *backendServer) Batch(ctx context.Context, req *pb.BatchRequest) (*pb.Ba
 	}
 	rs, err := Batch(ctx, s.impl, ops)
 	if err == nil {
-		err = batchResultCount(ops, rs)
+		err = batchResultCount(ops, len(rs))
 	}
 	if err != nil {
 		return nil, toStatus(err)

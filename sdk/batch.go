@@ -118,10 +118,10 @@ func checkBatch(ops []BatchOp) error {
 	return nil
 }
 
-// batchResultCount checks a store's answer has one result per op.
-func batchResultCount(ops []BatchOp, rs []BatchResult) error {
-	if len(rs) != len(ops) {
-		return Errorf(CodeUnknown, "batch of %d ops answered with %d results", len(ops), len(rs))
+// batchResultCount checks that an answer of n results has one per op.
+func batchResultCount(ops []BatchOp, n int) error {
+	if n != len(ops) {
+		return Errorf(CodeUnknown, "batch of %d ops answered with %d results", len(ops), n)
 	}
 	return nil
 }

@@ -90,25 +90,10 @@ func (s *Store) Batch(ctx context.Context, ops []sdk.BatchOp) ([]sdk.BatchResult
 		}
 	}
 	for _, r := range runs {
-		op := ops[r.i]
-		if op.Put != nil {
-			rep, err := c.scriptReply("put", op.Put.Resource, r.cmd)
-			if err == nil && rep.status == "ok" && op.Put.WithRange && c.cluster {
-				err = c.dropDead(ctx, op.Put.Resource, &rep)
-			}
-			if err == nil {
-				out[r.i].Put, err = c.putResult(*op.Put, rep)
-			}
-			out[r.i].Err = err
+		if op := ops[r.i]; op.Put != nil {
+			out[r.i].Put, out[r.i].Err = c.putResult(ctx, *op.Put, r.cmd)
 		} else {
-			rep, err := c.scriptReply("delete", op.Delete.Resource, r.cmd)
-			if err == nil && rep.status == "ok" && op.Delete.WithRange && c.cluster {
-				err = c.dropDead(ctx, op.Delete.Resource, &rep)
-			}
-			if err == nil {
-				out[r.i].Delete, err = deleteResult(*op.Delete, rep)
-			}
-			out[r.i].Err = err
+			out[r.i].Delete, out[r.i].Err = c.deleteResult(ctx, *op.Delete, r.cmd)
 		}
 	}
 	return out, nil

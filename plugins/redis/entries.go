@@ -112,16 +112,7 @@ func (s *Store) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResult, err
 		}
 	}
 	keys, argv := c.putArgs(req)
-	rep, err := c.scriptReply("put", req.Resource, putScript.Run(ctx, c.rdb, keys, argv...))
-	if err != nil {
-		return sdk.PutResult{}, err
-	}
-	if rep.status == "ok" && req.WithRange && c.cluster {
-		if err := c.dropDead(ctx, req.Resource, &rep); err != nil {
-			return sdk.PutResult{}, err
-		}
-	}
-	return c.putResult(req, rep)
+	return c.putResult(ctx, req, putScript.Run(ctx, c.rdb, keys, argv...))
 }
 
 func checkPut(req sdk.PutRequest) error {
@@ -144,8 +135,19 @@ func (c *conn) putArgs(req sdk.PutRequest) ([]string, []any) {
 		req.Key, req.Value, req.Session, boolArg(req.IfAbsent), boolArg(req.WithRange))
 }
 
-// putResult is a put's result from its script's reply.
-func (c *conn) putResult(req sdk.PutRequest, rep reply) (sdk.PutResult, error) {
+// putResult is a put's result from its script's run. In Cluster, where
+// the script cannot read sessions (other slots), the entries of dead
+// sessions in a put with range are removed here.
+func (c *conn) putResult(ctx context.Context, req sdk.PutRequest, cmd *goredis.Cmd) (sdk.PutResult, error) {
+	rep, err := c.scriptReply("put", req.Resource, cmd)
+	if err != nil {
+		return sdk.PutResult{}, err
+	}
+	if rep.status == "ok" && req.WithRange && c.cluster {
+		if err := c.dropDead(ctx, req.Resource, &rep); err != nil {
+			return sdk.PutResult{}, err
+		}
+	}
 	switch rep.status {
 	case "expired":
 		if c.live != nil {
@@ -195,18 +197,7 @@ func (s *Store) Delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteRe
 		return sdk.DeleteResult{}, err
 	}
 	keys, argv := c.deleteArgs(req)
-	rep, err := c.scriptReply("delete", req.Resource, deleteScript.Run(ctx, c.rdb, keys, argv...))
-	if err != nil {
-		return sdk.DeleteResult{}, err
-	}
-	if rep.status == "ok" && req.WithRange && c.cluster {
-		// In Cluster the script cannot read sessions (other slots):
-		// entries of dead sessions are removed here, as for Put.
-		if err := c.dropDead(ctx, req.Resource, &rep); err != nil {
-			return sdk.DeleteResult{}, err
-		}
-	}
-	return deleteResult(req, rep)
+	return c.deleteResult(ctx, req, deleteScript.Run(ctx, c.rdb, keys, argv...))
 }
 
 // deleteArgs are the keys and arguments of a delete's script run.
@@ -214,8 +205,19 @@ func (c *conn) deleteArgs(req sdk.DeleteRequest) ([]string, []any) {
 	return c.scriptArgs(req.Resource, nil, nil, req.Key, req.ExpectRev, boolArg(req.WithRange))
 }
 
-// deleteResult is a delete's result from its script's reply.
-func deleteResult(req sdk.DeleteRequest, rep reply) (sdk.DeleteResult, error) {
+// deleteResult is a delete's result from its script's run; in Cluster
+// the entries of dead sessions in a delete with range are removed here,
+// as for a put.
+func (c *conn) deleteResult(ctx context.Context, req sdk.DeleteRequest, cmd *goredis.Cmd) (sdk.DeleteResult, error) {
+	rep, err := c.scriptReply("delete", req.Resource, cmd)
+	if err != nil {
+		return sdk.DeleteResult{}, err
+	}
+	if rep.status == "ok" && req.WithRange && c.cluster {
+		if err := c.dropDead(ctx, req.Resource, &rep); err != nil {
+			return sdk.DeleteResult{}, err
+		}
+	}
 	if err := statusErr("delete", req.Resource, req.Key, req.ExpectRev, rep); err != nil {
 		return sdk.DeleteResult{}, err
 	}
