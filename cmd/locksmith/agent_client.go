@@ -91,6 +91,15 @@ func runExecAgent(sock string, g *globals, f *execFlags, mode host.Mode, resourc
 		return &exitError{code: exitNotLocked, err: fmt.Errorf("lock %s not obtained: %w", resource, err)}
 	}
 
+	// The first start of a command checks what the kernel offers for
+	// process handles (a throwaway clone among others); it is done while
+	// the lock is awaited, not once it is granted.
+	go func() {
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			_ = p.Release()
+		}
+	}()
+
 	// Every message of the server goes through one reader.
 	first := make(chan agentReply, 1)
 	lease := &agentLease{resource: resource, done: make(chan struct{}), replies: make(chan agentReply, 4)}
@@ -174,6 +183,7 @@ func runExecAgent(sock string, g *globals, f *execFlags, mode host.Mode, resourc
 		case <-time.After(agentIOTimeout):
 		}
 	}
+	yieldCPU()
 	if err != nil {
 		return &exitError{code: code, err: err}
 	}

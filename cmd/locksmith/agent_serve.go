@@ -272,10 +272,15 @@ func (s *agentServer) releaseFor(lease *host.Lease, pgid int, unguard func(), go
 			signalGroup(pgid, syscall.SIGKILL)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), agentIOTimeout)
+	defer cancel()
+	err := lease.Release(ctx)
+	// Unguarded after the release, not before: the release is what the
+	// next holder waits for, and no process of the group is left by now
+	// (the client waited for its group to be empty, or it was killed
+	// above).
 	if unguard != nil {
 		unguard()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), agentIOTimeout)
-	defer cancel()
-	return lease.Release(ctx)
+	return err
 }

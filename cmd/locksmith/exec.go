@@ -335,7 +335,9 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 		return func() {}, nil
 	}
 	code, err := runLocked(lease, guard, cfg.Lease.TTL, mode, argv, sigs, log)
-	if rerr := lease.Release(context.Background()); rerr != nil && err == nil && !errors.Is(rerr, host.ErrNotHeld) {
+	rerr := lease.Release(context.Background())
+	yieldCPU()
+	if rerr != nil && err == nil && !errors.Is(rerr, host.ErrNotHeld) {
 		fmt.Fprintf(os.Stderr, "locksmith: %s\n", message(rerr))
 	}
 	unguard()
