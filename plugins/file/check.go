@@ -337,7 +337,7 @@ func (s *Store) RangeResources(ctx context.Context, prefix string) ([]sdk.Resour
 				if i >= len(names) || ctx.Err() != nil {
 					return
 				}
-				r, err := s.Range(ctx, names[i])
+				r, err := s.rangeForListing(ctx, names[i])
 				if err != nil {
 					errs[w] = fmt.Errorf("range %s: %w", names[i], err)
 					next.Store(int64(len(names)))
@@ -355,4 +355,58 @@ func (s *Store) RangeResources(ctx context.Context, prefix string) ([]sdk.Resour
 		return nil, err
 	}
 	return out, nil
+}
+
+// rangeForListing is Range for a listing of many resources: it first reads
+// the state without flock (peek), and under the lock as Range does when
+// that read does not check out.
+func (s *Store) rangeForListing(ctx context.Context, resource string) (sdk.RangeResult, error) {
+	sf, err := s.open(resource)
+	if err != nil {
+		return sdk.RangeResult{}, err
+	}
+	var res sdk.RangeResult
+	ok := s.peek(sf, func(st *state) {
+		res = sdk.RangeResult{Rev: st.rev, Entries: st.cloneEntries()}
+	})
+	s.doneWith(sf)
+	if ok {
+		return res, nil
+	}
+	return s.Range(ctx, resource)
+}
+
+// peek calls fn with sf's state read without flock, and reports whether it
+// did. A write by another process is never seen half done: a slot whose
+// payload is being written does not match its header's checksum, and a
+// superblock being rewritten leaves the other record, or shows damage.
+// peek reports false on anything short of an intact state of this boot
+// with no entry of a dead session, on a file not open, and on one no
+// longer at its path, and the caller then reads under the lock, which
+// tells a torn write from corruption and purges the dead. What fn sees is
+// a state the file held during the call; it serves listings, never a
+// decision to grant.
+func (s *Store) peek(sf *stateFile, fn func(st *state)) bool {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	if sf.f == nil {
+		return false
+	}
+	if same, err := atSamePath(sf.path, sf.dev, sf.ino); err != nil || !same {
+		return false
+	}
+	env := s.env()
+	snap, err := sf.read(env.boot, true)
+	if err != nil || snap.fresh || snap.v1 || snap.sbErr != "" || snap.sbDamaged != "" || snap.slotErr != "" ||
+		snap.sb.boot != env.boot || snap.st == nil {
+		sf.cur = nil
+		return false
+	}
+	sf.sb, sf.sbSlot = snap.sb, snap.sbIdx
+	sf.cur, sf.curSlot, sf.curHdr = snap.st, snap.slot, snap.hdr
+	if s.checkSessionDir(sf, snap.st) != nil || s.anyDead(snap.st, probeSpec{limit: -1, maxAge: s.cfg.probeInterval}) {
+		return false
+	}
+	fn(snap.st)
+	return true
 }

@@ -233,7 +233,13 @@ func (s *Store) lockState(ctx context.Context, sf *stateFile, how int, create bo
 				sf.mu.Unlock()
 				return err
 			}
-			sf.f, sf.cur = f, nil
+			dev, ino, err := fileID(f)
+			if err != nil {
+				_ = f.Close()
+				sf.mu.Unlock()
+				return fmt.Errorf("stat %s: %w", sf.path, err)
+			}
+			sf.f, sf.cur, sf.dev, sf.ino = f, nil, dev, ino
 			if sf.present {
 				setPresence(f, true)
 			}
@@ -241,7 +247,7 @@ func (s *Store) lockState(ctx context.Context, sf *stateFile, how int, create bo
 		if err := lockFile(ctx, sf.f, how, sf.mu.Unlock); err != nil {
 			return s.lockErr(err)
 		}
-		same, err := sameFile(sf.f, sf.path)
+		same, err := atSamePath(sf.path, sf.dev, sf.ino)
 		if err != nil {
 			sf.unlock()
 			return err
@@ -278,15 +284,23 @@ func openStateFile(path, resource string, create bool) (*os.File, error) {
 
 // sameFile reports whether f is still the file at path.
 func sameFile(f *os.File, path string) (bool, error) {
-	var a, b syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &a); err != nil {
+	dev, ino, err := fileID(f)
+	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", path, err)
 	}
+	return atSamePath(path, dev, ino)
+}
+
+// atSamePath reports whether the file at path is still the file (dev,
+// ino), the identity of a descriptor taken when it was opened: an open
+// file's device and inode never change, so one stat of the path tells.
+func atSamePath(path string, dev, ino uint64) (bool, error) {
+	var b syscall.Stat_t
 	switch err := syscall.Stat(path, &b); {
 	case errors.Is(err, syscall.ENOENT):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("resource state %s: %w", path, openErr("state file", path, err))
 	}
-	return a.Dev == b.Dev && a.Ino == b.Ino, nil
+	return uint64(b.Dev) == dev && b.Ino == ino, nil
 }

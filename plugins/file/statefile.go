@@ -31,7 +31,9 @@ type stateFile struct {
 
 	mu sync.Mutex
 	f  *os.File
-	sb superblock
+	// dev and ino are f's identity, taken when it was opened.
+	dev, ino uint64
+	sb       superblock
 	// sbSlot is the superblock record (0 or 1) holding sb.
 	sbSlot int
 	// cur is the state last read or written, held in slot curSlot (-1: no
