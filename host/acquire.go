@@ -131,16 +131,22 @@ func (h *Host) follow(ctx context.Context, s *session, resource, key string, rev
 	q = slices.Clone(q)
 	// On a store that answers a delete with the queue after it, the
 	// session's own releases hand that queue here (local handoff).
-	var handed <-chan snapshot
+	var (
+		handed <-chan snapshot
+		inbox  *inbox
+	)
 	if s.current().info.Has(sdk.CapDeleteRange) && !h.watchOnly {
-		f := s.local.join(resource)
-		defer s.local.leave(resource, f)
-		handed = f.ch
+		inbox = s.local.join(resource)
+		defer s.local.leave(resource, inbox)
+		handed = inbox.ch
 	}
 	for {
 		g := s.current()
 		wctx, cancel := context.WithCancel(ctx)
 		hint := wakeOn(q)
+		if inbox != nil && len(hint) > 0 {
+			s.local.wakeOn(inbox, hint)
+		}
 		events := make(chan sdk.Event, 64)
 		errc := make(chan error, 1)
 		go func(from int64) {

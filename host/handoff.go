@@ -20,6 +20,9 @@ type handoffs struct {
 // inbox holds the newest queue handed to one waiter.
 type inbox struct {
 	ch chan snapshot
+	// keys are the entries whose release can end the waiter's wait (its
+	// wake-on keys, see queue.wakeOn); nil: any. Guarded by handoffs.mu.
+	keys []string
 }
 
 // snapshot is a resource's queue at revision rev.
@@ -63,13 +66,27 @@ func (h *handoffs) waiting(resource string) bool {
 	return len(h.by[resource]) > 0
 }
 
-// hand gives resource's queue at revision rev to its waiters. A waiter's
-// inbox keeps only the newest queue; each waiter gets its own copy (it
-// applies events to it in place).
-func (h *handoffs) hand(resource string, rev int64, q queue) {
+// wakeOn sets the keys whose release can end f's wait.
+func (h *handoffs) wakeOn(f *inbox, keys []string) {
+	h.mu.Lock()
+	f.keys = keys
+	h.mu.Unlock()
+}
+
+// hand gives resource's queue at revision rev, left by the release of
+// entry released, to the waiters whose wait that release can end, as a
+// store's watch with wake-on keys (sdk.WithWakeOn) tells only them: with
+// many waiters, each release would otherwise give every one of them a
+// copy of the queue to check. A waiter's inbox keeps only the newest
+// queue; each waiter gets its own copy (it applies events to it in place).
+// What a waiter is not handed, its watch still tells it in time.
+func (h *handoffs) hand(resource string, rev int64, q queue, released string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for f := range h.by[resource] {
+		if f.keys != nil && !slices.Contains(f.keys, released) {
+			continue
+		}
 		select {
 		case old := <-f.ch:
 			if old.rev > rev {

@@ -94,3 +94,39 @@ func checkLocalHandoff(t *testing.T, hosts ...*Host) {
 		t.Errorf("no wait ended by a queue its host's release handed over, in %d grants", grants)
 	}
 }
+
+// TestHandGoesToTheWaitersAReleaseCanWake: a release hands the queue
+// only to the waiters whose wake-on keys hold the released entry (and to
+// a waiter that has none yet), as a store's watch with wake-on keys would
+// tell them; the others are not given a copy of the queue to check.
+func TestHandGoesToTheWaitersAReleaseCanWake(t *testing.T) {
+	var h handoffs
+	next := h.join("r")   // waits behind "a"
+	behind := h.join("r") // waits behind "b"
+	fresh := h.join("r")  // no keys yet
+	other := h.join("s")
+	h.wakeOn(next, []string{"b", "a"})
+	h.wakeOn(behind, []string{"c", "b"})
+	q := newQueue(nil)
+	h.hand("r", 7, q, "a")
+	rev := int64(7)
+	got := func(f *inbox) bool {
+		select {
+		case snap := <-f.ch:
+			if snap.rev != rev {
+				t.Fatalf("handed revision %d, want %d", snap.rev, rev)
+			}
+			return true
+		default:
+			return false
+		}
+	}
+	if !got(next) || got(behind) || !got(fresh) || got(other) {
+		t.Fatal("the release of a should reach the waiter behind a and the one without keys only")
+	}
+	rev = 8
+	h.hand("r", rev, q, "b")
+	if !got(next) || !got(behind) {
+		t.Fatal("the release of b should reach both waiters whose keys hold b")
+	}
+}

@@ -244,7 +244,7 @@ func (l *Lease) release(ctx context.Context) error {
 		retried = retry
 		d, err := g.delete(ctx, sdk.DeleteRequest{Resource: l.resource, Key: l.key, ExpectRev: l.modRev, WithRange: local})
 		if err == nil && local && len(d.Entries) > 0 {
-			l.sess.local.hand(l.resource, d.Rev, newQueue(d.Entries))
+			l.sess.local.hand(l.resource, d.Rev, newQueue(d.Entries), l.key)
 		}
 		return err
 	})
