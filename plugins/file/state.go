@@ -150,8 +150,19 @@ func (st *state) sessionsOf(keys []string) []string {
 // sessions returns the distinct sessions of the entries.
 func (st *state) sessions() []string {
 	var out []string
+	if len(st.entries) <= 16 {
+		for _, e := range st.entries {
+			if !slices.Contains(out, e.Session) {
+				out = append(out, e.Session)
+			}
+		}
+		return out
+	}
+	// A long queue: a search of out per entry would be quadratic.
+	seen := make(map[string]struct{}, len(st.entries))
 	for _, e := range st.entries {
-		if !slices.Contains(out, e.Session) {
+		if _, ok := seen[e.Session]; !ok {
+			seen[e.Session] = struct{}{}
 			out = append(out, e.Session)
 		}
 	}
