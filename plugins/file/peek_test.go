@@ -60,30 +60,14 @@ func TestListingFallsBackToTheLock(t *testing.T) {
 	dead := openSession(t, other, time.Minute)
 	mustPut(t, other, sdk.PutRequest{Resource: "orphaned", Key: "x", Session: dead})
 	mustPut(t, s, sdk.PutRequest{Resource: "orphaned", Key: "y", Session: sess})
-	// The session dies without ending: its flock goes, its entry stays.
-	other.mu.Lock()
-	_ = other.sessions[dead].f.Close()
-	other.mu.Unlock()
+	killSession(other, dead)
 	// Past the probe interval (20 ms), s asks again whether it lives.
 	time.Sleep(60 * time.Millisecond)
 
 	// Both files are open in s, so the listing tries each without the
 	// lock first.
 	path, _ := s.cfg.statePath("damaged")
-	snapSlot := func() int {
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		sf := &stateFile{path: path, f: f}
-		snap, err := sf.read(bootID{}, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap.slot
-	}
-	garble(t, path, slotOffset(snapSlot())+slotHeaderSize+4, 16)
+	garble(t, path, slotOffset(currentSlot(t, path))+slotHeaderSize+4, 16)
 
 	_, err := s.RangeResources(testCtx(t), "")
 	if sdk.CodeOf(err) != sdk.CodeCorrupt || !strings.Contains(err.Error(), path) {

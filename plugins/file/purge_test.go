@@ -28,10 +28,7 @@ func TestReleaseProbesTheHeadOfTheQueue(t *testing.T) {
 		}
 	}
 	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "again", Session: holder})
-	// The deep waiter's session dies without ending.
-	others.mu.Lock()
-	_ = others.sessions[deep].f.Close()
-	others.mu.Unlock()
+	killSession(others, deep)
 	time.Sleep(3 * s.cfg.probeInterval)
 
 	ctx := testCtx(t)

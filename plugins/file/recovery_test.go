@@ -375,9 +375,7 @@ func TestRepairAfterRebootJumpsFirst(t *testing.T) {
 	s := newStore(t, dir)
 	sess := openSession(t, s, time.Minute)
 	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: "a", Session: sess})
-	s.mu.Lock()
-	_ = s.sessions[sess].f.Close() // the holder died with the old boot
-	s.mu.Unlock()
+	killSession(s, sess) // the holder died with the old boot
 	rebooted := New()
 	rebooted.readBoot = func() (bootID, error) { return bootID{7}, nil }
 	if err := rebooted.Configure(testCtx(t), sdk.Config{"named_dir": filepath.Join(dir, "named"), "session_dir": filepath.Join(dir, "sessions")}); err != nil {

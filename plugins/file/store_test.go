@@ -47,6 +47,14 @@ func openSession(t testing.TB, s *Store, ttl time.Duration) string {
 	return sess.ID
 }
 
+// killSession makes session id of s die without ending, as its process's
+// death would: its flock goes, its entries stay.
+func killSession(s *Store, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.sessions[id].f.Close()
+}
+
 func mustPut(t testing.TB, s *Store, req sdk.PutRequest) sdk.PutResult {
 	t.Helper()
 	r, err := s.Put(testCtx(t), req)

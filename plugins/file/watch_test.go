@@ -132,9 +132,7 @@ func TestRangeNeverReportsDeadEntries(t *testing.T) {
 	holder := newStore(t, dir)
 	sess := openSession(t, holder, time.Minute)
 	p := mustPut(t, holder, sdk.PutRequest{Resource: "r", Key: "k", Session: sess})
-	holder.mu.Lock()
-	_ = holder.sessions[sess].f.Close()
-	holder.mu.Unlock()
+	killSession(holder, sess)
 	rg, err := reader.Range(testCtx(t), "r")
 	if err != nil || len(rg.Entries) != 0 || rg.Rev != p.Rev+1 {
 		t.Errorf("Range = %+v, %v; want the dead entry purged at revision %d", rg, err, p.Rev+1)
