@@ -13,6 +13,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN)/locksmith ./cmd/locksmith
+	$(GO) build -o $(BIN)/locksmith-exec ./cmd/locksmith-exec
 	@for p in $(PLUGINS); do \
 		echo "$(GO) build -o $(BIN)/locksmith-plugin-$$p ./plugins/$$p/cmd/locksmith-plugin-$$p"; \
 		$(GO) build -o $(BIN)/locksmith-plugin-$$p ./plugins/$$p/cmd/locksmith-plugin-$$p || exit 1; \

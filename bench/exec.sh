@@ -2,7 +2,8 @@
 # exec.sh: the issue's 8 × 25 loop — 8 processes, each running 25 increments
 # of one counter file under a lock — timed for flock(1), `locksmith exec`
 # with a host and plugin of its own, and `locksmith exec` through a local
-# server (LOCKSMITH_SERVER, `locksmith serve --agent-socket`), in the same
+# server (LOCKSMITH_SERVER, `locksmith serve --agent-socket`), both with
+# `locksmith exec` and with the thin client `locksmith-exec`, in the same
 # run. Each count is checked.
 #
 #   make build && bench/exec.sh [ROUNDS]      # default 3 rounds, interleaved
@@ -46,10 +47,11 @@ loop() {
 start_server
 
 printf '%d × %d increments, %d CPUs, load %s\n' "$PROCS" "$RUNS" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %10s %18s %18s\n' round flock "exec (own host)" "exec (server)"
+printf '%-6s %10s %18s %18s %18s\n' round flock "exec (own host)" "exec (server)" "locksmith-exec"
 for ((r = 1; r <= ROUNDS; r++)); do
 	f=$(loop flock flock)
 	l=$(loop local local_exec)
 	a=$(loop agent agent_exec)
-	printf '%-6s %8d ms %9d ms %5.1f× %9d ms %5.1f×\n' "$r" "$f" "$l" "$(echo "$l / $f" | bc -l)" "$a" "$(echo "$a / $f" | bc -l)"
+	t=$(loop thin thin_exec)
+	printf '%-6s %8d ms %9d ms %5.1f× %9d ms %5.1f× %9d ms %5.1f×\n' "$r" "$f" "$l" "$(echo "$l / $f" | bc -l)" "$a" "$(echo "$a / $f" | bc -l)" "$t" "$(echo "$t / $f" | bc -l)"
 done

@@ -3,11 +3,14 @@
 # with a file-backend config ($dir, removed on exit with every process in
 # pids and the server), a local server on $dir/agent.sock
 # (start_server), and the two ways to run exec: local_exec (a host and
-# plugin of its own) and agent_exec (through that server).
+# plugin of its own), agent_exec (through that server) and thin_exec
+# (locksmith-exec, the thin client, through that server).
 
 LOCKSMITH=$(cd "$BIN" && pwd)/locksmith
+LOCKSMITH_EXEC=$(cd "$BIN" && pwd)/locksmith-exec
 command -v flock >/dev/null || { echo "flock(1) missing (util-linux)" >&2; exit 1; }
 [ -x "$LOCKSMITH" ] || { echo "$LOCKSMITH missing: run make build" >&2; exit 1; }
+[ -x "$LOCKSMITH_EXEC" ] || { echo "$LOCKSMITH_EXEC missing: run make build" >&2; exit 1; }
 
 dir=$(mktemp -d /tmp/locksmith-bench.XXXXXX)
 server=
@@ -37,3 +40,4 @@ start_server() {
 
 local_exec() { LOCKSMITH_SERVER= "$LOCKSMITH" --config "$dir/locksmith.yaml" exec "$@"; }
 agent_exec() { LOCKSMITH_SERVER="unix://$dir/agent.sock" "$LOCKSMITH" exec "$@"; }
+thin_exec() { LOCKSMITH_SERVER="unix://$dir/agent.sock" "$LOCKSMITH_EXEC" "$@"; }

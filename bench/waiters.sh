@@ -5,7 +5,8 @@
 # one's exit, beside the serial work (the script run N times in a row, no
 # lock), for flock(1), `locksmith
 # exec` with a host and plugin of its own per waiter, and `locksmith exec`
-# through a local server (LOCKSMITH_SERVER). Each count is checked, and
+# through a local server (LOCKSMITH_SERVER), and the thin client
+# locksmith-exec through that server. Each count is checked, and
 # every waiter's stderr must be empty.
 #
 #   make build && bench/waiters.sh [N] [WORK]      # default 200 0.025
@@ -96,3 +97,5 @@ l=$(run local queued_locksmith local_exec)
 printf '%-16s %8d ms %5.2f× serial %5.2f× flock\n' "exec (own host)" "$l" "$(echo "$l / $serial" | bc -l)" "$(echo "$l / $f" | bc -l)"
 a=$(run agent queued_locksmith agent_exec)
 printf '%-16s %8d ms %5.2f× serial %5.2f× flock\n' "exec (server)" "$a" "$(echo "$a / $serial" | bc -l)" "$(echo "$a / $f" | bc -l)"
+t=$(run thin queued_locksmith thin_exec)
+printf '%-16s %8d ms %5.2f× serial %5.2f× flock\n' "locksmith-exec" "$t" "$(echo "$t / $serial" | bc -l)" "$(echo "$t / $f" | bc -l)"

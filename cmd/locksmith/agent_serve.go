@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/locksmithx/locksmith/host"
 	"github.com/locksmithx/locksmith/internal/procgroup"
+	"github.com/locksmithx/locksmith/internal/runcmd"
 )
 
 // agentGroupWait bounds how long the server waits for a vanished client's
@@ -126,7 +128,7 @@ func (s *agentServer) handle(ctx context.Context, c *net.UnixConn) {
 	}
 	ac := newAgentConn(c)
 	var req agentRequest
-	if err := ac.dec.Decode(&req); err != nil || req.Op != "acquire" {
+	if err := ac.Dec.Decode(&req); err != nil || req.Op != "acquire" {
 		return
 	}
 	// Everything the client says next arrives here; the channel closes
@@ -136,7 +138,7 @@ func (s *agentServer) handle(ctx context.Context, c *net.UnixConn) {
 		defer close(msgs)
 		for {
 			var r agentRequest
-			if err := ac.dec.Decode(&r); err != nil {
+			if err := ac.Dec.Decode(&r); err != nil {
 				return
 			}
 			msgs <- r
@@ -146,11 +148,11 @@ func (s *agentServer) handle(ctx context.Context, c *net.UnixConn) {
 	lease, reply := s.acquire(ctx, &req, pid, msgs)
 	if lease == nil {
 		if reply.Op != "" {
-			_ = ac.send(reply)
+			_ = ac.Send(reply)
 		}
 		return
 	}
-	if err := ac.send(reply); err != nil {
+	if err := ac.Send(reply); err != nil {
 		s.releaseFor(lease, 0, nil, false)
 		return
 	}
@@ -170,18 +172,18 @@ func (s *agentServer) handle(ctx context.Context, c *net.UnixConn) {
 				pgid = r.PGID
 				u, err := s.h.GuardProcessGroup(pgid)
 				if err != nil {
-					_ = ac.send(agentReply{Op: "guarded", Message: message(err)})
+					_ = ac.Send(agentReply{Op: "guarded", Message: message(err)})
 					continue
 				}
 				unguard = u
-				_ = ac.send(agentReply{Op: "guarded"})
+				_ = ac.Send(agentReply{Op: "guarded"})
 			case r.Op == "release":
 				err := s.releaseFor(lease, 0, unguard, false)
 				rep := agentReply{Op: "released"}
 				if err != nil && !errors.Is(err, host.ErrNotHeld) {
 					rep.Message = message(err)
 				}
-				_ = ac.send(rep)
+				_ = ac.Send(rep)
 				return
 			default:
 				s.log.Warn("agent client sent an unexpected message; dropping it", "op", r.Op, "pid", pid)
@@ -191,7 +193,7 @@ func (s *agentServer) handle(ctx context.Context, c *net.UnixConn) {
 		case <-lost:
 			lost = nil
 			if lerr := lease.Lost(); lerr != nil {
-				_ = ac.send(agentReply{Op: "lost", Message: message(lerr)})
+				_ = ac.Send(agentReply{Op: "lost", Message: message(lerr)})
 			}
 		case <-ctx.Done():
 			s.releaseFor(lease, pgid, unguard, true)
@@ -210,6 +212,24 @@ func (s *agentServer) acquire(ctx context.Context, req *agentRequest, pid int, m
 	mode, err := host.ParseMode(req.Mode)
 	if err != nil {
 		return refuse(exitUsage, fmt.Errorf("--mode: %w", err))
+	}
+	switch req.Kind {
+	case "":
+	case "path", "name":
+		spell := host.FileResource
+		if req.Kind == "path" && !filepath.IsAbs(req.Resource) {
+			return refuse(exitUsage, fmt.Errorf("resource %q: a path from a client must be absolute", req.Resource))
+		}
+		if req.Kind == "name" {
+			spell = host.NamedResource
+		}
+		r, err := spell(req.Resource)
+		if err != nil {
+			return refuse(exitUsage, err)
+		}
+		req.Resource = r
+	default:
+		return refuse(exitUsage, fmt.Errorf("unknown resource kind %q", req.Kind))
 	}
 	opts := []host.LockOption{host.WithMode(mode), host.WithLimit(req.Limit)}
 	for k, v := range req.Meta {
@@ -258,7 +278,7 @@ func (s *agentServer) acquire(ctx context.Context, req *agentRequest, pid int, m
 		}
 		return refuse(exitNotLocked, a.err)
 	}
-	return a.lease, agentReply{Op: "granted", Token: a.lease.Token(), Resource: a.lease.Resource(), TTLMS: s.ttl.Milliseconds()}
+	return a.lease, agentReply{Op: "granted", Token: a.lease.Token(), Resource: a.lease.Resource(), TTLMS: s.ttl.Milliseconds(), Mode: mode.String()}
 }
 
 // releaseFor releases a client's lease. When the client vanished while it
@@ -266,10 +286,10 @@ func (s *agentServer) acquire(ctx context.Context, req *agentRequest, pid int, m
 // for, so that no process of it runs once the lock can pass on.
 func (s *agentServer) releaseFor(lease *host.Lease, pgid int, unguard func(), gone bool) error {
 	if gone && pgid > 1 {
-		signalGroup(pgid, syscall.SIGKILL)
+		runcmd.SignalGroup(pgid, syscall.SIGKILL)
 		for deadline := time.Now().Add(agentGroupWait); procgroup.Runs(pgid) && time.Now().Before(deadline); {
-			time.Sleep(groupPoll)
-			signalGroup(pgid, syscall.SIGKILL)
+			time.Sleep(runcmd.GroupPoll)
+			runcmd.SignalGroup(pgid, syscall.SIGKILL)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), agentIOTimeout)

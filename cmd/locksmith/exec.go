@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/locksmithx/locksmith/host"
+	"github.com/locksmithx/locksmith/internal/runcmd"
 )
 
 type execFlags struct {
@@ -273,7 +271,7 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	defer signal.Stop(sigs)
 
 	log := newLogger(cfg.Log.Level).Named("exec")
-	if err := becomeSubreaper(); err != nil {
+	if err := runcmd.BecomeSubreaper(); err != nil {
 		log.Debug("cannot become the subreaper of the command's orphans", "error", err)
 	}
 
@@ -334,9 +332,8 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 		unguard = u
 		return func() {}, nil
 	}
-	code, err := runLocked(lease, guard, cfg.Lease.TTL, mode, argv, sigs, log)
+	code, err := runcmd.Run(lease, argv, runOptions(mode, cfg.Lease.TTL, guard, sigs, log))
 	rerr := lease.Release(context.Background())
-	yieldCPU()
 	if rerr != nil && err == nil && !errors.Is(rerr, host.ErrNotHeld) {
 		fmt.Fprintf(os.Stderr, "locksmith: %s\n", message(rerr))
 	}
@@ -347,119 +344,17 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	return &exitError{code: code}
 }
 
-// heldLock is a lock exec holds: a *host.Lease, or one held for it by a
-// server (agentLease).
-type heldLock interface {
-	Token() int64
-	Resource() string
-	// Done is closed when the lock ends, released or lost.
-	Done() <-chan struct{}
-	// Lost is why the lock was lost, or nil.
-	Lost() error
-}
-
-// runLocked runs argv while lease is held and returns its exit code. The
-// command runs in a process group of its own (in the terminal's foreground
-// when exec is), guarded by the backend plugin should exec die; signals to
-// exec go to the whole group; and no process of the group is left when
-// runLocked returns, so none outlives the lock. The command is started from
-// a thread locked for its whole life, because Linux's parent-death signal
-// follows the thread that started the child.
-func runLocked(lease heldLock, guard func(pgid int) (unguard func(), err error), ttl time.Duration, mode host.Mode, argv []string, sigs <-chan os.Signal, log hclog.Logger) (int, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(),
-		"LOCKSMITH_FENCING_TOKEN="+strconv.FormatInt(lease.Token(), 10),
-		"LOCKSMITH_RESOURCE="+lease.Resource(),
-		"LOCKSMITH_MODE="+mode.String(),
-	)
-	tty := foregroundTTY()
-	setChildProcAttr(cmd, tty)
-	if err := cmd.Start(); err != nil {
-		code := 127
-		if errors.Is(err, os.ErrPermission) {
-			code = 126
-		}
-		return code, fmt.Errorf("run %s: %w", argv[0], err)
-	}
-	pgid := cmd.Process.Pid
-	if tty >= 0 {
-		defer restoreForeground(tty)
-	}
-	unguard, err := guard(pgid)
-	if err != nil {
-		log.Warn("the command's process group is not guarded: if locksmith is killed, its processes may outlive the lock", "error", message(err))
-		unguard = func() {}
-	}
-	defer unguard()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	chld := make(chan os.Signal, 1)
-	signal.Notify(chld, syscall.SIGCHLD)
-	defer signal.Stop(chld)
-
-	// After a loss, the lease has about a third of its TTL left in the
-	// store: SIGTERM at once, SIGKILL half-way through what remains.
-	grace := max(ttl/6, 100*time.Millisecond)
-	var (
-		kill   <-chan time.Time
-		killAt time.Time
-		werr   error
-	)
-	lost := lease.Done()
-wait:
-	for {
-		select {
-		case werr = <-exited:
-			break wait
-		case s := <-sigs:
-			signalGroup(pgid, s)
-		case <-chld:
-			reapOrphans(pgid, pgid)
-		case <-lost:
-			lost = nil
-			if lerr := lease.Lost(); lerr != nil {
-				fmt.Fprintf(os.Stderr, "locksmith: %s; sending SIGTERM to the command\n", message(lerr))
-				signalGroup(pgid, syscall.SIGTERM)
-				killAt = time.Now().Add(grace)
-				kill = time.After(grace)
+// runOptions are runcmd's options for exec: warnings go to exec's log,
+// errors are worded as the CLI words them.
+func runOptions(mode host.Mode, ttl time.Duration, guard func(int) (func(), error), sigs <-chan os.Signal, log hclog.Logger) runcmd.Options {
+	return runcmd.Options{
+		Mode: mode.String(), TTL: ttl, Guard: guard, Signals: sigs, Describe: message,
+		Warn: func(msg string, err error) {
+			if err != nil {
+				log.Warn(msg, "error", message(err))
+				return
 			}
-		case <-kill:
-			signalGroup(pgid, syscall.SIGKILL)
-		}
+			log.Warn(msg)
+		},
 	}
-	code := exitCode(cmd, werr)
-	if tty >= 0 {
-		restoreForeground(tty)
-	}
-	// What the command left running in its group is stopped before the
-	// lock is released.
-	left := min(grace, leftoverGrace)
-	if !killAt.IsZero() {
-		left = max(time.Until(killAt), 0)
-	}
-	if !stopGroup(pgid, left) {
-		log.Warn("processes of the command's group still run after SIGKILL", "pgid", pgid)
-	}
-	if lerr := lease.Lost(); lerr != nil {
-		return code, fmt.Errorf("%s; the command was stopped", message(lerr))
-	}
-	return code, nil
-}
-
-// exitCode is the shell's view of how the command ended.
-func exitCode(cmd *exec.Cmd, err error) int {
-	if err == nil {
-		return 0
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	if c := cmd.ProcessState.ExitCode(); c >= 0 {
-		return c
-	}
-	return exitFailure
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package runcmd
 
 import (
 	"errors"
@@ -8,9 +8,9 @@ import (
 	"syscall"
 )
 
-// becomeSubreaper is Linux-only: elsewhere orphans go to init, which reaps
+// BecomeSubreaper is Linux-only: elsewhere orphans go to init, which reaps
 // them.
-func becomeSubreaper() error { return errors.New("no child subreaper off Linux") }
+func BecomeSubreaper() error { return errors.New("no child subreaper off Linux") }
 
 // setChildProcAttr runs the command in a process group of its own; off
 // Linux there is no parent-death signal, and the terminal is left alone.
@@ -24,5 +24,3 @@ func restoreForeground(int) {}
 
 // reapOrphans has nothing to do: without a subreaper, orphans go to init.
 func reapOrphans(int, int) {}
-
-func yieldCPU() {}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package runcmd
 
 import (
 	"os"
@@ -16,11 +16,11 @@ import (
 const (
 	leftoverGrace = 2 * time.Second
 	groupGoneWait = 5 * time.Second
-	groupPoll     = 10 * time.Millisecond
+	GroupPoll     = 10 * time.Millisecond
 )
 
-// signalGroup sends sig to every process of group pgid.
-func signalGroup(pgid int, sig os.Signal) {
+// SignalGroup sends sig to every process of group pgid.
+func SignalGroup(pgid int, sig os.Signal) {
 	if s, ok := sig.(syscall.Signal); ok && pgid > 1 {
 		_ = syscall.Kill(-pgid, s)
 	}
@@ -36,17 +36,17 @@ func stopGroup(pgid int, grace time.Duration) bool {
 	if !procgroup.Exists(pgid) {
 		return true
 	}
-	signalGroup(pgid, syscall.SIGTERM)
+	SignalGroup(pgid, syscall.SIGTERM)
 	for deadline := time.Now().Add(grace); time.Now().Before(deadline); {
-		time.Sleep(groupPoll)
+		time.Sleep(GroupPoll)
 		reapGroup(pgid)
 		if !procgroup.Exists(pgid) {
 			return true
 		}
 	}
 	for deadline := time.Now().Add(groupGoneWait); time.Now().Before(deadline); {
-		signalGroup(pgid, syscall.SIGKILL)
-		time.Sleep(groupPoll)
+		SignalGroup(pgid, syscall.SIGKILL)
+		time.Sleep(GroupPoll)
 		reapGroup(pgid)
 		if !procgroup.Exists(pgid) {
 			return true

@@ -1,4 +1,4 @@
-package main
+package runcmd
 
 import (
 	"bytes"
@@ -15,10 +15,10 @@ import (
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER (linux/prctl.h).
 const prSetChildSubreaper = 36
 
-// becomeSubreaper makes the processes the command orphans exec's children
+// BecomeSubreaper makes the processes the command orphans exec's children
 // rather than init's, so that exec can reap them and see when its command's
 // group is empty.
-func becomeSubreaper() error {
+func BecomeSubreaper() error {
 	_, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
 	if errno != 0 {
 		return errno
@@ -102,77 +102,6 @@ func reapOrphans(pgid, leader int) {
 		if ppid == self && pgrp == pgid {
 			var ws syscall.WaitStatus
 			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
-		}
-	}
-}
-
-// yieldCPU gives exec, and the plugin processes it started, the lowest CPU
-// priority (nice 19). exec calls it once the lock is released: what it
-// still does then (stopping its plugins, exiting) is off the way of the
-// next holder, whose command should not wait for a CPU behind it. Plugins
-// are the children in exec's own process group; what the command left
-// behind is in a group or session of its own and keeps its priority.
-func yieldCPU() {
-	renice(os.Getpid())
-	for _, pid := range childrenInGroup(syscall.Getpgrp()) {
-		renice(pid)
-	}
-}
-
-// childrenInGroup lists this process's children that are in process group
-// pgid.
-func childrenInGroup(pgid int) []int {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, t := range tasks {
-		raw, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
-		if err != nil {
-			continue
-		}
-		for _, f := range bytes.Fields(raw) {
-			if pid, err := strconv.Atoi(string(f)); err == nil && processGroup(pid) == pgid {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
-
-// processGroup reads process pid's group from /proc, or returns -1.
-func processGroup(pid int) int {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return -1
-	}
-	// pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
-	i := bytes.LastIndexByte(raw, ')')
-	if i < 0 {
-		return -1
-	}
-	f := bytes.Fields(raw[i+1:])
-	if len(f) < 3 {
-		return -1
-	}
-	g, err := strconv.Atoi(string(f[2]))
-	if err != nil {
-		return -1
-	}
-	return g
-}
-
-// renice sets every thread of process pid to nice 19: on Linux a priority
-// belongs to a thread, not to its process.
-func renice(pid int) {
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		return
-	}
-	for _, t := range tasks {
-		if tid, err := strconv.Atoi(t.Name()); err == nil {
-			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
 		}
 	}
 }

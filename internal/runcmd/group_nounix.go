@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package runcmd
 
 import (
 	"os"
@@ -10,6 +10,6 @@ import (
 // Without process groups, exec signals and stops its command alone.
 const leftoverGrace = 2 * time.Second
 
-func signalGroup(int, os.Signal) {}
+func SignalGroup(int, os.Signal) {}
 
 func stopGroup(int, time.Duration) bool { return true }
