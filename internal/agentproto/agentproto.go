@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"time"
+
+	"github.com/locksmithx/locksmith/internal/runcmd"
 )
 
 // The agent protocol: `locksmith exec` as a thin client of a running
@@ -98,4 +100,17 @@ func (a *Conn) Send(v any) error {
 		return fmt.Errorf("write to agent connection: %w", err)
 	}
 	return nil
+}
+
+// Exit codes of Exec, as the CLI's.
+const (
+	ExitUsage     = 2  // usage errors
+	ExitNotLocked = 75 // EX_TEMPFAIL: the lock was not obtained
+)
+
+// ExecOptions are what Exec needs besides the request and the command.
+type ExecOptions struct {
+	// Run configures how the command runs (runcmd.Run); Exec sets its
+	// Mode, TTL, Guard and Signals.
+	Run runcmd.Options
 }

@@ -13,12 +13,6 @@ import (
 	"github.com/locksmithx/locksmith/internal/runcmd"
 )
 
-// Exit codes of Exec, as the CLI's.
-const (
-	ExitUsage     = 2  // usage errors
-	ExitNotLocked = 75 // EX_TEMPFAIL: the lock was not obtained
-)
-
 // ErrLost is the cause of a lock the server's connection ended under.
 var ErrLost = errors.New("lock lost")
 
@@ -52,13 +46,6 @@ func (l *lease) end(cause error) {
 		l.mu.Unlock()
 		close(l.done)
 	})
-}
-
-// ExecOptions are what Exec needs besides the request and the command.
-type ExecOptions struct {
-	// Run configures how the command runs (runcmd.Run); Exec sets its
-	// Mode, TTL, Guard and Signals.
-	Run runcmd.Options
 }
 
 // Exec runs argv under the lock req asks for, held by the server on the
