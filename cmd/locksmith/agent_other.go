@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"github.com/locksmithx/locksmith/internal/execflags"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -14,7 +15,7 @@ import (
 // errAgentLinux: the agent socket needs Linux's peer credentials.
 var errAgentLinux = errors.New("the agent socket (LOCKSMITH_SERVER, serve --agent-socket) is Linux-only; unset LOCKSMITH_SERVER")
 
-func runExecAgent(string, *globals, *execFlags, host.Mode, string, []string) error {
+func runExecAgent(string, *globals, *execflags.Flags, host.Mode, string, []string) error {
 	return &exitError{code: exitUsage, err: errAgentLinux}
 }
 

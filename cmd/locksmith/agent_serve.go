@@ -213,6 +213,9 @@ func (s *agentServer) acquire(ctx context.Context, req *agentRequest, pid int, m
 	if err != nil {
 		return refuse(exitUsage, fmt.Errorf("--mode: %w", err))
 	}
+	if err := checkLimit(mode, req.Limit); err != nil {
+		return refuse(exitUsage, err)
+	}
 	switch req.Kind {
 	case "":
 	case "path", "name":

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -15,30 +13,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/locksmithx/locksmith/host"
+	"github.com/locksmithx/locksmith/internal/execflags"
 	"github.com/locksmithx/locksmith/internal/runcmd"
 )
 
-type execFlags struct {
-	mode         string
-	wait         time.Duration
-	noWait       bool
-	conflictExit int
-	ttl          time.Duration
-	meta         []string
-	named        bool
-	hierarchical bool
-	limit        int
-	modeSet      bool
-
-	// flock(1)'s spellings.
-	timeout   float64 // -w/--timeout SECONDS
-	shared    bool    // -s/--shared
-	exclusive bool    // -x/-e/--exclusive
-	command   string  // -c 'shell command'
-}
-
 func execCommand(g *globals) *cobra.Command {
-	var f execFlags
+	var f execflags.Flags
 	c := &cobra.Command{
 		Use:   "exec [flags] RESOURCE [--] CMD [ARGS...]",
 		Short: "Run a command while holding a lock",
@@ -73,174 +53,33 @@ and if exec is killed the server stops its command's group and releases
 the lock at once. A server that cannot be reached exits 75.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fl := cmd.Flags()
-			dash := cmd.ArgsLenAtDash()
-			// Options end at RESOURCE, so a "--" after it is still in args.
-			// Options between RESOURCE and a "--" (exec R --no-wait -- CMD)
-			// are still exec's own, as they always were.
-			if dash < 0 && len(args) > 1 {
-				if k := slices.Index(args[1:], "--") + 1; k > 0 && allOptions(args[1:k]) {
-					if err := fl.Parse(args[1:k]); err != nil {
-						return usageErr("%v", err)
-					}
-					args = append(args[:1:1], args[k+1:]...)
-					dash = 1
-				}
+			resource, argv, err := f.Args(cmd.Flags(), args, cmd.ArgsLenAtDash())
+			if err != nil {
+				return usageErr("%v", err)
 			}
-			f.modeSet = fl.Changed("mode")
-			if err := f.flockSpellings(fl.Changed("timeout"), fl.Changed("wait")); err != nil {
-				return err
-			}
-			// flock(1) puts -c after the file: exec RESOURCE -c 'command'.
-			if dash < 0 && len(args) > 1 && (args[1] == "-c" || args[1] == "--command") {
-				if len(args) != 3 {
-					return usageErr("-c takes exactly one shell command, quoted: exec [flags] RESOURCE -c 'command'")
-				}
-				if f.command != "" {
-					return usageErr("-c given twice")
-				}
-				f.command, args = args[2], args[:1]
-			}
-			if f.command != "" {
-				if len(args) != 1 || dash >= 0 {
-					return usageErr("-c takes the whole command: exec [flags] RESOURCE -c 'shell command'")
-				}
-				args = append(args, "/bin/sh", "-c", f.command)
-				dash = 1
-			}
-			return runExec(g, &f, dash, args)
+			return runExec(g, &f, resource, argv)
 		},
 	}
-	// As flock(1): options before RESOURCE, the command's own after it.
-	c.Flags().SetInterspersed(false)
-	fl := c.Flags()
-	fl.StringVar(&f.mode, "mode", "exclusive", "lock mode: shared, exclusive, read, write, update")
-	fl.DurationVar(&f.wait, "wait", 0, "give up after waiting this long (default: wait until obtained)")
-	fl.BoolVarP(&f.noWait, "no-wait", "n", false, "fail at once if the lock is held")
-	fl.BoolVar(&f.noWait, "nonblock", false, "the same as --no-wait (flock(1))")
-	fl.Float64VarP(&f.timeout, "timeout", "w", 0, "give up after waiting this many seconds (flock(1); 0: do not wait)")
-	fl.BoolVarP(&f.shared, "shared", "s", false, "shared lock: --mode shared (flock(1))")
-	fl.BoolVarP(&f.exclusive, "exclusive", "x", false, "exclusive lock: --mode exclusive, the default (flock(1); also -e)")
-	fl.BoolVarP(&f.exclusive, "exclusive-e", "e", false, "the same as -x")
-	_ = fl.MarkHidden("exclusive-e")
-	fl.StringVarP(&f.command, "command", "c", "", "run this shell command with /bin/sh -c (flock(1))")
-	fl.IntVarP(&f.conflictExit, "conflict-exit-code", "E", exitNotLocked, "exit code when the lock is not obtained")
-	fl.DurationVar(&f.ttl, "ttl", 0, "lease TTL (default: lease.ttl, 15s)")
-	fl.StringArrayVar(&f.meta, "meta", nil, "metadata k=v shown in status (repeatable)")
-	fl.BoolVar(&f.named, "named", false, "RESOURCE is a lock name, not a file")
-	fl.BoolVar(&f.hierarchical, "hierarchical", false, "RESOURCE is a lock name whose /-separated parts form a hierarchy")
-	fl.IntVar(&f.limit, "limit", 0, "semaphore: at most N holders at once (mode shared)")
+	f.Register(c.Flags(), "exec", true)
 	return c
 }
 
-// allOptions reports whether every argument looks like an option (or an
-// option's value: the word after one that takes a value).
-func allOptions(args []string) bool {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "-") {
-			return false
-		}
-		if !strings.Contains(a, "=") && takesValue(a) {
-			i++ // its value
-		}
-	}
-	return true
-}
-
-// takesValue reports whether the exec option a is followed by its value.
-func takesValue(a string) bool {
-	switch strings.TrimLeft(a, "-") {
-	case "mode", "wait", "conflict-exit-code", "E", "ttl", "meta", "limit", "timeout", "w", "command", "c":
-		return true
-	}
-	return false
-}
-
-// flockSpellings folds flock(1)'s options into exec's own, refusing
-// combinations that contradict each other.
-func (f *execFlags) flockSpellings(timeoutSet, waitSet bool) error {
-	if f.shared && f.exclusive {
-		return usageErr("-s/--shared and -x/--exclusive exclude each other")
-	}
-	if f.shared || f.exclusive {
-		want := "shared"
-		if f.exclusive {
-			want = "exclusive"
-		}
-		if f.modeSet && f.mode != want {
-			return usageErr("--mode %s contradicts --%s", f.mode, want)
-		}
-		f.mode, f.modeSet = want, true
-	}
-	if timeoutSet {
-		switch {
-		case waitSet:
-			return usageErr("-w/--timeout and --wait say the same thing: give one")
-		case f.timeout < 0 || f.timeout > 1e9:
-			return usageErr("-w/--timeout wants seconds, 0 or more, got %v", f.timeout)
-		case f.timeout == 0:
-			// flock(1): a zero timeout does not wait.
-			f.noWait = true
-		default:
-			f.wait = time.Duration(f.timeout * float64(time.Second))
-		}
-	}
-	return nil
-}
-
-func runExec(g *globals, f *execFlags, dash int, args []string) error {
-	if dash < 0 {
-		if len(args) < 2 {
-			return usageErr("exec needs RESOURCE -- CMD [ARGS...]")
-		}
-		dash = 1
-	}
-	if dash != 1 {
-		return usageErr("exec takes one RESOURCE before --, got %d: %q", dash, args[:dash])
-	}
-	if len(args) < 2 {
-		return usageErr("exec needs a command after --")
-	}
-	resource, argv := args[0], args[1:]
-	mode, err := host.ParseMode(f.mode)
+func runExec(g *globals, f *execflags.Flags, resource string, argv []string) error {
+	mode, err := host.ParseMode(f.Mode)
 	if err != nil {
 		return usageErr("--mode: %v", err)
 	}
-	if f.noWait && f.wait > 0 {
-		return usageErr("--wait and --no-wait exclude each other")
+	if err := checkLimit(mode, f.Limit); err != nil {
+		return usageErr("%v", err)
 	}
-	if f.wait < 0 {
-		return usageErr("--wait must not be negative")
-	}
-	if f.limit < 0 {
-		return usageErr("--limit must be at least 1")
-	}
-	if f.limit > 0 {
-		if !f.modeSet {
-			mode = host.Shared
-		} else if mode != host.Shared {
-			return usageErr("--limit makes a semaphore of shared holders; it does not go with --mode %s", mode)
-		}
-	}
-	if f.named && f.hierarchical {
-		return usageErr("--hierarchical already names a lock; drop --named")
-	}
-	if f.conflictExit < 0 || f.conflictExit > 255 {
-		return usageErr("--conflict-exit-code must be 0..255, got %d", f.conflictExit)
-	}
-	opts := []host.LockOption{host.WithMode(mode), host.WithLimit(f.limit)}
-	for _, kv := range f.meta {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return usageErr("--meta wants k=v, got %q", kv)
-		}
+	opts := []host.LockOption{host.WithMode(mode), host.WithLimit(f.Limit)}
+	for k, v := range f.Meta {
 		opts = append(opts, host.WithMeta(k, v))
 	}
-	if f.noWait {
+	if f.NoWait {
 		opts = append(opts, host.NoWait())
 	}
-	if f.named || f.hierarchical {
+	if f.Named || f.Hierarchical {
 		resource, err = host.NamedResource(resource)
 	} else {
 		resource, err = host.FileResource(resource)
@@ -252,12 +91,12 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	// command line asks for a host of exec's own.
 	if sock, err := agentSocket(); err != nil {
 		return err
-	} else if sock != "" && g.backend == "" && g.pluginDir == "" && f.ttl == 0 {
+	} else if sock != "" && g.backend == "" && g.pluginDir == "" && f.TTL == 0 {
 		return runExecAgent(sock, g, f, mode, resource, argv)
 	}
 	overrides := map[string]any{}
-	if f.ttl != 0 {
-		overrides["lease.ttl"] = f.ttl.String()
+	if f.TTL != 0 {
+		overrides["lease.ttl"] = f.TTL.String()
 	}
 	cfg, err := g.loadRequestConfig(overrides)
 	if err != nil {
@@ -284,8 +123,8 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	defer h.Close()
 
 	wctx, wcancel := context.WithCancel(ctx)
-	if f.wait > 0 {
-		wctx, wcancel = context.WithTimeout(ctx, f.wait)
+	if f.Wait > 0 {
+		wctx, wcancel = context.WithTimeout(ctx, f.Wait)
 	}
 	defer wcancel()
 	type acquired struct {
@@ -296,7 +135,7 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	go func() {
 		var l *host.Lease
 		var err error
-		if f.hierarchical {
+		if f.Hierarchical {
 			l, err = h.Hierarchical(wctx, resource, opts...)
 		} else {
 			l, err = h.Acquire(wctx, resource, opts...)
@@ -307,7 +146,7 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 	select {
 	case a := <-got:
 		if a.err != nil {
-			return notObtained(h, resource, a.err, f.conflictExit)
+			return notObtained(h, resource, a.err, f.ConflictExit)
 		}
 		lease = a.lease
 	case s := <-sigs:
@@ -342,6 +181,15 @@ func runExec(g *globals, f *execFlags, dash int, args []string) error {
 		return &exitError{code: code, err: err}
 	}
 	return &exitError{code: code}
+}
+
+// checkLimit refuses --limit with a mode other than shared: a semaphore's
+// holders share it, the limit alone deciding how many.
+func checkLimit(mode host.Mode, limit int) error {
+	if limit > 0 && mode != host.Shared {
+		return fmt.Errorf("--limit makes a semaphore of shared holders; it does not go with --mode %s", mode)
+	}
+	return nil
 }
 
 // runOptions are runcmd's options for exec: warnings go to exec's log,
