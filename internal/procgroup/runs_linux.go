@@ -14,12 +14,31 @@ func Runs(pgid int) bool {
 	if !Exists(pgid) {
 		return false
 	}
+	runs := false
+	err := Scan(func(p Proc) bool {
+		runs = p.PGID == pgid && p.State != 'Z' && p.State != 'X'
+		return !runs
+	})
+	return runs || err != nil
+}
+
+// Proc is what /proc/PID/stat says of a process.
+type Proc struct {
+	PID, PPID, PGID int
+	State           byte // R, S, D, Z (zombie), X (dead), ...
+}
+
+// Scan calls fn for each process /proc lists, until fn returns false. It
+// fails only when /proc cannot be listed; a process that ends meanwhile
+// is skipped.
+func Scan(fn func(Proc) bool) error {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return true
+		return err
 	}
 	for _, e := range ents {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		raw, err := os.ReadFile("/proc/" + e.Name() + "/stat")
@@ -32,12 +51,17 @@ func Runs(pgid int) bool {
 			continue
 		}
 		f := bytes.Fields(raw[i+1:])
-		if len(f) < 4 || string(f[0]) == "Z" || string(f[0]) == "X" {
+		if len(f) < 3 || len(f[0]) != 1 {
 			continue
 		}
-		if g, err := strconv.Atoi(string(f[2])); err == nil && g == pgid {
-			return true
+		ppid, err1 := strconv.Atoi(string(f[1]))
+		pgid, err2 := strconv.Atoi(string(f[2]))
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if !fn(Proc{PID: pid, PPID: ppid, PGID: pgid, State: f[0][0]}) {
+			return nil
 		}
 	}
-	return false
+	return nil
 }

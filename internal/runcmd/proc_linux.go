@@ -1,15 +1,15 @@
 package runcmd
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/locksmithx/locksmith/internal/procgroup"
 )
 
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER (linux/prctl.h).
@@ -75,33 +75,11 @@ func reapOrphans(pgid, leader int) {
 		return
 	}
 	self := os.Getpid()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == leader {
-			continue
-		}
-		raw, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...
-		i := bytes.LastIndexByte(raw, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(raw[i+1:])
-		if len(f) < 3 || string(f[0]) != "Z" {
-			continue
-		}
-		ppid, _ := strconv.Atoi(string(f[1]))
-		pgrp, _ := strconv.Atoi(string(f[2]))
-		if ppid == self && pgrp == pgid {
+	_ = procgroup.Scan(func(p procgroup.Proc) bool {
+		if p.State == 'Z' && p.PPID == self && p.PGID == pgid && p.PID != leader {
 			var ws syscall.WaitStatus
-			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+			_, _ = syscall.Wait4(p.PID, &ws, syscall.WNOHANG, nil)
 		}
-	}
+		return true
+	})
 }
