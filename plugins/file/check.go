@@ -395,18 +395,15 @@ func (s *Store) peek(sf *stateFile, fn func(st *state)) bool {
 	if same, err := atSamePath(sf.path, sf.dev, sf.ino); err != nil || !same {
 		return false
 	}
-	env := s.env()
-	snap, err := sf.read(env.boot, true)
-	if err != nil || snap.fresh || snap.v1 || snap.sbErr != "" || snap.sbDamaged != "" || snap.slotErr != "" ||
-		snap.sb.boot != env.boot || snap.st == nil {
-		sf.cur = nil
+	// load without the exclusive lock answers an intact state of this
+	// boot, or needExclusive, or an error: only the first is read here.
+	l, err := sf.load(s.env(), false)
+	if err != nil || l.needExclusive {
 		return false
 	}
-	sf.sb, sf.sbSlot = snap.sb, snap.sbIdx
-	sf.cur, sf.curSlot, sf.curHdr = snap.st, snap.slot, snap.hdr
-	if s.checkSessionDir(sf, snap.st) != nil || s.anyDead(snap.st, probeSpec{limit: -1, maxAge: s.cfg.probeInterval}) {
+	if s.checkSessionDir(sf, l.st) != nil || s.anyDead(l.st, probeSpec{limit: -1, maxAge: s.cfg.probeInterval}) {
 		return false
 	}
-	fn(snap.st)
+	fn(l.st)
 	return true
 }
