@@ -153,50 +153,86 @@ func (l *Lease) store(ctx context.Context, info requestInfo, guard int64, mode M
 		return fmt.Errorf("convert %s: %w", l.resource, ErrNotHeld)
 	}
 	value := encodeRequest(info)
-	r, err := l.sess.backend().Update(ctx, sdk.UpdateRequest{Resource: l.resource, Key: l.key,
-		Value: value, ExpectRev: l.modRev, ExpectResourceRev: guard})
+	update := func() (sdk.UpdateResult, error) {
+		return l.sess.backend().Update(ctx, sdk.UpdateRequest{Resource: l.resource, Key: l.key,
+			Value: value, ExpectRev: l.modRev, ExpectResourceRev: guard})
+	}
+	r, err := update()
+	if errors.Is(err, sdk.ErrRevMismatch) && l.takeLostLocked(ctx) {
+		// A lost write landed after all, and the lease has taken it. A
+		// write that changes no mode keeps the mode that landed, so that
+		// the entry never says less than the lease holds.
+		if mode == 0 && info.Mode != l.info.Mode {
+			info.Mode = l.info.Mode
+			value = encodeRequest(info)
+		}
+		r, err = update()
+	}
 	if err != nil {
 		if ctxErr(err) || ctx.Err() != nil {
 			// The answer was lost with the context, but the write may
-			// have landed: read the entry back, so that the lease never
-			// loses track of its own entry.
-			l.reconcileLocked(value, info, mode)
+			// have landed, or land later: remember it, so that the lease
+			// never loses track of its own entry.
+			l.lost = append(l.lost, lostWrite{value: value, info: info, mode: mode})
+			l.takeLostLocked(context.Background())
 		}
 		return err
 	}
-	l.modRev, l.info = r.ModRev, info
+	l.modRev, l.info, l.lost = r.ModRev, info, nil
 	if mode != 0 {
 		l.mode = mode
 	}
 	return nil
 }
 
-// reconcileLocked reads the lease's entry after a write whose answer was
-// lost and, if the entry holds exactly what was written, takes it as
-// written. l.mu is held.
-func (l *Lease) reconcileLocked(value []byte, info requestInfo, mode Mode) {
-	ctx, cancel := context.WithTimeout(context.Background(), convertWithdrawTimeout)
+// lostWrite is a write of the lease's entry whose answer was lost: the
+// backend may have applied it, or may still apply it.
+type lostWrite struct {
+	value []byte
+	info  requestInfo
+	mode  Mode
+}
+
+// takeLostLocked reads the lease's entry back and, if it holds exactly
+// what one of the lease's lost writes wrote, takes that write as landed:
+// its revision, value and mode. Every lost write named the revision the
+// lease still knows, and only the lease writes its entry, so at most one
+// of them can have landed, and none once a later write succeeds. It
+// reports whether it took one. l.mu is held.
+func (l *Lease) takeLostLocked(ctx context.Context) bool {
+	if len(l.lost) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), convertWithdrawTimeout)
 	defer cancel()
 	r, err := l.sess.backend().Range(ctx, l.resource)
 	if err != nil {
-		return
+		return false
 	}
 	for _, e := range r.Entries {
-		if e.Key == l.key && e.ModRev != l.modRev && bytes.Equal(e.Value, value) {
-			l.modRev, l.info = e.ModRev, info
-			if mode != 0 {
-				l.mode = mode
+		if e.Key != l.key || e.ModRev == l.modRev {
+			continue
+		}
+		for _, w := range l.lost {
+			if bytes.Equal(e.Value, w.value) {
+				l.modRev, l.info, l.lost = e.ModRev, w.info, nil
+				if w.mode != 0 {
+					l.mode = w.mode
+				}
+				return true
 			}
-			return
 		}
 	}
+	return false
 }
 
 // withdrawPending clears a pending upgrade the lease's entry may still
 // show after a failed conversion, so that it holds nobody back.
 func (l *Lease) withdrawPending() {
-	info := l.stored()
-	if info.Target == "" {
+	l.mu.Lock()
+	info, lost := l.info, len(l.lost) > 0
+	l.mu.Unlock()
+	if info.Target == "" && !lost {
 		return
 	}
 	info.Target, info.Blockers = "", nil
@@ -212,6 +248,14 @@ func (l *Lease) entryRev() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.modRev
+}
+
+// tookLost reports whether a lost write of the lease's entry has landed
+// and the lease has taken it (see takeLostLocked).
+func (l *Lease) tookLost(ctx context.Context) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.takeLostLocked(ctx)
 }
 
 // stored returns the entry's value as last written.
@@ -246,6 +290,9 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 			return fmt.Errorf("convert %s: %w: its entry is gone", l.resource, ErrNotHeld)
 		}
 		if rev := l.entryRev(); q[p].ModRev != rev {
+			if try < maxConvertTries && l.tookLost(ctx) {
+				continue // a lost write of the lease landed: read again
+			}
 			return fmt.Errorf("convert %s: %w: its entry changed under the lease (revision %d, the lease wrote %d)",
 				l.resource, ErrNotHeld, q[p].ModRev, rev)
 		}
@@ -280,6 +327,9 @@ func (l *Lease) upgrade(ctx context.Context, to Mode) error {
 				return nil // it landed; only the answer was lost
 			}
 			l.withdrawPending()
+			if l.Mode() == to {
+				return nil // a write of the upgrade landed late, and was taken
+			}
 			if ctxErr(err) || ctx.Err() != nil {
 				return waitErr(ctx, l.resource)
 			}
@@ -351,6 +401,9 @@ func (l *Lease) awaitUpgrade(ctx context.Context, to Mode, rev int64, q queue, b
 			return nil // it landed; only the answer was lost
 		}
 		l.withdrawPending()
+		if l.Mode() == to {
+			return nil // the write landed late, and was taken
+		}
 		if ctxErr(err) || ctx.Err() != nil {
 			return waitErr(ctx, l.resource)
 		}

@@ -36,6 +36,7 @@ type Lease struct {
 	mode      Mode
 	info      requestInfo // as stored in the entry
 	modRev    int64
+	lost      []lostWrite // writes of the entry that may still land (see takeLostLocked)
 	ended     bool
 	ancestors []*Lease // intention locks of a hierarchical lease, root first
 	bridges   []*Lease // the same lock on other backends, held with it (see plan)
@@ -248,6 +249,15 @@ func (l *Lease) release(ctx context.Context) error {
 		}
 		return err
 	})
+	if errors.Is(err, sdk.ErrRevMismatch) && l.takeLostLocked(ctx) {
+		// A write whose answer was lost landed after all: delete the
+		// entry at the revision it wrote.
+		err = l.sess.callOn(ctx, func(g *generation, retry bool) error {
+			retried = retry
+			_, err := g.delete(ctx, sdk.DeleteRequest{Resource: l.resource, Key: l.key, ExpectRev: l.modRev})
+			return err
+		})
+	}
 	switch {
 	case err == nil, retried && errors.Is(err, sdk.ErrNotFound):
 		// A retried delete that finds nothing: the first attempt

@@ -102,6 +102,7 @@ func (l *Lease) Migrate(ctx context.Context, to Target) error {
 
 	// The target is held: let the source go.
 	l.mu.Lock()
+	l.takeLostLocked(context.Background()) // delete at the revision that landed
 	oldSess, oldKey, oldRev, pinned, bridges := l.sess, l.key, l.modRev, l.pinned, l.bridges
 	l.mu.Unlock()
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -127,6 +128,7 @@ func (l *Lease) Migrate(ctx context.Context, to Target) error {
 
 	l.mu.Lock()
 	l.sess, l.slot, l.resource, l.key, l.token, l.modRev, l.info, l.pinned = s, slot, resource, key, g.createRev, g.modRev, info, false
+	l.lost = nil
 	l.bridges = nil
 	l.mu.Unlock()
 	// From here the old session's end no longer concerns the lease
