@@ -86,6 +86,39 @@ func BenchmarkGRPCRoundTrip(b *testing.B) {
 	lat.report(b)
 }
 
+// BenchmarkGRPCStreamRoundTrip is one message each way on an open gRPC
+// stream to the plugin process (a session's KeepAlive stream, whose
+// renewal on the file store is a check of the session's flock): what each
+// operation would cost if a session's calls travelled on one stream
+// instead of one unary call each. Compare it with BenchmarkGRPCRoundTrip
+// in the same run.
+func BenchmarkGRPCStreamRoundTrip(b *testing.B) {
+	h := newTestHost(b, b.TempDir())
+	ctx := context.Background()
+	be, _, err := h.Backend(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := be.OpenSession(ctx, 30*time.Second, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Revoke(ctx, s.ID)
+	if _, err := be.KeepAlive(ctx, s.ID); err != nil { // opens the stream
+		b.Fatal(err)
+	}
+	lat := make(latencies, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		if _, err := be.KeepAlive(ctx, s.ID); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	lat.report(b)
+}
+
 // BenchmarkPluginReady is the time from starting the plugin process until
 // it is configured and ready to serve.
 func BenchmarkPluginReady(b *testing.B) {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -20,6 +21,9 @@ import (
 type backendClient struct {
 	pluginClient
 	c pb.BackendClient
+	// ops carries puts, updates and deletes (see opStream); nil for a
+	// connection made without it, whose calls are unary.
+	ops *opStream
 	// anchors is the anchor channel to the plugin process; nil when the
 	// connection has none (a test connection).
 	anchors *anchorChannel
@@ -189,28 +193,55 @@ func (c *backendClient) Revoke(ctx context.Context, session string) error {
 }
 
 func (c *backendClient) Put(ctx context.Context, req PutRequest) (PutResult, error) {
-	r, err := c.c.Put(ctx, &pb.PutRequest{Resource: req.Resource, Key: req.Key, Value: req.Value,
-		Session: req.Session, IfAbsent: req.IfAbsent, WithRange: req.WithRange})
+	in := &pb.PutRequest{Resource: req.Resource, Key: req.Key, Value: req.Value,
+		Session: req.Session, IfAbsent: req.IfAbsent, WithRange: req.WithRange}
+	r, err := streamed(c, ctx, &pb.OpRequest{Op: &pb.OpRequest_Put{Put: in}}, (*pb.OpResponse).GetPut, c.c.Put, in)
 	if err != nil {
-		return PutResult{}, clientErr(ctx, err)
+		return PutResult{}, err
 	}
 	return PutResult{CreateRev: r.CreateRev, ModRev: r.ModRev, Rev: r.Rev, Entries: entriesFromPB(r.Entries)}, nil
 }
 
 func (c *backendClient) Update(ctx context.Context, req UpdateRequest) (UpdateResult, error) {
-	r, err := c.c.Update(ctx, &pb.UpdateRequest{Resource: req.Resource, Key: req.Key, Value: req.Value, ExpectRev: req.ExpectRev, ExpectResourceRev: req.ExpectResourceRev})
+	in := &pb.UpdateRequest{Resource: req.Resource, Key: req.Key, Value: req.Value, ExpectRev: req.ExpectRev, ExpectResourceRev: req.ExpectResourceRev}
+	r, err := streamed(c, ctx, &pb.OpRequest{Op: &pb.OpRequest_Update{Update: in}}, (*pb.OpResponse).GetUpdate, c.c.Update, in)
 	if err != nil {
-		return UpdateResult{}, clientErr(ctx, err)
+		return UpdateResult{}, err
 	}
 	return UpdateResult{ModRev: r.ModRev, Rev: r.Rev}, nil
 }
 
 func (c *backendClient) Delete(ctx context.Context, req DeleteRequest) (DeleteResult, error) {
-	r, err := c.c.Delete(ctx, &pb.DeleteRequest{Resource: req.Resource, Key: req.Key, ExpectRev: req.ExpectRev, WithRange: req.WithRange})
+	in := &pb.DeleteRequest{Resource: req.Resource, Key: req.Key, ExpectRev: req.ExpectRev, WithRange: req.WithRange}
+	r, err := streamed(c, ctx, &pb.OpRequest{Op: &pb.OpRequest_Delete{Delete: in}}, (*pb.OpResponse).GetDelete, c.c.Delete, in)
 	if err != nil {
-		return DeleteResult{}, clientErr(ctx, err)
+		return DeleteResult{}, err
 	}
 	return DeleteResult{Rev: r.Rev, Entries: entriesFromPB(r.Entries)}, nil
+}
+
+// streamed makes a call on the connection's Ops stream, or as the unary
+// call when there is none or the plugin does not serve it. Its errors are
+// the unary call's.
+func streamed[In, Out any](c *backendClient, ctx context.Context, op *pb.OpRequest, result func(*pb.OpResponse) *Out,
+	call func(context.Context, *In, ...grpc.CallOption) (*Out, error), in *In) (*Out, error) {
+	if c.ops != nil {
+		resp, err, unary := c.ops.call(ctx, op)
+		if !unary {
+			if err != nil {
+				return nil, err
+			}
+			if out := result(resp); out != nil {
+				return out, nil
+			}
+			return nil, Errorf(CodeUnknown, "the plugin's answer on the ops stream carries no result")
+		}
+	}
+	out, err := call(ctx, in)
+	if err != nil {
+		return nil, clientErr(ctx, err)
+	}
+	return out, nil
 }
 
 func (c *backendClient) Range(ctx context.Context, resource string) (RangeResult, error) {

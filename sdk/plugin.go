@@ -39,6 +39,7 @@ func (p *backendPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *g
 	return &backendClient{
 		pluginClient: pluginClient{c: pb.NewPluginClient(c)},
 		c:            pb.NewBackendClient(c),
+		ops:          &opStream{c: pb.NewBackendClient(c)},
 	}, nil
 }
 

@@ -71,7 +71,7 @@ func (x WatchResponse_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchResponse_Type.Descriptor instead.
 func (WatchResponse_Type) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{30, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{32, 0}
 }
 
 type InterceptRequest_Phase int32
@@ -117,7 +117,7 @@ func (x InterceptRequest_Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptRequest_Phase.Descriptor instead.
 func (InterceptRequest_Phase) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{41, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{43, 0}
 }
 
 type InterceptResponse_Action int32
@@ -166,7 +166,7 @@ func (x InterceptResponse_Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterceptResponse_Action.Descriptor instead.
 func (InterceptResponse_Action) EnumDescriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{42, 0}
+	return file_locksmith_proto_rawDescGZIP(), []int{44, 0}
 }
 
 type InfoRequest struct {
@@ -551,6 +551,256 @@ func (*GuardProcessGroupsResponse) Descriptor() ([]byte, []int) {
 	return file_locksmith_proto_rawDescGZIP(), []int{7}
 }
 
+type OpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// timeout_ms, when non-zero, is the time left before the caller's
+	// deadline: the call is bounded by it, as a unary call by its deadline.
+	TimeoutMs int64 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*OpRequest_Put
+	//	*OpRequest_Update
+	//	*OpRequest_Delete
+	Op isOpRequest_Op `protobuf_oneof:"op"`
+	// cancel, with no op, gives up the call with this id, as a unary call's
+	// caller cancels it: the call ends as soon as the store lets it, and is
+	// answered all the same.
+	Cancel        bool `protobuf:"varint,6,opt,name=cancel,proto3" json:"cancel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpRequest) Reset() {
+	*x = OpRequest{}
+	mi := &file_locksmith_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpRequest) ProtoMessage() {}
+
+func (x *OpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpRequest.ProtoReflect.Descriptor instead.
+func (*OpRequest) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *OpRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *OpRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *OpRequest) GetOp() isOpRequest_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *OpRequest) GetPut() *PutRequest {
+	if x != nil {
+		if x, ok := x.Op.(*OpRequest_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *OpRequest) GetUpdate() *UpdateRequest {
+	if x != nil {
+		if x, ok := x.Op.(*OpRequest_Update); ok {
+			return x.Update
+		}
+	}
+	return nil
+}
+
+func (x *OpRequest) GetDelete() *DeleteRequest {
+	if x != nil {
+		if x, ok := x.Op.(*OpRequest_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+func (x *OpRequest) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+type isOpRequest_Op interface {
+	isOpRequest_Op()
+}
+
+type OpRequest_Put struct {
+	Put *PutRequest `protobuf:"bytes,3,opt,name=put,proto3,oneof"`
+}
+
+type OpRequest_Update struct {
+	Update *UpdateRequest `protobuf:"bytes,4,opt,name=update,proto3,oneof"`
+}
+
+type OpRequest_Delete struct {
+	Delete *DeleteRequest `protobuf:"bytes,5,opt,name=delete,proto3,oneof"`
+}
+
+func (*OpRequest_Put) isOpRequest_Op() {}
+
+func (*OpRequest_Update) isOpRequest_Op() {}
+
+func (*OpRequest_Delete) isOpRequest_Op() {}
+
+type OpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// error_code and error_message are the call's error, if it failed.
+	ErrorCode    string `protobuf:"bytes,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorMessage string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*OpResponse_Put
+	//	*OpResponse_Update
+	//	*OpResponse_Delete
+	Result        isOpResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpResponse) Reset() {
+	*x = OpResponse{}
+	mi := &file_locksmith_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpResponse) ProtoMessage() {}
+
+func (x *OpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_locksmith_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpResponse.ProtoReflect.Descriptor instead.
+func (*OpResponse) Descriptor() ([]byte, []int) {
+	return file_locksmith_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *OpResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *OpResponse) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *OpResponse) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *OpResponse) GetResult() isOpResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *OpResponse) GetPut() *PutResponse {
+	if x != nil {
+		if x, ok := x.Result.(*OpResponse_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *OpResponse) GetUpdate() *UpdateResponse {
+	if x != nil {
+		if x, ok := x.Result.(*OpResponse_Update); ok {
+			return x.Update
+		}
+	}
+	return nil
+}
+
+func (x *OpResponse) GetDelete() *DeleteResponse {
+	if x != nil {
+		if x, ok := x.Result.(*OpResponse_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+type isOpResponse_Result interface {
+	isOpResponse_Result()
+}
+
+type OpResponse_Put struct {
+	Put *PutResponse `protobuf:"bytes,4,opt,name=put,proto3,oneof"`
+}
+
+type OpResponse_Update struct {
+	Update *UpdateResponse `protobuf:"bytes,5,opt,name=update,proto3,oneof"`
+}
+
+type OpResponse_Delete struct {
+	Delete *DeleteResponse `protobuf:"bytes,6,opt,name=delete,proto3,oneof"`
+}
+
+func (*OpResponse_Put) isOpResponse_Result() {}
+
+func (*OpResponse_Update) isOpResponse_Result() {}
+
+func (*OpResponse_Delete) isOpResponse_Result() {}
+
 type Entry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -564,7 +814,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_locksmith_proto_msgTypes[8]
+	mi := &file_locksmith_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +826,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[8]
+	mi := &file_locksmith_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +839,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{8}
+	return file_locksmith_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Entry) GetKey() string {
@@ -637,7 +887,7 @@ type OpenSessionRequest struct {
 
 func (x *OpenSessionRequest) Reset() {
 	*x = OpenSessionRequest{}
-	mi := &file_locksmith_proto_msgTypes[9]
+	mi := &file_locksmith_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +899,7 @@ func (x *OpenSessionRequest) String() string {
 func (*OpenSessionRequest) ProtoMessage() {}
 
 func (x *OpenSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[9]
+	mi := &file_locksmith_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +912,7 @@ func (x *OpenSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSessionRequest.ProtoReflect.Descriptor instead.
 func (*OpenSessionRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{9}
+	return file_locksmith_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OpenSessionRequest) GetTtlMs() int64 {
@@ -692,7 +942,7 @@ type OpenSessionResponse struct {
 
 func (x *OpenSessionResponse) Reset() {
 	*x = OpenSessionResponse{}
-	mi := &file_locksmith_proto_msgTypes[10]
+	mi := &file_locksmith_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +954,7 @@ func (x *OpenSessionResponse) String() string {
 func (*OpenSessionResponse) ProtoMessage() {}
 
 func (x *OpenSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[10]
+	mi := &file_locksmith_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +967,7 @@ func (x *OpenSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSessionResponse.ProtoReflect.Descriptor instead.
 func (*OpenSessionResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{10}
+	return file_locksmith_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OpenSessionResponse) GetSession() string {
@@ -752,7 +1002,7 @@ type AdoptSessionRequest struct {
 
 func (x *AdoptSessionRequest) Reset() {
 	*x = AdoptSessionRequest{}
-	mi := &file_locksmith_proto_msgTypes[11]
+	mi := &file_locksmith_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +1014,7 @@ func (x *AdoptSessionRequest) String() string {
 func (*AdoptSessionRequest) ProtoMessage() {}
 
 func (x *AdoptSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[11]
+	mi := &file_locksmith_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +1027,7 @@ func (x *AdoptSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdoptSessionRequest.ProtoReflect.Descriptor instead.
 func (*AdoptSessionRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{11}
+	return file_locksmith_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AdoptSessionRequest) GetSession() string {
@@ -811,7 +1061,7 @@ type AdoptSessionResponse struct {
 
 func (x *AdoptSessionResponse) Reset() {
 	*x = AdoptSessionResponse{}
-	mi := &file_locksmith_proto_msgTypes[12]
+	mi := &file_locksmith_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +1073,7 @@ func (x *AdoptSessionResponse) String() string {
 func (*AdoptSessionResponse) ProtoMessage() {}
 
 func (x *AdoptSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[12]
+	mi := &file_locksmith_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +1086,7 @@ func (x *AdoptSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdoptSessionResponse.ProtoReflect.Descriptor instead.
 func (*AdoptSessionResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{12}
+	return file_locksmith_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AdoptSessionResponse) GetSession() string {
@@ -862,7 +1112,7 @@ type KeepAliveRequest struct {
 
 func (x *KeepAliveRequest) Reset() {
 	*x = KeepAliveRequest{}
-	mi := &file_locksmith_proto_msgTypes[13]
+	mi := &file_locksmith_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1124,7 @@ func (x *KeepAliveRequest) String() string {
 func (*KeepAliveRequest) ProtoMessage() {}
 
 func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[13]
+	mi := &file_locksmith_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1137,7 @@ func (x *KeepAliveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveRequest.ProtoReflect.Descriptor instead.
 func (*KeepAliveRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{13}
+	return file_locksmith_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KeepAliveRequest) GetSession() string {
@@ -913,7 +1163,7 @@ type KeepAliveResponse struct {
 
 func (x *KeepAliveResponse) Reset() {
 	*x = KeepAliveResponse{}
-	mi := &file_locksmith_proto_msgTypes[14]
+	mi := &file_locksmith_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1175,7 @@ func (x *KeepAliveResponse) String() string {
 func (*KeepAliveResponse) ProtoMessage() {}
 
 func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[14]
+	mi := &file_locksmith_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1188,7 @@ func (x *KeepAliveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeepAliveResponse.ProtoReflect.Descriptor instead.
 func (*KeepAliveResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{14}
+	return file_locksmith_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KeepAliveResponse) GetSession() string {
@@ -978,7 +1228,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_locksmith_proto_msgTypes[15]
+	mi := &file_locksmith_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1240,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[15]
+	mi := &file_locksmith_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1253,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{15}
+	return file_locksmith_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeRequest) GetSession() string {
@@ -1021,7 +1271,7 @@ type RevokeResponse struct {
 
 func (x *RevokeResponse) Reset() {
 	*x = RevokeResponse{}
-	mi := &file_locksmith_proto_msgTypes[16]
+	mi := &file_locksmith_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1283,7 @@ func (x *RevokeResponse) String() string {
 func (*RevokeResponse) ProtoMessage() {}
 
 func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[16]
+	mi := &file_locksmith_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1296,7 @@ func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
 func (*RevokeResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{16}
+	return file_locksmith_proto_rawDescGZIP(), []int{18}
 }
 
 type PutRequest struct {
@@ -1064,7 +1314,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_locksmith_proto_msgTypes[17]
+	mi := &file_locksmith_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1326,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[17]
+	mi := &file_locksmith_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1339,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{17}
+	return file_locksmith_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PutRequest) GetResource() string {
@@ -1146,7 +1396,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_locksmith_proto_msgTypes[18]
+	mi := &file_locksmith_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1408,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[18]
+	mi := &file_locksmith_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1421,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{18}
+	return file_locksmith_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutResponse) GetCreateRev() int64 {
@@ -1217,7 +1467,7 @@ type UpdateRequest struct {
 
 func (x *UpdateRequest) Reset() {
 	*x = UpdateRequest{}
-	mi := &file_locksmith_proto_msgTypes[19]
+	mi := &file_locksmith_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1479,7 @@ func (x *UpdateRequest) String() string {
 func (*UpdateRequest) ProtoMessage() {}
 
 func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[19]
+	mi := &file_locksmith_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1492,7 @@ func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{19}
+	return file_locksmith_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateRequest) GetResource() string {
@@ -1290,7 +1540,7 @@ type UpdateResponse struct {
 
 func (x *UpdateResponse) Reset() {
 	*x = UpdateResponse{}
-	mi := &file_locksmith_proto_msgTypes[20]
+	mi := &file_locksmith_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1552,7 @@ func (x *UpdateResponse) String() string {
 func (*UpdateResponse) ProtoMessage() {}
 
 func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[20]
+	mi := &file_locksmith_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1565,7 @@ func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{20}
+	return file_locksmith_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateResponse) GetModRev() int64 {
@@ -1346,7 +1596,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_locksmith_proto_msgTypes[21]
+	mi := &file_locksmith_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1608,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[21]
+	mi := &file_locksmith_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1621,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{21}
+	return file_locksmith_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteRequest) GetResource() string {
@@ -1412,7 +1662,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_locksmith_proto_msgTypes[22]
+	mi := &file_locksmith_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1674,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[22]
+	mi := &file_locksmith_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1687,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{22}
+	return file_locksmith_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteResponse) GetRev() int64 {
@@ -1467,7 +1717,7 @@ type BatchOp struct {
 
 func (x *BatchOp) Reset() {
 	*x = BatchOp{}
-	mi := &file_locksmith_proto_msgTypes[23]
+	mi := &file_locksmith_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1729,7 @@ func (x *BatchOp) String() string {
 func (*BatchOp) ProtoMessage() {}
 
 func (x *BatchOp) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[23]
+	mi := &file_locksmith_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1742,7 @@ func (x *BatchOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchOp.ProtoReflect.Descriptor instead.
 func (*BatchOp) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{23}
+	return file_locksmith_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BatchOp) GetOp() isBatchOp_Op {
@@ -1545,7 +1795,7 @@ type BatchRequest struct {
 
 func (x *BatchRequest) Reset() {
 	*x = BatchRequest{}
-	mi := &file_locksmith_proto_msgTypes[24]
+	mi := &file_locksmith_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1807,7 @@ func (x *BatchRequest) String() string {
 func (*BatchRequest) ProtoMessage() {}
 
 func (x *BatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[24]
+	mi := &file_locksmith_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1820,7 @@ func (x *BatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
 func (*BatchRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{24}
+	return file_locksmith_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *BatchRequest) GetOps() []*BatchOp {
@@ -1594,7 +1844,7 @@ type BatchResult struct {
 
 func (x *BatchResult) Reset() {
 	*x = BatchResult{}
-	mi := &file_locksmith_proto_msgTypes[25]
+	mi := &file_locksmith_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1856,7 @@ func (x *BatchResult) String() string {
 func (*BatchResult) ProtoMessage() {}
 
 func (x *BatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[25]
+	mi := &file_locksmith_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1869,7 @@ func (x *BatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
 func (*BatchResult) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{25}
+	return file_locksmith_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BatchResult) GetPut() *PutResponse {
@@ -1659,7 +1909,7 @@ type BatchResponse struct {
 
 func (x *BatchResponse) Reset() {
 	*x = BatchResponse{}
-	mi := &file_locksmith_proto_msgTypes[26]
+	mi := &file_locksmith_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1921,7 @@ func (x *BatchResponse) String() string {
 func (*BatchResponse) ProtoMessage() {}
 
 func (x *BatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[26]
+	mi := &file_locksmith_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1934,7 @@ func (x *BatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
 func (*BatchResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{26}
+	return file_locksmith_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *BatchResponse) GetResults() []*BatchResult {
@@ -1703,7 +1953,7 @@ type RangeRequest struct {
 
 func (x *RangeRequest) Reset() {
 	*x = RangeRequest{}
-	mi := &file_locksmith_proto_msgTypes[27]
+	mi := &file_locksmith_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1965,7 @@ func (x *RangeRequest) String() string {
 func (*RangeRequest) ProtoMessage() {}
 
 func (x *RangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[27]
+	mi := &file_locksmith_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1978,7 @@ func (x *RangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRequest.ProtoReflect.Descriptor instead.
 func (*RangeRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{27}
+	return file_locksmith_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RangeRequest) GetResource() string {
@@ -1748,7 +1998,7 @@ type RangeResponse struct {
 
 func (x *RangeResponse) Reset() {
 	*x = RangeResponse{}
-	mi := &file_locksmith_proto_msgTypes[28]
+	mi := &file_locksmith_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +2010,7 @@ func (x *RangeResponse) String() string {
 func (*RangeResponse) ProtoMessage() {}
 
 func (x *RangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[28]
+	mi := &file_locksmith_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +2023,7 @@ func (x *RangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeResponse.ProtoReflect.Descriptor instead.
 func (*RangeResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{28}
+	return file_locksmith_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RangeResponse) GetRev() int64 {
@@ -1804,7 +2054,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +2066,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[29]
+	mi := &file_locksmith_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +2079,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{29}
+	return file_locksmith_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchRequest) GetResource() string {
@@ -1864,7 +2114,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2126,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[30]
+	mi := &file_locksmith_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2139,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{30}
+	return file_locksmith_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchResponse) GetType() WatchResponse_Type {
@@ -1922,7 +2172,7 @@ type ResourcesRequest struct {
 
 func (x *ResourcesRequest) Reset() {
 	*x = ResourcesRequest{}
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +2184,7 @@ func (x *ResourcesRequest) String() string {
 func (*ResourcesRequest) ProtoMessage() {}
 
 func (x *ResourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[31]
+	mi := &file_locksmith_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2197,7 @@ func (x *ResourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourcesRequest.ProtoReflect.Descriptor instead.
 func (*ResourcesRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{31}
+	return file_locksmith_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResourcesRequest) GetPrefix() string {
@@ -1966,7 +2216,7 @@ type ResourcesResponse struct {
 
 func (x *ResourcesResponse) Reset() {
 	*x = ResourcesResponse{}
-	mi := &file_locksmith_proto_msgTypes[32]
+	mi := &file_locksmith_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2228,7 @@ func (x *ResourcesResponse) String() string {
 func (*ResourcesResponse) ProtoMessage() {}
 
 func (x *ResourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[32]
+	mi := &file_locksmith_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2241,7 @@ func (x *ResourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourcesResponse.ProtoReflect.Descriptor instead.
 func (*ResourcesResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{32}
+	return file_locksmith_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ResourcesResponse) GetResources() []string {
@@ -2010,7 +2260,7 @@ type RangeResourcesRequest struct {
 
 func (x *RangeResourcesRequest) Reset() {
 	*x = RangeResourcesRequest{}
-	mi := &file_locksmith_proto_msgTypes[33]
+	mi := &file_locksmith_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +2272,7 @@ func (x *RangeResourcesRequest) String() string {
 func (*RangeResourcesRequest) ProtoMessage() {}
 
 func (x *RangeResourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[33]
+	mi := &file_locksmith_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2285,7 @@ func (x *RangeResourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeResourcesRequest.ProtoReflect.Descriptor instead.
 func (*RangeResourcesRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{33}
+	return file_locksmith_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RangeResourcesRequest) GetPrefix() string {
@@ -2056,7 +2306,7 @@ type ResourceRange struct {
 
 func (x *ResourceRange) Reset() {
 	*x = ResourceRange{}
-	mi := &file_locksmith_proto_msgTypes[34]
+	mi := &file_locksmith_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2318,7 @@ func (x *ResourceRange) String() string {
 func (*ResourceRange) ProtoMessage() {}
 
 func (x *ResourceRange) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[34]
+	mi := &file_locksmith_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2331,7 @@ func (x *ResourceRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRange.ProtoReflect.Descriptor instead.
 func (*ResourceRange) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{34}
+	return file_locksmith_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ResourceRange) GetResource() string {
@@ -2114,7 +2364,7 @@ type RangeResourcesResponse struct {
 
 func (x *RangeResourcesResponse) Reset() {
 	*x = RangeResourcesResponse{}
-	mi := &file_locksmith_proto_msgTypes[35]
+	mi := &file_locksmith_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2376,7 @@ func (x *RangeResourcesResponse) String() string {
 func (*RangeResourcesResponse) ProtoMessage() {}
 
 func (x *RangeResourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[35]
+	mi := &file_locksmith_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2389,7 @@ func (x *RangeResourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeResourcesResponse.ProtoReflect.Descriptor instead.
 func (*RangeResourcesResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{35}
+	return file_locksmith_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RangeResourcesResponse) GetRanges() []*ResourceRange {
@@ -2158,7 +2408,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_locksmith_proto_msgTypes[36]
+	mi := &file_locksmith_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2420,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[36]
+	mi := &file_locksmith_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2433,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{36}
+	return file_locksmith_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CheckRequest) GetResource() string {
@@ -2205,7 +2455,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_locksmith_proto_msgTypes[37]
+	mi := &file_locksmith_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2467,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[37]
+	mi := &file_locksmith_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2480,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{37}
+	return file_locksmith_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Problem) GetResource() string {
@@ -2270,7 +2520,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_locksmith_proto_msgTypes[38]
+	mi := &file_locksmith_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2532,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[38]
+	mi := &file_locksmith_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2545,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{38}
+	return file_locksmith_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CheckResponse) GetProblems() []*Problem {
@@ -2314,7 +2564,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_locksmith_proto_msgTypes[39]
+	mi := &file_locksmith_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2576,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[39]
+	mi := &file_locksmith_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2589,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{39}
+	return file_locksmith_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RepairRequest) GetResource() string {
@@ -2358,7 +2608,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_locksmith_proto_msgTypes[40]
+	mi := &file_locksmith_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2620,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[40]
+	mi := &file_locksmith_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2633,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{40}
+	return file_locksmith_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RepairResponse) GetProblems() []*Problem {
@@ -2421,7 +2671,7 @@ type InterceptRequest struct {
 
 func (x *InterceptRequest) Reset() {
 	*x = InterceptRequest{}
-	mi := &file_locksmith_proto_msgTypes[41]
+	mi := &file_locksmith_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2433,7 +2683,7 @@ func (x *InterceptRequest) String() string {
 func (*InterceptRequest) ProtoMessage() {}
 
 func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[41]
+	mi := &file_locksmith_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2446,7 +2696,7 @@ func (x *InterceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptRequest.ProtoReflect.Descriptor instead.
 func (*InterceptRequest) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{41}
+	return file_locksmith_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *InterceptRequest) GetPhase() InterceptRequest_Phase {
@@ -2562,7 +2812,7 @@ type InterceptResponse struct {
 
 func (x *InterceptResponse) Reset() {
 	*x = InterceptResponse{}
-	mi := &file_locksmith_proto_msgTypes[42]
+	mi := &file_locksmith_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +2824,7 @@ func (x *InterceptResponse) String() string {
 func (*InterceptResponse) ProtoMessage() {}
 
 func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_locksmith_proto_msgTypes[42]
+	mi := &file_locksmith_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +2837,7 @@ func (x *InterceptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterceptResponse.ProtoReflect.Descriptor instead.
 func (*InterceptResponse) Descriptor() ([]byte, []int) {
-	return file_locksmith_proto_rawDescGZIP(), []int{42}
+	return file_locksmith_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *InterceptResponse) GetAction() InterceptResponse_Action {
@@ -2649,7 +2899,26 @@ const file_locksmith_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"B\n" +
 	"\x19GuardProcessGroupsRequest\x12%\n" +
 	"\x0eprocess_groups\x18\x01 \x03(\x03R\rprocessGroups\"\x1c\n" +
-	"\x1aGuardProcessGroupsResponse\"\x81\x01\n" +
+	"\x1aGuardProcessGroupsResponse\"\x89\x02\n" +
+	"\tOpRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\x123\n" +
+	"\x03put\x18\x03 \x01(\v2\x1f.locksmith.plugin.v1.PutRequestH\x00R\x03put\x12<\n" +
+	"\x06update\x18\x04 \x01(\v2\".locksmith.plugin.v1.UpdateRequestH\x00R\x06update\x12<\n" +
+	"\x06delete\x18\x05 \x01(\v2\".locksmith.plugin.v1.DeleteRequestH\x00R\x06delete\x12\x16\n" +
+	"\x06cancel\x18\x06 \x01(\bR\x06cancelB\x04\n" +
+	"\x02op\"\x9e\x02\n" +
+	"\n" +
+	"OpResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x124\n" +
+	"\x03put\x18\x04 \x01(\v2 .locksmith.plugin.v1.PutResponseH\x00R\x03put\x12=\n" +
+	"\x06update\x18\x05 \x01(\v2#.locksmith.plugin.v1.UpdateResponseH\x00R\x06update\x12=\n" +
+	"\x06delete\x18\x06 \x01(\v2#.locksmith.plugin.v1.DeleteResponseH\x00R\x06deleteB\b\n" +
+	"\x06result\"\x81\x01\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
@@ -2818,7 +3087,8 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x04Info\x12 .locksmith.plugin.v1.InfoRequest\x1a!.locksmith.plugin.v1.InfoResponse\x12Z\n" +
 	"\tConfigure\x12%.locksmith.plugin.v1.ConfigureRequest\x1a&.locksmith.plugin.v1.ConfigureResponse\x12Q\n" +
 	"\x06Health\x12\".locksmith.plugin.v1.HealthRequest\x1a#.locksmith.plugin.v1.HealthResponse\x12u\n" +
-	"\x12GuardProcessGroups\x12..locksmith.plugin.v1.GuardProcessGroupsRequest\x1a/.locksmith.plugin.v1.GuardProcessGroupsResponse2\xd1\t\n" +
+	"\x12GuardProcessGroups\x12..locksmith.plugin.v1.GuardProcessGroupsRequest\x1a/.locksmith.plugin.v1.GuardProcessGroupsResponse2\x9d\n" +
+	"\n" +
 	"\aBackend\x12`\n" +
 	"\vOpenSession\x12'.locksmith.plugin.v1.OpenSessionRequest\x1a(.locksmith.plugin.v1.OpenSessionResponse\x12^\n" +
 	"\tKeepAlive\x12%.locksmith.plugin.v1.KeepAliveRequest\x1a&.locksmith.plugin.v1.KeepAliveResponse(\x010\x01\x12Q\n" +
@@ -2833,7 +3103,8 @@ const file_locksmith_proto_rawDesc = "" +
 	"\x05Check\x12!.locksmith.plugin.v1.CheckRequest\x1a\".locksmith.plugin.v1.CheckResponse\x12Q\n" +
 	"\x06Repair\x12\".locksmith.plugin.v1.RepairRequest\x1a#.locksmith.plugin.v1.RepairResponse\x12c\n" +
 	"\fAdoptSession\x12(.locksmith.plugin.v1.AdoptSessionRequest\x1a).locksmith.plugin.v1.AdoptSessionResponse\x12N\n" +
-	"\x05Batch\x12!.locksmith.plugin.v1.BatchRequest\x1a\".locksmith.plugin.v1.BatchResponse2h\n" +
+	"\x05Batch\x12!.locksmith.plugin.v1.BatchRequest\x1a\".locksmith.plugin.v1.BatchResponse\x12J\n" +
+	"\x03Ops\x12\x1e.locksmith.plugin.v1.OpRequest\x1a\x1f.locksmith.plugin.v1.OpResponse(\x010\x012h\n" +
 	"\n" +
 	"Middleware\x12Z\n" +
 	"\tIntercept\x12%.locksmith.plugin.v1.InterceptRequest\x1a&.locksmith.plugin.v1.InterceptResponseB1Z/github.com/locksmithx/locksmith/sdk/internal/pbb\x06proto3"
@@ -2851,7 +3122,7 @@ func file_locksmith_proto_rawDescGZIP() []byte {
 }
 
 var file_locksmith_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_locksmith_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_locksmith_proto_goTypes = []any{
 	(WatchResponse_Type)(0),            // 0: locksmith.plugin.v1.WatchResponse.Type
 	(InterceptRequest_Phase)(0),        // 1: locksmith.plugin.v1.InterceptRequest.Phase
@@ -2864,109 +3135,119 @@ var file_locksmith_proto_goTypes = []any{
 	(*HealthResponse)(nil),             // 8: locksmith.plugin.v1.HealthResponse
 	(*GuardProcessGroupsRequest)(nil),  // 9: locksmith.plugin.v1.GuardProcessGroupsRequest
 	(*GuardProcessGroupsResponse)(nil), // 10: locksmith.plugin.v1.GuardProcessGroupsResponse
-	(*Entry)(nil),                      // 11: locksmith.plugin.v1.Entry
-	(*OpenSessionRequest)(nil),         // 12: locksmith.plugin.v1.OpenSessionRequest
-	(*OpenSessionResponse)(nil),        // 13: locksmith.plugin.v1.OpenSessionResponse
-	(*AdoptSessionRequest)(nil),        // 14: locksmith.plugin.v1.AdoptSessionRequest
-	(*AdoptSessionResponse)(nil),       // 15: locksmith.plugin.v1.AdoptSessionResponse
-	(*KeepAliveRequest)(nil),           // 16: locksmith.plugin.v1.KeepAliveRequest
-	(*KeepAliveResponse)(nil),          // 17: locksmith.plugin.v1.KeepAliveResponse
-	(*RevokeRequest)(nil),              // 18: locksmith.plugin.v1.RevokeRequest
-	(*RevokeResponse)(nil),             // 19: locksmith.plugin.v1.RevokeResponse
-	(*PutRequest)(nil),                 // 20: locksmith.plugin.v1.PutRequest
-	(*PutResponse)(nil),                // 21: locksmith.plugin.v1.PutResponse
-	(*UpdateRequest)(nil),              // 22: locksmith.plugin.v1.UpdateRequest
-	(*UpdateResponse)(nil),             // 23: locksmith.plugin.v1.UpdateResponse
-	(*DeleteRequest)(nil),              // 24: locksmith.plugin.v1.DeleteRequest
-	(*DeleteResponse)(nil),             // 25: locksmith.plugin.v1.DeleteResponse
-	(*BatchOp)(nil),                    // 26: locksmith.plugin.v1.BatchOp
-	(*BatchRequest)(nil),               // 27: locksmith.plugin.v1.BatchRequest
-	(*BatchResult)(nil),                // 28: locksmith.plugin.v1.BatchResult
-	(*BatchResponse)(nil),              // 29: locksmith.plugin.v1.BatchResponse
-	(*RangeRequest)(nil),               // 30: locksmith.plugin.v1.RangeRequest
-	(*RangeResponse)(nil),              // 31: locksmith.plugin.v1.RangeResponse
-	(*WatchRequest)(nil),               // 32: locksmith.plugin.v1.WatchRequest
-	(*WatchResponse)(nil),              // 33: locksmith.plugin.v1.WatchResponse
-	(*ResourcesRequest)(nil),           // 34: locksmith.plugin.v1.ResourcesRequest
-	(*ResourcesResponse)(nil),          // 35: locksmith.plugin.v1.ResourcesResponse
-	(*RangeResourcesRequest)(nil),      // 36: locksmith.plugin.v1.RangeResourcesRequest
-	(*ResourceRange)(nil),              // 37: locksmith.plugin.v1.ResourceRange
-	(*RangeResourcesResponse)(nil),     // 38: locksmith.plugin.v1.RangeResourcesResponse
-	(*CheckRequest)(nil),               // 39: locksmith.plugin.v1.CheckRequest
-	(*Problem)(nil),                    // 40: locksmith.plugin.v1.Problem
-	(*CheckResponse)(nil),              // 41: locksmith.plugin.v1.CheckResponse
-	(*RepairRequest)(nil),              // 42: locksmith.plugin.v1.RepairRequest
-	(*RepairResponse)(nil),             // 43: locksmith.plugin.v1.RepairResponse
-	(*InterceptRequest)(nil),           // 44: locksmith.plugin.v1.InterceptRequest
-	(*InterceptResponse)(nil),          // 45: locksmith.plugin.v1.InterceptResponse
-	nil,                                // 46: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
-	nil,                                // 47: locksmith.plugin.v1.InterceptRequest.MetadataEntry
-	nil,                                // 48: locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	(*OpRequest)(nil),                  // 11: locksmith.plugin.v1.OpRequest
+	(*OpResponse)(nil),                 // 12: locksmith.plugin.v1.OpResponse
+	(*Entry)(nil),                      // 13: locksmith.plugin.v1.Entry
+	(*OpenSessionRequest)(nil),         // 14: locksmith.plugin.v1.OpenSessionRequest
+	(*OpenSessionResponse)(nil),        // 15: locksmith.plugin.v1.OpenSessionResponse
+	(*AdoptSessionRequest)(nil),        // 16: locksmith.plugin.v1.AdoptSessionRequest
+	(*AdoptSessionResponse)(nil),       // 17: locksmith.plugin.v1.AdoptSessionResponse
+	(*KeepAliveRequest)(nil),           // 18: locksmith.plugin.v1.KeepAliveRequest
+	(*KeepAliveResponse)(nil),          // 19: locksmith.plugin.v1.KeepAliveResponse
+	(*RevokeRequest)(nil),              // 20: locksmith.plugin.v1.RevokeRequest
+	(*RevokeResponse)(nil),             // 21: locksmith.plugin.v1.RevokeResponse
+	(*PutRequest)(nil),                 // 22: locksmith.plugin.v1.PutRequest
+	(*PutResponse)(nil),                // 23: locksmith.plugin.v1.PutResponse
+	(*UpdateRequest)(nil),              // 24: locksmith.plugin.v1.UpdateRequest
+	(*UpdateResponse)(nil),             // 25: locksmith.plugin.v1.UpdateResponse
+	(*DeleteRequest)(nil),              // 26: locksmith.plugin.v1.DeleteRequest
+	(*DeleteResponse)(nil),             // 27: locksmith.plugin.v1.DeleteResponse
+	(*BatchOp)(nil),                    // 28: locksmith.plugin.v1.BatchOp
+	(*BatchRequest)(nil),               // 29: locksmith.plugin.v1.BatchRequest
+	(*BatchResult)(nil),                // 30: locksmith.plugin.v1.BatchResult
+	(*BatchResponse)(nil),              // 31: locksmith.plugin.v1.BatchResponse
+	(*RangeRequest)(nil),               // 32: locksmith.plugin.v1.RangeRequest
+	(*RangeResponse)(nil),              // 33: locksmith.plugin.v1.RangeResponse
+	(*WatchRequest)(nil),               // 34: locksmith.plugin.v1.WatchRequest
+	(*WatchResponse)(nil),              // 35: locksmith.plugin.v1.WatchResponse
+	(*ResourcesRequest)(nil),           // 36: locksmith.plugin.v1.ResourcesRequest
+	(*ResourcesResponse)(nil),          // 37: locksmith.plugin.v1.ResourcesResponse
+	(*RangeResourcesRequest)(nil),      // 38: locksmith.plugin.v1.RangeResourcesRequest
+	(*ResourceRange)(nil),              // 39: locksmith.plugin.v1.ResourceRange
+	(*RangeResourcesResponse)(nil),     // 40: locksmith.plugin.v1.RangeResourcesResponse
+	(*CheckRequest)(nil),               // 41: locksmith.plugin.v1.CheckRequest
+	(*Problem)(nil),                    // 42: locksmith.plugin.v1.Problem
+	(*CheckResponse)(nil),              // 43: locksmith.plugin.v1.CheckResponse
+	(*RepairRequest)(nil),              // 44: locksmith.plugin.v1.RepairRequest
+	(*RepairResponse)(nil),             // 45: locksmith.plugin.v1.RepairResponse
+	(*InterceptRequest)(nil),           // 46: locksmith.plugin.v1.InterceptRequest
+	(*InterceptResponse)(nil),          // 47: locksmith.plugin.v1.InterceptResponse
+	nil,                                // 48: locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	nil,                                // 49: locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	nil,                                // 50: locksmith.plugin.v1.InterceptResponse.MetadataEntry
 }
 var file_locksmith_proto_depIdxs = []int32{
-	46, // 0: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
-	11, // 1: locksmith.plugin.v1.PutResponse.entries:type_name -> locksmith.plugin.v1.Entry
-	11, // 2: locksmith.plugin.v1.DeleteResponse.entries:type_name -> locksmith.plugin.v1.Entry
-	20, // 3: locksmith.plugin.v1.BatchOp.put:type_name -> locksmith.plugin.v1.PutRequest
-	24, // 4: locksmith.plugin.v1.BatchOp.delete:type_name -> locksmith.plugin.v1.DeleteRequest
-	26, // 5: locksmith.plugin.v1.BatchRequest.ops:type_name -> locksmith.plugin.v1.BatchOp
-	21, // 6: locksmith.plugin.v1.BatchResult.put:type_name -> locksmith.plugin.v1.PutResponse
-	25, // 7: locksmith.plugin.v1.BatchResult.delete:type_name -> locksmith.plugin.v1.DeleteResponse
-	28, // 8: locksmith.plugin.v1.BatchResponse.results:type_name -> locksmith.plugin.v1.BatchResult
-	11, // 9: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
-	0,  // 10: locksmith.plugin.v1.WatchResponse.type:type_name -> locksmith.plugin.v1.WatchResponse.Type
-	11, // 11: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
-	11, // 12: locksmith.plugin.v1.ResourceRange.entries:type_name -> locksmith.plugin.v1.Entry
-	37, // 13: locksmith.plugin.v1.RangeResourcesResponse.ranges:type_name -> locksmith.plugin.v1.ResourceRange
-	40, // 14: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	40, // 15: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
-	1,  // 16: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
-	47, // 17: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
-	2,  // 18: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
-	48, // 19: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
-	3,  // 20: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
-	5,  // 21: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
-	7,  // 22: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
-	9,  // 23: locksmith.plugin.v1.Plugin.GuardProcessGroups:input_type -> locksmith.plugin.v1.GuardProcessGroupsRequest
-	12, // 24: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
-	16, // 25: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
-	18, // 26: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
-	20, // 27: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
-	22, // 28: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
-	24, // 29: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
-	30, // 30: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
-	32, // 31: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
-	34, // 32: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
-	36, // 33: locksmith.plugin.v1.Backend.RangeResources:input_type -> locksmith.plugin.v1.RangeResourcesRequest
-	39, // 34: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
-	42, // 35: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
-	14, // 36: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
-	27, // 37: locksmith.plugin.v1.Backend.Batch:input_type -> locksmith.plugin.v1.BatchRequest
-	44, // 38: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
-	4,  // 39: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
-	6,  // 40: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
-	8,  // 41: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
-	10, // 42: locksmith.plugin.v1.Plugin.GuardProcessGroups:output_type -> locksmith.plugin.v1.GuardProcessGroupsResponse
-	13, // 43: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
-	17, // 44: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
-	19, // 45: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
-	21, // 46: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
-	23, // 47: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
-	25, // 48: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
-	31, // 49: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
-	33, // 50: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
-	35, // 51: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
-	38, // 52: locksmith.plugin.v1.Backend.RangeResources:output_type -> locksmith.plugin.v1.RangeResourcesResponse
-	41, // 53: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
-	43, // 54: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
-	15, // 55: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
-	29, // 56: locksmith.plugin.v1.Backend.Batch:output_type -> locksmith.plugin.v1.BatchResponse
-	45, // 57: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
-	39, // [39:58] is the sub-list for method output_type
-	20, // [20:39] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	22, // 0: locksmith.plugin.v1.OpRequest.put:type_name -> locksmith.plugin.v1.PutRequest
+	24, // 1: locksmith.plugin.v1.OpRequest.update:type_name -> locksmith.plugin.v1.UpdateRequest
+	26, // 2: locksmith.plugin.v1.OpRequest.delete:type_name -> locksmith.plugin.v1.DeleteRequest
+	23, // 3: locksmith.plugin.v1.OpResponse.put:type_name -> locksmith.plugin.v1.PutResponse
+	25, // 4: locksmith.plugin.v1.OpResponse.update:type_name -> locksmith.plugin.v1.UpdateResponse
+	27, // 5: locksmith.plugin.v1.OpResponse.delete:type_name -> locksmith.plugin.v1.DeleteResponse
+	48, // 6: locksmith.plugin.v1.OpenSessionRequest.meta:type_name -> locksmith.plugin.v1.OpenSessionRequest.MetaEntry
+	13, // 7: locksmith.plugin.v1.PutResponse.entries:type_name -> locksmith.plugin.v1.Entry
+	13, // 8: locksmith.plugin.v1.DeleteResponse.entries:type_name -> locksmith.plugin.v1.Entry
+	22, // 9: locksmith.plugin.v1.BatchOp.put:type_name -> locksmith.plugin.v1.PutRequest
+	26, // 10: locksmith.plugin.v1.BatchOp.delete:type_name -> locksmith.plugin.v1.DeleteRequest
+	28, // 11: locksmith.plugin.v1.BatchRequest.ops:type_name -> locksmith.plugin.v1.BatchOp
+	23, // 12: locksmith.plugin.v1.BatchResult.put:type_name -> locksmith.plugin.v1.PutResponse
+	27, // 13: locksmith.plugin.v1.BatchResult.delete:type_name -> locksmith.plugin.v1.DeleteResponse
+	30, // 14: locksmith.plugin.v1.BatchResponse.results:type_name -> locksmith.plugin.v1.BatchResult
+	13, // 15: locksmith.plugin.v1.RangeResponse.entries:type_name -> locksmith.plugin.v1.Entry
+	0,  // 16: locksmith.plugin.v1.WatchResponse.type:type_name -> locksmith.plugin.v1.WatchResponse.Type
+	13, // 17: locksmith.plugin.v1.WatchResponse.entry:type_name -> locksmith.plugin.v1.Entry
+	13, // 18: locksmith.plugin.v1.ResourceRange.entries:type_name -> locksmith.plugin.v1.Entry
+	39, // 19: locksmith.plugin.v1.RangeResourcesResponse.ranges:type_name -> locksmith.plugin.v1.ResourceRange
+	42, // 20: locksmith.plugin.v1.CheckResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	42, // 21: locksmith.plugin.v1.RepairResponse.problems:type_name -> locksmith.plugin.v1.Problem
+	1,  // 22: locksmith.plugin.v1.InterceptRequest.phase:type_name -> locksmith.plugin.v1.InterceptRequest.Phase
+	49, // 23: locksmith.plugin.v1.InterceptRequest.metadata:type_name -> locksmith.plugin.v1.InterceptRequest.MetadataEntry
+	2,  // 24: locksmith.plugin.v1.InterceptResponse.action:type_name -> locksmith.plugin.v1.InterceptResponse.Action
+	50, // 25: locksmith.plugin.v1.InterceptResponse.metadata:type_name -> locksmith.plugin.v1.InterceptResponse.MetadataEntry
+	3,  // 26: locksmith.plugin.v1.Plugin.Info:input_type -> locksmith.plugin.v1.InfoRequest
+	5,  // 27: locksmith.plugin.v1.Plugin.Configure:input_type -> locksmith.plugin.v1.ConfigureRequest
+	7,  // 28: locksmith.plugin.v1.Plugin.Health:input_type -> locksmith.plugin.v1.HealthRequest
+	9,  // 29: locksmith.plugin.v1.Plugin.GuardProcessGroups:input_type -> locksmith.plugin.v1.GuardProcessGroupsRequest
+	14, // 30: locksmith.plugin.v1.Backend.OpenSession:input_type -> locksmith.plugin.v1.OpenSessionRequest
+	18, // 31: locksmith.plugin.v1.Backend.KeepAlive:input_type -> locksmith.plugin.v1.KeepAliveRequest
+	20, // 32: locksmith.plugin.v1.Backend.Revoke:input_type -> locksmith.plugin.v1.RevokeRequest
+	22, // 33: locksmith.plugin.v1.Backend.Put:input_type -> locksmith.plugin.v1.PutRequest
+	24, // 34: locksmith.plugin.v1.Backend.Update:input_type -> locksmith.plugin.v1.UpdateRequest
+	26, // 35: locksmith.plugin.v1.Backend.Delete:input_type -> locksmith.plugin.v1.DeleteRequest
+	32, // 36: locksmith.plugin.v1.Backend.Range:input_type -> locksmith.plugin.v1.RangeRequest
+	34, // 37: locksmith.plugin.v1.Backend.Watch:input_type -> locksmith.plugin.v1.WatchRequest
+	36, // 38: locksmith.plugin.v1.Backend.Resources:input_type -> locksmith.plugin.v1.ResourcesRequest
+	38, // 39: locksmith.plugin.v1.Backend.RangeResources:input_type -> locksmith.plugin.v1.RangeResourcesRequest
+	41, // 40: locksmith.plugin.v1.Backend.Check:input_type -> locksmith.plugin.v1.CheckRequest
+	44, // 41: locksmith.plugin.v1.Backend.Repair:input_type -> locksmith.plugin.v1.RepairRequest
+	16, // 42: locksmith.plugin.v1.Backend.AdoptSession:input_type -> locksmith.plugin.v1.AdoptSessionRequest
+	29, // 43: locksmith.plugin.v1.Backend.Batch:input_type -> locksmith.plugin.v1.BatchRequest
+	11, // 44: locksmith.plugin.v1.Backend.Ops:input_type -> locksmith.plugin.v1.OpRequest
+	46, // 45: locksmith.plugin.v1.Middleware.Intercept:input_type -> locksmith.plugin.v1.InterceptRequest
+	4,  // 46: locksmith.plugin.v1.Plugin.Info:output_type -> locksmith.plugin.v1.InfoResponse
+	6,  // 47: locksmith.plugin.v1.Plugin.Configure:output_type -> locksmith.plugin.v1.ConfigureResponse
+	8,  // 48: locksmith.plugin.v1.Plugin.Health:output_type -> locksmith.plugin.v1.HealthResponse
+	10, // 49: locksmith.plugin.v1.Plugin.GuardProcessGroups:output_type -> locksmith.plugin.v1.GuardProcessGroupsResponse
+	15, // 50: locksmith.plugin.v1.Backend.OpenSession:output_type -> locksmith.plugin.v1.OpenSessionResponse
+	19, // 51: locksmith.plugin.v1.Backend.KeepAlive:output_type -> locksmith.plugin.v1.KeepAliveResponse
+	21, // 52: locksmith.plugin.v1.Backend.Revoke:output_type -> locksmith.plugin.v1.RevokeResponse
+	23, // 53: locksmith.plugin.v1.Backend.Put:output_type -> locksmith.plugin.v1.PutResponse
+	25, // 54: locksmith.plugin.v1.Backend.Update:output_type -> locksmith.plugin.v1.UpdateResponse
+	27, // 55: locksmith.plugin.v1.Backend.Delete:output_type -> locksmith.plugin.v1.DeleteResponse
+	33, // 56: locksmith.plugin.v1.Backend.Range:output_type -> locksmith.plugin.v1.RangeResponse
+	35, // 57: locksmith.plugin.v1.Backend.Watch:output_type -> locksmith.plugin.v1.WatchResponse
+	37, // 58: locksmith.plugin.v1.Backend.Resources:output_type -> locksmith.plugin.v1.ResourcesResponse
+	40, // 59: locksmith.plugin.v1.Backend.RangeResources:output_type -> locksmith.plugin.v1.RangeResourcesResponse
+	43, // 60: locksmith.plugin.v1.Backend.Check:output_type -> locksmith.plugin.v1.CheckResponse
+	45, // 61: locksmith.plugin.v1.Backend.Repair:output_type -> locksmith.plugin.v1.RepairResponse
+	17, // 62: locksmith.plugin.v1.Backend.AdoptSession:output_type -> locksmith.plugin.v1.AdoptSessionResponse
+	31, // 63: locksmith.plugin.v1.Backend.Batch:output_type -> locksmith.plugin.v1.BatchResponse
+	12, // 64: locksmith.plugin.v1.Backend.Ops:output_type -> locksmith.plugin.v1.OpResponse
+	47, // 65: locksmith.plugin.v1.Middleware.Intercept:output_type -> locksmith.plugin.v1.InterceptResponse
+	46, // [46:66] is the sub-list for method output_type
+	26, // [26:46] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_locksmith_proto_init() }
@@ -2974,7 +3255,17 @@ func file_locksmith_proto_init() {
 	if File_locksmith_proto != nil {
 		return
 	}
-	file_locksmith_proto_msgTypes[23].OneofWrappers = []any{
+	file_locksmith_proto_msgTypes[8].OneofWrappers = []any{
+		(*OpRequest_Put)(nil),
+		(*OpRequest_Update)(nil),
+		(*OpRequest_Delete)(nil),
+	}
+	file_locksmith_proto_msgTypes[9].OneofWrappers = []any{
+		(*OpResponse_Put)(nil),
+		(*OpResponse_Update)(nil),
+		(*OpResponse_Delete)(nil),
+	}
+	file_locksmith_proto_msgTypes[25].OneofWrappers = []any{
 		(*BatchOp_Put)(nil),
 		(*BatchOp_Delete)(nil),
 	}
@@ -2984,7 +3275,7 @@ func file_locksmith_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_locksmith_proto_rawDesc), len(file_locksmith_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   46,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

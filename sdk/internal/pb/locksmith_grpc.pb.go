@@ -268,6 +268,7 @@ const (
 	Backend_Repair_FullMethodName         = "/locksmith.plugin.v1.Backend/Repair"
 	Backend_AdoptSession_FullMethodName   = "/locksmith.plugin.v1.Backend/AdoptSession"
 	Backend_Batch_FullMethodName          = "/locksmith.plugin.v1.Backend/Batch"
+	Backend_Ops_FullMethodName            = "/locksmith.plugin.v1.Backend/Ops"
 )
 
 // BackendClient is the client API for Backend service.
@@ -303,6 +304,12 @@ type BackendClient interface {
 	// plugin built with this sdk does). Ops on one resource are applied in
 	// the batch's order.
 	Batch(ctx context.Context, in *BatchRequest, opts ...grpc.CallOption) (*BatchResponse, error)
+	// Ops carries puts, updates and deletes on one stream: each request
+	// message is one call, answered by a response with its id, in any order,
+	// as each call ends. It spares each call the opening of a gRPC stream of
+	// its own. A host whose plugin does not serve it (built with an older
+	// sdk) makes the unary calls.
+	Ops(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[OpRequest, OpResponse], error)
 }
 
 type backendClient struct {
@@ -474,6 +481,19 @@ func (c *backendClient) Batch(ctx context.Context, in *BatchRequest, opts ...grp
 	return out, nil
 }
 
+func (c *backendClient) Ops(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[OpRequest, OpResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Backend_ServiceDesc.Streams[3], Backend_Ops_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[OpRequest, OpResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Backend_OpsClient = grpc.BidiStreamingClient[OpRequest, OpResponse]
+
 // BackendServer is the server API for Backend service.
 // All implementations must embed UnimplementedBackendServer
 // for forward compatibility.
@@ -507,6 +527,12 @@ type BackendServer interface {
 	// plugin built with this sdk does). Ops on one resource are applied in
 	// the batch's order.
 	Batch(context.Context, *BatchRequest) (*BatchResponse, error)
+	// Ops carries puts, updates and deletes on one stream: each request
+	// message is one call, answered by a response with its id, in any order,
+	// as each call ends. It spares each call the opening of a gRPC stream of
+	// its own. A host whose plugin does not serve it (built with an older
+	// sdk) makes the unary calls.
+	Ops(grpc.BidiStreamingServer[OpRequest, OpResponse]) error
 	mustEmbedUnimplementedBackendServer()
 }
 
@@ -558,6 +584,9 @@ func (UnimplementedBackendServer) AdoptSession(context.Context, *AdoptSessionReq
 }
 func (UnimplementedBackendServer) Batch(context.Context, *BatchRequest) (*BatchResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Batch not implemented")
+}
+func (UnimplementedBackendServer) Ops(grpc.BidiStreamingServer[OpRequest, OpResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method Ops not implemented")
 }
 func (UnimplementedBackendServer) mustEmbedUnimplementedBackendServer() {}
 func (UnimplementedBackendServer) testEmbeddedByValue()                 {}
@@ -807,6 +836,13 @@ func _Backend_Batch_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Backend_Ops_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(BackendServer).Ops(&grpc.GenericServerStream[OpRequest, OpResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Backend_OpsServer = grpc.BidiStreamingServer[OpRequest, OpResponse]
+
 // Backend_ServiceDesc is the grpc.ServiceDesc for Backend service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -875,6 +911,12 @@ var Backend_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "RangeResources",
 			Handler:       _Backend_RangeResources_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Ops",
+			Handler:       _Backend_Ops_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "locksmith.proto",
