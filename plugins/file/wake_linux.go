@@ -203,9 +203,21 @@ func (w *wakeTable) subscribeTarget(t wakeTarget) (unsubscribe func()) {
 	bw.files[t]++
 	return func() {
 		w.mu.Lock()
-		defer w.mu.Unlock()
 		if bw.files[t]--; bw.files[t] == 0 {
 			delete(bw.files, t)
+		}
+		idle := len(bw.files) == 0 && w.buckets[b] == bw
+		w.mu.Unlock()
+		if idle {
+			// The bucket's goroutine blocks in the futex on an OS thread
+			// of its own: wake it so that it sees nothing left to watch
+			// and ends now, not at its next recheck. Keys are new for
+			// every request, so under steady locking buckets come and go
+			// by the hundred a second, and threads left waiting out
+			// their recheck piled up (2 000+ in a plugin with 8
+			// contenders). Other processes waiting on the word wake
+			// too, find it unchanged, and wait again.
+			w.kick(b)
 		}
 	}
 }
@@ -227,13 +239,20 @@ func (w *wakeTable) run(b uint32, bw *bucketWatch, seen uint32) {
 	addr := w.word(b)
 	ts := syscall.NsecToTimespec(int64(wakeRecheck))
 	for !w.broken.Load() {
+		// A bucket left with nothing to watch (while this goroutine was
+		// waking the last watches, say) ends before waiting again.
+		w.mu.Lock()
+		if w.retireLocked(b, bw) {
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
 		_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(seen), uintptr(unsafe.Pointer(&ts)), 0, 0)
 		// Load before waking: a change after this load makes the next
 		// wait return at once.
 		now := atomic.LoadUint32(addr)
 		w.mu.Lock()
-		if len(bw.files) == 0 || w.closed {
-			delete(w.buckets, b)
+		if w.retireLocked(b, bw) {
 			w.mu.Unlock()
 			return
 		}
@@ -273,6 +292,21 @@ func (w *wakeTable) run(b uint32, bw *bucketWatch, seen uint32) {
 			}
 		}
 	}
+}
+
+// retireLocked reports whether bucket b's goroutine, watching for bw, is
+// to end: bw has nothing left to watch, or the table is closed. It then
+// takes bw out of the table, in the same hold of w.mu as the check, so
+// that a new watch of the bucket starts a goroutine of its own. w.mu is
+// held.
+func (w *wakeTable) retireLocked(b uint32, bw *bucketWatch) bool {
+	if len(bw.files) > 0 && !w.closed {
+		return false
+	}
+	if w.buckets[b] == bw {
+		delete(w.buckets, b)
+	}
+	return true
 }
 
 // load reads bucket b's word; ok is false when the mapping faulted.

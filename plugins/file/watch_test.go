@@ -326,3 +326,47 @@ func TestRewriteWakesKeyWatchersElsewhere(t *testing.T) {
 		t.Fatal("a rewrite in another store did not wake a watch waiting for a key")
 	}
 }
+
+// TestKeyBucketsEndWithTheirWatches: every request has keys of its own, so
+// each waiter's watch starts goroutines that block in the futex, one per
+// bucket of its words, each on an OS thread. When the watches end, those
+// goroutines must end too, at once: left to their next recheck (seconds),
+// a plugin under steady locking held thousands of threads.
+func TestKeyBucketsEndWithTheirWatches(t *testing.T) {
+	s := newStore(t, t.TempDir())
+	if !s.bells.working() {
+		t.Skip("no cross-process wake-ups on this system")
+	}
+	sf, err := s.open("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.doneWith(sf)
+	buckets := func() int {
+		s.bells.mu.Lock()
+		defer s.bells.mu.Unlock()
+		return len(s.bells.buckets)
+	}
+	var stops []func()
+	for i := range 200 {
+		stops = append(stops, s.bells.subscribeKeys(sf, []string{fmt.Sprintf("req-%d", i)}))
+	}
+	if n := buckets(); n < 100 {
+		t.Fatalf("%d buckets watched for 200 keys; the test needs one goroutine per bucket", n)
+	}
+	// Let every goroutine reach its wait: a wake before it waits is lost,
+	// and the goroutine ends only at its recheck.
+	time.Sleep(200 * time.Millisecond)
+	for _, stop := range stops {
+		stop()
+	}
+	// wakeRecheck (5 s) is when a goroutine whose watches ended would
+	// notice without being woken; the bound here is well below it.
+	deadline := time.Now().Add(wakeRecheck / 2)
+	for buckets() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := buckets(); n > 0 {
+		t.Fatalf("%d bucket goroutines still wait after their watches ended", n)
+	}
+}
