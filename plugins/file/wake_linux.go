@@ -208,15 +208,19 @@ func (w *wakeTable) subscribeTarget(t wakeTarget) (unsubscribe func()) {
 		}
 		idle := len(bw.files) == 0 && w.buckets[b] == bw
 		w.mu.Unlock()
-		if idle {
+		if idle && t.key != "" {
 			// The bucket's goroutine blocks in the futex on an OS thread
 			// of its own: wake it so that it sees nothing left to watch
 			// and ends now, not at its next recheck. Keys are new for
-			// every request, so under steady locking buckets come and go
-			// by the hundred a second, and threads left waiting out
-			// their recheck piled up (2 000+ in a plugin with 8
-			// contenders). Other processes waiting on the word wake
-			// too, find it unchanged, and wait again.
+			// every request, so under steady locking their buckets come
+			// and go by the hundred a second, and threads left waiting
+			// out their recheck piled up (1 500+ in a plugin with 8
+			// contenders). A key's word is waited on by at most the
+			// processes of its waiter and of the one behind it, which
+			// wake too, find it unchanged, and wait again. A file's
+			// words are not kicked: every process with a waiter on the
+			// file waits on them (200 processes for 200 exec waiters),
+			// and a file's bucket does not churn.
 			w.kick(b)
 		}
 	}
