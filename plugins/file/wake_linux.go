@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 )
 
 // Cross-process wake-ups are futex words in one small file in the session
@@ -31,8 +32,9 @@ const (
 	wakeBuckets  = 4096
 	wakeSize     = wakeBuckets * 4
 
-	futexWait = 0
-	futexWake = 1
+	futexWake       = 1
+	futexWaitBitset = 9
+	futexWakeBitset = 10
 
 	// wakeRecheck bounds a futex wait, so a goroutine whose bucket has no
 	// watches left ends even if nobody wakes it.
@@ -46,6 +48,13 @@ type wakeTable struct {
 	// broken is set when the mapping faulted (the file was truncated):
 	// wake-ups stop, and watches fall back to polling.
 	broken atomic.Bool
+
+	// bit is this table's among the 32 of a futex wait's bitset: its
+	// goroutines wait with it, and its kicks wake only waits with it (see
+	// kick). A ring wakes every wait, whatever its bit.
+	bit uint32
+	// waits counts the returns of the goroutines' futex waits.
+	waits atomic.Uint64
 
 	mu      sync.Mutex
 	buckets map[uint32]*bucketWatch
@@ -104,8 +113,13 @@ func openWakeTable(dir string, log hclog.Logger) *wakeTable {
 		log.Warn("no wake-ups; watches will poll", "path", path, "error", err)
 		return nil
 	}
-	return &wakeTable{log: log, mem: mem, buckets: map[uint32]*bucketWatch{}}
+	n := uint32(os.Getpid()) + tablesOpened.Add(1)
+	return &wakeTable{log: log, mem: mem, bit: 1 << (n % 32), buckets: map[uint32]*bucketWatch{}}
 }
+
+// tablesOpened counts this process's tables, so that two of them (tests
+// open many stores) take different bits.
+var tablesOpened atomic.Uint32
 
 func bucketOf(path string) uint32 {
 	h := fnv.New32a()
@@ -132,7 +146,8 @@ func (w *wakeTable) guard() {
 // have not faulted.
 func (w *wakeTable) working() bool { return w != nil && !w.broken.Load() }
 
-// ring signals a change of the state file at path to every process.
+// ring signals a change of the state file at path to every process: a
+// FUTEX_WAKE wakes every wait on the word, whatever its bitset.
 func (w *wakeTable) ring(path string) {
 	if w == nil || w.broken.Load() {
 		return
@@ -216,11 +231,10 @@ func (w *wakeTable) subscribeTarget(t wakeTarget) (unsubscribe func()) {
 			// and go by the hundred a second, and threads left waiting
 			// out their recheck piled up (1 500+ in a plugin with 8
 			// contenders). A key's word is waited on by at most the
-			// processes of its waiter and of the one behind it, which
-			// wake too, find it unchanged, and wait again. A file's
-			// words are not kicked: every process with a waiter on the
-			// file waits on them (200 processes for 200 exec waiters),
-			// and a file's bucket does not churn.
+			// processes of its waiter and of the one behind it, and a
+			// kick wakes only this table's wait (see kick). A file's
+			// words are not kicked: its bucket does not churn, and its
+			// goroutine ends at its recheck or when the store closes.
 			w.kick(b)
 		}
 	}
@@ -241,7 +255,6 @@ func (w *wakeTable) run(b uint32, bw *bucketWatch, seen uint32) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer w.guard()
 	addr := w.word(b)
-	ts := syscall.NsecToTimespec(int64(wakeRecheck))
 	for !w.broken.Load() {
 		// A bucket left with nothing to watch (while this goroutine was
 		// waking the last watches, say) ends before waiting again.
@@ -251,7 +264,16 @@ func (w *wakeTable) run(b uint32, bw *bucketWatch, seen uint32) {
 			return
 		}
 		w.mu.Unlock()
-		_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWait, uintptr(seen), uintptr(unsafe.Pointer(&ts)), 0, 0)
+		// FUTEX_WAIT_BITSET's timeout is a time on the monotonic clock.
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			w.log.Warn("no monotonic clock; watches will poll", "error", err)
+			w.broken.Store(true)
+			return
+		}
+		ts = unix.NsecToTimespec(ts.Nano() + int64(wakeRecheck))
+		_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitBitset, uintptr(seen), uintptr(unsafe.Pointer(&ts)), 0, uintptr(w.bit))
+		w.waits.Add(1)
 		// Load before waking: a change after this load makes the next
 		// wait return at once.
 		now := atomic.LoadUint32(addr)
@@ -339,7 +361,15 @@ func (w *wakeTable) close() {
 	_ = syscall.Munmap(w.mem)
 }
 
-// kick wakes the waits on bucket b without signalling a change.
+// kick wakes this table's wait on bucket b without signalling a change.
+// The word is shared by every process, and other processes wait on it too:
+// 200 exec waiters on one file are 200 plugins waiting on the file's
+// words. A plain FUTEX_WAKE woke them all: every store closing (every exec
+// leaving, one per handoff) woke the other 199 plugins for nothing, and
+// the waits cost ~30 ms of CPU per handoff at 200 waiters. Waking only the
+// waits whose bitset has this table's bit wakes its own goroutine, and
+// those of the one process in 32, on average, whose table took the same
+// bit, which find their word unchanged and wait again.
 func (w *wakeTable) kick(b uint32) {
 	if w.broken.Load() {
 		return
@@ -347,5 +377,5 @@ func (w *wakeTable) kick(b uint32) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer w.guard()
 	addr := w.word(b)
-	_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, math.MaxInt32, 0, 0, 0)
+	_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakeBitset, math.MaxInt32, 0, 0, uintptr(w.bit))
 }

@@ -380,3 +380,45 @@ func TestKeyBucketsEndWithTheirWatches(t *testing.T) {
 		t.Fatalf("%d key bucket goroutines still wait after their watches ended", n)
 	}
 }
+
+// TestClosingWakesNoOtherProcess: every process with a waiter on a file
+// waits on the file's words, and a store closing wakes its own goroutines
+// to end them. With a plain FUTEX_WAKE it woke every other process's too:
+// with 200 exec waiters, each exec leaving (one per handoff) woke the
+// other 199 plugins. Two stores on one session directory share the words
+// as two processes do; closing one must not wake the other's wait, and
+// must still end its own goroutines before their recheck.
+func TestClosingWakesNoOtherProcess(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newStore(t, dir), newStore(t, dir)
+	if !a.bells.working() || !b.bells.working() {
+		t.Skip("no cross-process wake-ups on this system")
+	}
+	if a.bells.bit == b.bells.bit {
+		t.Fatalf("two tables of one process took the same bit %#x", a.bells.bit)
+	}
+	watch := func(s *Store, key string) {
+		sf, err := s.open("r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.doneWith(sf) })
+		t.Cleanup(s.bells.subscribeKeys(sf, []string{key}))
+	}
+	watch(a, "a")
+	watch(b, "b")
+	// Let both goroutines of the file's bucket reach their waits.
+	time.Sleep(200 * time.Millisecond)
+	before := b.bells.waits.Load()
+	start := time.Now()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= wakeRecheck/2 {
+		t.Fatalf("closing took %v: its goroutines waited for their recheck (%v)", took, wakeRecheck)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := b.bells.waits.Load() - before; n != 0 {
+		t.Fatalf("closing one store woke the other's waits %d times", n)
+	}
+}
