@@ -103,6 +103,10 @@ func (s *Store) maybeIdle(sf *stateFile) {
 	}
 	sf.idleSince = time.Now()
 	s.idle[sf] = struct{}{}
+	select {
+	case s.idled <- struct{}{}:
+	default:
+	}
 }
 
 // watching counts a watch of sf in or out. While sf has watches, its
@@ -127,20 +131,39 @@ func (s *Store) watching(sf *stateFile, delta int) {
 	}
 }
 
-// janitor closes handles idle for idleAfter until stop is closed.
+// janitor closes handles idle for idleAfter until stop is closed. It looks
+// every idleAfter/2 while some handle is idle, and sleeps otherwise: a
+// plugin whose process only waits (200 exec waiters are 200 plugins) is
+// not woken twice a second for nothing.
 func (s *Store) janitor(stop <-chan struct{}) {
-	t := time.NewTicker(s.idleAfter / 2)
-	defer t.Stop()
+	t := time.NewTimer(s.idleAfter / 2)
+	t.Stop()
+	armed := false
 	for {
+		if !armed && s.idleCount() > 0 {
+			t.Reset(s.idleAfter / 2)
+			armed = true
+		}
 		select {
 		case <-stop:
+			t.Stop()
 			return
+		case <-s.idled:
+			continue
 		case <-t.C:
+			armed = false
 		}
+		s.janitorRounds.Add(1)
 		for _, sf := range s.idleVictims(time.Now()) {
 			s.evict(sf)
 		}
 	}
+}
+
+func (s *Store) idleCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.idle)
 }
 
 // idleVictims takes out of the store the handles idle for idleAfter.

@@ -286,3 +286,32 @@ func TestHeldBeyondMaxOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestJanitorSleepsWithoutIdleHandles: the janitor looks at idle handles
+// only while there are some. A plugin that only waits (200 exec waiters
+// are 200 plugins) was woken twice a second for nothing, and every wake of
+// an idle Go process costs a handful of context switches. A handle that
+// turns idle later is still closed.
+func TestJanitorSleepsWithoutIdleHandles(t *testing.T) {
+	s := newStoreIdle(t, t.TempDir(), 10*time.Millisecond)
+	sess := openSession(t, s, time.Minute)
+	open := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.files)
+	}
+	for round := range 2 {
+		lockRelease(t, s, sess, fmt.Sprintf("r%d", round))
+		if !eventually(10*time.Second, func() bool { return open() == 0 }) {
+			t.Fatalf("round %d: %d state files still open after the release", round, open())
+		}
+		// Let the janitor finish the round that closed the handle.
+		time.Sleep(50 * time.Millisecond)
+		before := s.janitorRounds.Load()
+		// 30 times the janitor's period (idleAfter/2).
+		time.Sleep(150 * time.Millisecond)
+		if n := s.janitorRounds.Load() - before; n != 0 {
+			t.Fatalf("round %d: the janitor looked %d times with no handle idle", round, n)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -67,9 +68,13 @@ type Store struct {
 	cleaning   sync.WaitGroup
 
 	// idleAfter is how long a handle stays open unused (see handles.go);
-	// closing stop ends the janitor that closes them.
+	// closing stop ends the janitor that closes them, which idled wakes
+	// when a handle turns idle.
 	idleAfter time.Duration
 	stop      chan struct{}
+	idled     chan struct{}
+	// janitorRounds counts the janitor's looks at idle handles.
+	janitorRounds atomic.Int64
 }
 
 // New returns an unconfigured file backend.
@@ -82,6 +87,7 @@ func New() *Store {
 		sessions:  map[string]*session{},
 		idleAfter: defaultIdleAfter,
 		stop:      make(chan struct{}),
+		idled:     make(chan struct{}, 1),
 	}
 }
 
