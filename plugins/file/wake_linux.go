@@ -37,8 +37,12 @@ const (
 	futexWakeBitset = 10
 
 	// wakeRecheck bounds a futex wait, so a goroutine whose bucket has no
-	// watches left ends even if nobody wakes it.
-	wakeRecheck = 5 * time.Second
+	// watches left ends even if its kick was missed (sent between its check
+	// and its wait). Every end of a bucket's last watch kicks it, so this
+	// is only a safety net: a process that waits for a long time wakes for
+	// it, and 200 waiting plugins each waking every few seconds cost the
+	// machine thousands of context switches a second.
+	wakeRecheck = 30 * time.Second
 )
 
 // wakeTable is this process's mapping of the wake-up words.
@@ -223,18 +227,16 @@ func (w *wakeTable) subscribeTarget(t wakeTarget) (unsubscribe func()) {
 		}
 		idle := len(bw.files) == 0 && w.buckets[b] == bw
 		w.mu.Unlock()
-		if idle && t.key != "" {
+		if idle {
 			// The bucket's goroutine blocks in the futex on an OS thread
 			// of its own: wake it so that it sees nothing left to watch
-			// and ends now, not at its next recheck. Keys are new for
-			// every request, so under steady locking their buckets come
-			// and go by the hundred a second, and threads left waiting
-			// out their recheck piled up (1 500+ in a plugin with 8
-			// contenders). A key's word is waited on by at most the
-			// processes of its waiter and of the one behind it, and a
-			// kick wakes only this table's wait (see kick). A file's
-			// words are not kicked: its bucket does not churn, and its
-			// goroutine ends at its recheck or when the store closes.
+			// and ends now, not at its recheck. Keys are new for every
+			// request, so under steady locking their buckets come and go
+			// by the hundred a second, and threads left waiting out their
+			// recheck piled up (1 500+ in a plugin with 8 contenders).
+			// Other processes wait on the same word (every process with
+			// a waiter on a file waits on the file's words), but a kick
+			// wakes only this table's waits (see kick).
 			w.kick(b)
 		}
 	}
