@@ -226,6 +226,13 @@ func (s *Store) evict(sf *stateFile) {
 	if err != nil || l.st == nil {
 		return
 	}
+	// One live session's entry keeps the file: the probes stop at the
+	// first live session, not after the whole queue. An exec ending with
+	// 200 waiters behind it probed all 200 here, holding the lock the next
+	// holder's plugin needed to read its grant.
+	if s.anyAlive(l.st) {
+		return
+	}
 	s.purge(l.st)
 	if len(l.st.entries) > 0 || watchedElsewhere(f) {
 		return
@@ -237,6 +244,17 @@ func (s *Store) evict(sf *stateFile) {
 	if err := os.Remove(sf.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Debug("cannot remove an empty state file", "path", sf.path, "error", err)
 	}
+}
+
+// anyAlive reports whether a session of st's entries is alive, probing them
+// in queue order until one is.
+func (s *Store) anyAlive(st *state) bool {
+	for _, id := range st.sessions() {
+		if s.aliveWithin(id, s.cfg.probeInterval) {
+			return true
+		}
+	}
+	return false
 }
 
 // lockState takes sf.mu, then flock(how) on the state file, (re)opening the

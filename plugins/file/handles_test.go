@@ -315,3 +315,33 @@ func TestJanitorSleepsWithoutIdleHandles(t *testing.T) {
 		}
 	}
 }
+
+// TestClosingProbesUntilALiveSession: closing a store closes its handles,
+// removing each state file whose queue is empty. A queue with a live
+// session is not empty, and the probes stop at the first live one. They
+// used to probe the whole queue under the file's exclusive lock: an exec
+// leaving with 200 waiters behind it made 200 probes, while the next
+// holder's plugin waited for the lock to read its grant.
+func TestClosingProbesUntilALiveSession(t *testing.T) {
+	dir := t.TempDir()
+	s, other := newStore(t, dir), newStore(t, dir)
+	queueOf(t, other, "r", 10)
+	id := openSession(t, s, time.Minute)
+	lockRelease(t, s, id, "r")
+	// Let the probe cache of the release's own probes go stale.
+	time.Sleep(3 * 20 * time.Millisecond)
+	before := s.probes.count.Load()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.probes.count.Load() - before; n > 1 {
+		t.Fatalf("closing probed %d sessions of a queue whose first one is alive", n)
+	}
+	r, err := other.Range(testCtx(t), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Entries) != 10 {
+		t.Fatalf("%d entries left, want 10", len(r.Entries))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +32,8 @@ type liveness struct {
 
 	mu   sync.Mutex
 	open map[string]*probeFile
+	// probes counts the probes made.
+	count atomic.Int64
 }
 
 // probeFile is a kept descriptor of a session file and the file's identity.
@@ -50,6 +53,7 @@ func (l *liveness) alive(id string) bool {
 		return false
 	}
 	path := filepath.Join(l.dir, id)
+	l.count.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.open[id]

@@ -3,6 +3,7 @@ package file
 import (
 	"context"
 	"errors"
+	"slices"
 	"syscall"
 
 	"github.com/locksmithx/locksmith/sdk"
@@ -10,16 +11,16 @@ import (
 
 // modify runs fn on resource's current state under the state file's
 // exclusive flock and commits the result. Before fn, it removes the entries
-// of dead sessions (each a delete event). fn reports whether it changed the
-// state; it must not change anything when it returns an error. A nil fn
-// only purges. A missing state file has nothing to purge: modify does not
-// create it.
+// of dead sessions among the queue's first limit sessions (-1: all; each
+// removal a delete event). fn reports whether it changed the state; it
+// must not change anything when it returns an error. A missing state file
+// has nothing to change: modify does not create it.
 //
 // modify is how a session's revocation visits the state files it holds
 // entries in, which it does not open: once they are gone, the handle may
 // turn idle here.
-func (s *Store) modify(ctx context.Context, sf *stateFile, fn func(st *state) (bool, error)) error {
-	err := s.change(ctx, sf, false, fn)
+func (s *Store) modify(ctx context.Context, sf *stateFile, limit int, fn func(st *state) (bool, error)) error {
+	err := s.changeProbing(ctx, sf, false, limit, fn)
 	s.mu.Lock()
 	s.maybeIdle(sf)
 	s.mu.Unlock()
@@ -225,6 +226,17 @@ func (s *Store) enlist(id string, sf *stateFile) bool {
 	return true
 }
 
+// unlist undoes enlist once session id has no entry left in sf, so that
+// revoking it does not visit sf. Like enlist, it runs under sf's exclusive
+// flock, so no put of the session into sf comes between the check and it.
+func (s *Store) unlist(id string, sf *stateFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.sessions[id]; sess != nil {
+		delete(sess.resources, sf.path)
+	}
+}
+
 // Update replaces an entry's value if its ModRev is req.ExpectRev and, when
 // req.ExpectResourceRev is set, the resource is still at that revision.
 func (s *Store) Update(ctx context.Context, req sdk.UpdateRequest) (sdk.UpdateResult, error) {
@@ -275,7 +287,11 @@ func (s *Store) Delete(ctx context.Context, req sdk.DeleteRequest) (sdk.DeleteRe
 		if req.ExpectRev != 0 && st.entries[i].ModRev != req.ExpectRev {
 			return false, sdk.Errorf(sdk.CodeRevMismatch, "delete %s in %s: entry is at revision %d, not %d", req.Key, req.Resource, st.entries[i].ModRev, req.ExpectRev)
 		}
+		owner := st.entries[i].Session
 		st.remove(i)
+		if !slices.ContainsFunc(st.entries, func(e sdk.Entry) bool { return e.Session == owner }) {
+			s.unlist(owner, sf)
+		}
 		res = sdk.DeleteResult{Rev: st.rev}
 		if req.WithRange {
 			res.Entries = st.cloneEntries()

@@ -232,13 +232,20 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 	maps.Copy(files, sess.resources)
 	s.mu.Unlock()
 
-	// The session counts as dead from here on, so the purge that opens every
-	// exclusive access removes its entries.
+	// The files the session still has entries in: a release that deleted
+	// its last entry in a file took the file off the list. Each visit
+	// removes the session's entries and probes the queue's head as a
+	// release does (headProbe), not the whole queue. With 200 waiters, an
+	// exec ending probed all 200 sessions under the state file's exclusive
+	// lock, which the next holder's plugin was waiting for to read its
+	// grant.
 	var errs []error
 	for path, resource := range files {
 		sf, err := s.openPath(path, resource)
 		if err == nil {
-			err = s.modify(ctx, sf, nil)
+			err = s.modify(ctx, sf, headProbe, func(st *state) (bool, error) {
+				return st.removeIf(func(sess string) bool { return sess == id }) > 0, nil
+			})
 			s.doneWith(sf)
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -129,5 +130,78 @@ func TestAdoptChecksTheAnchor(t *testing.T) {
 	}
 	if _, err := b.KeepAlive(ctx, s1.ID); err != nil {
 		t.Fatalf("keep the adopted session alive: %v", err)
+	}
+}
+
+// queueOf puts one entry of each of n new sessions of s into resource, so
+// that a queue of n live sessions (of another process, to the store under
+// test) stands in it.
+func queueOf(t *testing.T, s *Store, resource string, n int) {
+	t.Helper()
+	for i := range n {
+		id := openSession(t, s, time.Minute)
+		mustPut(t, s, sdk.PutRequest{Resource: resource, Key: fmt.Sprintf("%s/%d", id, i), Session: id})
+	}
+}
+
+// TestRevokeAfterReleaseVisitsNothing: a session whose entries are all
+// released has nothing left in the state file, and revoking it does not
+// touch the file. It used to lock the file exclusively and probe the whole
+// queue: with 200 waiters, every exec ending held the lock the next
+// holder's plugin needed to read its grant for 200 probes.
+func TestRevokeAfterReleaseVisitsNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, other := newStore(t, dir), newStore(t, dir)
+	queueOf(t, other, "r", 10)
+	id := openSession(t, s, time.Minute)
+	p := mustPut(t, s, sdk.PutRequest{Resource: "r", Key: id + "/1", Session: id})
+	if _, err := s.Delete(testCtx(t), sdk.DeleteRequest{Resource: "r", Key: id + "/1", ExpectRev: p.ModRev}); err != nil {
+		t.Fatal(err)
+	}
+	// Another process holds the state file's lock: a revoke that visits
+	// the file waits for it.
+	path, err := s.cfg.statePath("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Revoke(ctx, id); err != nil {
+		t.Fatalf("revoking a session with nothing left in the file: %v", err)
+	}
+}
+
+// TestRevokeRemovesEntriesBehindTheHead: revoking probes only the queue's
+// head, as a release does, but removes every entry of the revoked session,
+// wherever it stands in the queue.
+func TestRevokeRemovesEntriesBehindTheHead(t *testing.T) {
+	dir := t.TempDir()
+	s, other := newStore(t, dir), newStore(t, dir)
+	queueOf(t, other, "r", 2*headProbe)
+	id := openSession(t, s, time.Minute)
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: id + "/1", Session: id})
+	mustPut(t, s, sdk.PutRequest{Resource: "r", Key: id + "/2", Session: id})
+	if err := s.Revoke(testCtx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	r, err := other.Range(testCtx(t), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Entries) != 2*headProbe {
+		t.Fatalf("%d entries after the revoke, want the other sessions' %d", len(r.Entries), 2*headProbe)
+	}
+	for _, e := range r.Entries {
+		if e.Session == id {
+			t.Fatalf("entry %s of the revoked session is still queued", e.Key)
+		}
 	}
 }
