@@ -3,10 +3,8 @@ package file
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,15 +24,7 @@ func TestListingDoesNotWaitForAWriter(t *testing.T) {
 	if _, err := reader.Range(testCtx(t), "r"); err != nil {
 		t.Fatal(err)
 	}
-	path, _ := reader.cfg.statePath("r")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	holdStateLock(t, reader, "r")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rs, err := reader.RangeResources(ctx, "")

@@ -160,18 +160,7 @@ func TestRevokeAfterReleaseVisitsNothing(t *testing.T) {
 	}
 	// Another process holds the state file's lock: a revoke that visits
 	// the file waits for it.
-	path, err := s.cfg.statePath("r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	holdStateLock(t, s, "r")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := s.Revoke(ctx, id); err != nil {

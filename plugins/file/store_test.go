@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,25 @@ func openSession(t testing.TB, s *Store, ttl time.Duration) string {
 		t.Fatalf("OpenSession: %v", err)
 	}
 	return sess.ID
+}
+
+// holdStateLock takes the exclusive flock on resource's state file through
+// a descriptor of its own, as another process changing the state would,
+// and keeps it until the test ends.
+func holdStateLock(t testing.TB, s *Store, resource string) {
+	t.Helper()
+	path, err := s.cfg.statePath(resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // killSession makes session id of s die without ending, as its process's
